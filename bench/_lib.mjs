@@ -1,0 +1,30 @@
+// Shared measuring helpers for the benchmark files.
+import { spawn } from 'node:child_process';
+
+/** Runs a shell pipeline, returning wall seconds and the peak RSS (MiB) of the process named `rssOf`. */
+export async function timeShell(script, { rssOf } = {}) {
+  // GNU time's %M is the max RSS of the child it runs; wrap the measured command with it.
+  const wrapped = rssOf ? script.replace(rssOf, `/usr/bin/time -f 'STRATA_RSS_KB=%M' ${rssOf}`) : script;
+  const start = process.hrtime.bigint();
+  const { code, stderr } = await new Promise((resolve) => {
+    const child = spawn('bash', ['-o', 'pipefail', '-c', wrapped], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c) => (err += c));
+    child.on('close', (c) => resolve({ code: c, stderr: err }));
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (code !== 0) throw new Error(`bench command failed (${code}): ${script}\n${stderr}`);
+  const kb = /STRATA_RSS_KB=(\d+)/.exec(stderr);
+  return { seconds, rssMiB: kb ? Number(kb[1]) / 1024 : undefined };
+}
+
+/** Best (minimum) of `n` runs of an async function, in seconds. */
+export async function bestOf(n, fn) {
+  let best = Infinity;
+  for (let i = 0; i < n; i++) {
+    const start = process.hrtime.bigint();
+    await fn();
+    best = Math.min(best, Number(process.hrtime.bigint() - start) / 1e9);
+  }
+  return best;
+}

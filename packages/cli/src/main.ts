@@ -1,0 +1,27 @@
+import { CommanderError } from 'commander';
+import { describeError } from './errors.js';
+import { createProgram } from './program.js';
+
+/**
+ * Runs the strata CLI with `argv` (without node and script) and resolves to the exit code.
+ * Ctrl-C aborts the running command through one AbortSignal, so partial outputs are removed.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new DOMException('interrupted', 'AbortError'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const program = createProgram({ signal: controller.signal });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    const { exitCode, message } = describeError(error);
+    process.stderr.write(`strata: ${message}\n`);
+    return controller.signal.aborted ? 130 : exitCode;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

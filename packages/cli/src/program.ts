@@ -1,0 +1,15 @@
+import { Command } from 'commander';
+import type { CommandContext } from './context.js';
+
+/** Builds the `strata` commander program with every command registered. */
+export function createProgram(options: { signal: AbortSignal }): Command {
+  const context: CommandContext = { signal: options.signal, stdout: process.stdout, stderr: process.stderr };
+  const program = new Command('strata')
+    .description('Container images from Nix store closures (nixpkgs dockerTools, as a library and CLI).')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // One line per command: each command lives in its own file under commands/.
+  return program;
+}

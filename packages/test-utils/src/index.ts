@@ -1,0 +1,18 @@
+export { run, type ExecResult, type RunOptions } from './exec.js';
+export { hasPeers, isCI, missingPeers, PEERS, type Peer, which } from './peers.js';
+export { makeTempDir, type TempDir } from './tmp.js';
+export {
+  buildHelloClosure,
+  buildNix,
+  type BuildNixOptions,
+  helloExpression,
+  type HelloClosure,
+  NIX_OPTIONS,
+  nixPathInfo,
+  type NixPathInfo,
+  shDerivation,
+} from './nix.js';
+export { freePort, type RunningRegistry, startRegistry, type StartRegistryOptions } from './registry.js';
+export { PODMAN_GLOBAL, PODMAN_RUN, podmanInspect, podmanLoad, podmanRemove, podmanRun, type PodmanRunOptions } from './podman.js';
+export { skopeoInspect, type UnpackedFile, type UnpackedImage, unpackImage } from './image.js';
+export { repoRoot, runStrata } from './cli.js';

@@ -1,0 +1,111 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from './exec.js';
+import { makeTempDir } from './tmp.js';
+
+/** Options every Nix invocation in the tests needs on these machines (root, no build users, no sandbox). */
+export const NIX_OPTIONS = ['--option', 'sandbox', 'false', '--option', 'build-users-group', ''] as const;
+
+/** Options for {@link buildNix}. */
+export interface BuildNixOptions {
+  /** Build into a chroot store (`--store local?root=DIR`) instead of the host's /nix/store. */
+  readonly storeRoot?: string;
+  /** Attribute to build from the expression (`-A`). @default the whole expression */
+  readonly attr?: string;
+}
+
+/**
+ * Builds a Nix expression with the real nix-build and returns the output store paths.
+ * Derivations should use `builder = "/bin/sh"`: no binary cache is reachable here, and the sandbox is off.
+ */
+export async function buildNix(expression: string, options: BuildNixOptions = {}): Promise<string[]> {
+  const dir = await makeTempDir('strata-nix-');
+  try {
+    const file = join(dir.path, 'default.nix');
+    await writeFile(file, expression);
+    const args = ['--no-out-link', ...NIX_OPTIONS, file];
+    if (options.attr) args.push('-A', options.attr);
+    if (options.storeRoot) {
+      await mkdir(options.storeRoot, { recursive: true });
+      args.push('--store', `local?root=${options.storeRoot}`);
+    }
+    const { stdout } = await run('nix-build', args);
+    return stdout.split('\n').filter(Boolean);
+  } finally {
+    await dir.remove();
+  }
+}
+
+/** A `derivation` built by running `script` with /bin/sh and the host's coreutils on PATH. */
+export function shDerivation(name: string, script: string): string {
+  const escaped = script.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('${', '\\${');
+  return `derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" "${escaped}" ]; }`;
+}
+
+/**
+ * The Nix expression of a small runnable closure, an attribute set:
+ * - `busybox`: the host's static busybox with `bin/sh` linked to it (no references);
+ * - `greeting`: a data path (a long file name, a hardlink, a nested directory) that refers to busybox;
+ * - `hello`: `bin/hello`, a `#!busybox/bin/sh` script printing `Hello, world!` and the greeting file;
+ *   it refers to itself, busybox and greeting (a diamond with a self-reference).
+ * `message` changes the printed greeting (and so the hashes).
+ */
+export function helloExpression(message = 'Hello, world!'): string {
+  return `let
+  sh = args: name: derivation ({ inherit name; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; } // args);
+  busybox = sh { args = [ "-c" "mkdir -p $out/bin && cp /bin/busybox $out/bin/busybox && ln -s busybox $out/bin/sh" ]; } "busybox-static-1.35";
+  greeting = sh { inherit busybox; msg = "${message.replaceAll('"', '\\"')}"; args = [ "-c" ''
+    mkdir -p $out/share/greeting/deeply/nested/directory/with/a/rather/long/name/to/force/pax/headers/beyond/one/hundred
+    echo "$msg" > $out/share/greeting/message
+    ln $out/share/greeting/message $out/share/greeting/message-hardlink
+    echo "interpreter $busybox/bin/sh" > $out/share/greeting/deeply/nested/directory/with/a/rather/long/name/to/force/pax/headers/beyond/one/hundred/file-with-a-long-name.txt
+    chmod 0644 $out/share/greeting/message
+  '' ]; } "greeting-data";
+  hello = sh { inherit busybox greeting; args = [ "-c" ''
+    mkdir -p $out/bin
+    printf '#!%s/bin/sh\\ncat %s/share/greeting/message\\necho from %s\\n' $busybox $greeting $out > $out/bin/hello
+    chmod 0555 $out/bin/hello
+  '' ]; } "hello-app-1.0";
+in { inherit busybox greeting hello; }
+`;
+}
+
+/** The store paths of the hello closure built by {@link buildHelloClosure}. */
+export interface HelloClosure {
+  readonly hello: string;
+  readonly greeting: string;
+  readonly busybox: string;
+}
+
+/** Builds {@link helloExpression} with real Nix and returns its three store paths. */
+export async function buildHelloClosure(options: { message?: string; storeRoot?: string } = {}): Promise<HelloClosure> {
+  const expr = helloExpression(options.message);
+  const buildOptions = options.storeRoot ? { storeRoot: options.storeRoot } : {};
+  const [hello] = await buildNix(expr, { ...buildOptions, attr: 'hello' });
+  const [greeting] = await buildNix(expr, { ...buildOptions, attr: 'greeting' });
+  const [busybox] = await buildNix(expr, { ...buildOptions, attr: 'busybox' });
+  if (!hello || !greeting || !busybox) throw new Error('nix-build returned no output path');
+  return { hello, greeting, busybox };
+}
+
+/** What `nix path-info --json --recursive` reports for a path, normalised to one record per path. */
+export interface NixPathInfo {
+  readonly path: string;
+  readonly narHash: string;
+  readonly narSize: number;
+  readonly references: readonly string[];
+}
+
+/** Asks the real Nix for the closure of `roots` (accepts the array and the object shape of the JSON). */
+export async function nixPathInfo(roots: readonly string[], storeRoot?: string): Promise<NixPathInfo[]> {
+  const args = ['path-info', '--json', '--recursive', '--extra-experimental-features', 'nix-command', ...roots];
+  if (storeRoot) args.push('--store', `local?root=${storeRoot}`);
+  const { stdout } = await run('nix', args);
+  const parsed = JSON.parse(stdout) as unknown;
+  const entries = Array.isArray(parsed)
+    ? (parsed as NixPathInfo[])
+    : Object.entries(parsed as Record<string, Omit<NixPathInfo, 'path'>>).map(([path, v]) => ({ ...v, path }));
+  return entries
+    .map((e) => ({ path: e.path, narHash: e.narHash, narSize: e.narSize, references: [...e.references].sort() }))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

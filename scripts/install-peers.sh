@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the system programs strata's integration tests and benchmarks use (Debian 12), and the
+# Nix settings these machines need. Idempotent: installs only what is missing.
+set -euo pipefail
+
+# program -> Debian package
+declare -A PEERS=(
+  [nix-build]=nix-bin [podman]=podman [runc]=runc [skopeo]=skopeo [umoci]=umoci
+  [docker-registry]=docker-registry [qemu-system-x86_64]=qemu-system-x86 [fakeroot]=fakeroot
+  [proot]=proot [oci-image-tool]=oci-image-tool [htpasswd]=apache2-utils [zstd]=zstd
+  [openssl]=openssl [cpio]=cpio [file]=file
+)
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for prog in "${!PEERS[@]}"; do
+  command -v "$prog" >/dev/null 2>&1 || missing+=("${PEERS[$prog]}")
+done
+# busybox must be the static build (it runs inside containers and the VM initramfs).
+if ! file -L "$(command -v busybox 2>/dev/null || echo /nonexistent)" 2>/dev/null | grep -q 'statically linked'; then
+  missing+=(busybox-static)
+fi
+# GNU time measures peak RSS in the benchmarks.
+[ -x /usr/bin/time ] || missing+=(time)
+# A kernel for the VM runner.
+if ! ls /boot/vmlinuz-* >/dev/null 2>&1; then missing+=(linux-image-amd64); fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "install-peers: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-peers: all peers present" >&2
+fi
+
+# Nix as root on these machines: no build users, no sandbox (the store's derivations use /bin/sh).
+if [ ! -f /etc/nix/nix.conf ] || ! grep -q '^build-users-group' /etc/nix/nix.conf; then
+  $SUDO mkdir -p /etc/nix
+  printf 'sandbox = false\nbuild-users-group =\nexperimental-features = nix-command\n' | $SUDO tee -a /etc/nix/nix.conf >/dev/null
+fi
+
+# The kernel image must be readable by the user running the VM tests.
+for k in /boot/vmlinuz-*; do [ -r "$k" ] || $SUDO chmod a+r "$k"; done
+echo "install-peers: done" >&2

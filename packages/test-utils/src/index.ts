@@ -16,3 +16,5 @@ export { freePort, type RunningRegistry, startRegistry, type StartRegistryOption
 export { PODMAN_GLOBAL, PODMAN_RUN, podmanInspect, podmanLoad, podmanRemove, podmanRun, type PodmanRunOptions } from './podman.js';
 export { skopeoInspect, type UnpackedFile, type UnpackedImage, unpackImage } from './image.js';
 export { repoRoot, runStrata } from './cli.js';
+export { startTokenServer, type RunningTokenServer, type TokenRequest, type TokenServerOptions } from './token-server.js';
+export { type Fault, type FaultRule, type ProxiedRequest, type RunningFaultProxy, startFaultProxy } from './fault-proxy.js';

@@ -1,0 +1,271 @@
+import { type Challenge, parseChallenges, pickChallenge } from './challenge.js';
+import { type Credential, resolveCredential } from './credentials.js';
+import { RegistryError } from './errors.js';
+import { abortReason, backoffDelay, isLengthMismatch, isNetworkError, isRetryableStatus, parseRetryAfter, type RetryOptions, sleep } from './_retry.js';
+import { displayUrl, responseError } from './_response.js';
+import { ScopeSet } from './_scopes.js';
+import { apiHost, isPrivateHost, registryScheme } from './reference.js';
+import { type BearerToken, fetchToken } from './token.js';
+
+/** Where credentials come from: a fixed one, none (`null`), or a lookup. */
+export type CredentialSource = Credential | null | ((registry: string, repository?: string) => Promise<Credential | undefined>);
+
+/** Options shared by every request to a registry. */
+export interface TransportOptions {
+  /** The fetch to use (inject for tests or a custom dispatcher). @default globalThis.fetch */
+  readonly fetch?: typeof fetch;
+  /** Credentials: fixed, `null` for anonymous, or a lookup. @default resolveCredential (docker/podman config files) */
+  readonly credential?: CredentialSource;
+  /** Use plain http for this registry even if it is not loopback. @default false */
+  readonly insecure?: boolean;
+  /** Retry policy for requests and whole blob transfers. @default { attempts: 3, delayMs: 1000, factor: 3 } */
+  readonly retry?: RetryOptions;
+  /** `User-Agent` header. @default 'strata-registry/0.1' */
+  readonly userAgent?: string;
+  /** Called once per distinct `Warning: 299` header a registry sends. @default ignore */
+  readonly onWarning?: (message: string) => void;
+  /** Use the OAuth2 password grant at the token endpoint. @default false */
+  readonly passwordGrant?: boolean;
+  /** Ask the token server for a refresh token and reuse it. @default false */
+  readonly offlineToken?: boolean;
+}
+
+/** A body that is bytes, or a factory that can stream it again for a retry. */
+export type RequestBody = Uint8Array | string | (() => AsyncIterable<Uint8Array>);
+
+/** One request to a registry. */
+export interface TransportRequest {
+  readonly method: string;
+  /** A path (`/v2/…`) on the registry or an absolute URL (an upload `Location`). */
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: RequestBody;
+  /** Token scopes the request needs, e.g. `repository:a:pull`. */
+  readonly scopes: readonly string[];
+  /** Statuses that count as success; anything else throws. */
+  readonly expect: readonly number[];
+  /** Retry on 5xx/429/resets (only if the body can be produced again). @default true */
+  readonly retry?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** A successful response and the URL it finally came from (after redirects). */
+export interface TransportResponse {
+  readonly res: Response;
+  readonly url: string;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** Speaks HTTP to one registry: ping, challenge, tokens, Basic, redirects, retries. */
+export class RegistryTransport {
+  readonly registry: string;
+  readonly base: string;
+  readonly #options: TransportOptions;
+  readonly #scopes = new ScopeSet();
+  readonly #warned = new Set<string>();
+  #challenge: Promise<Challenge | undefined> | undefined;
+  #credential: Promise<Credential | undefined> | undefined;
+  #token: { token: BearerToken; scopes: ScopeSet } | undefined;
+  #pendingToken: Promise<BearerToken> | undefined;
+  #refreshToken: string | undefined;
+
+  constructor(registry: string, options: TransportOptions = {}) {
+    this.registry = registry;
+    this.#options = options;
+    this.base = `${registryScheme(registry, options.insecure)}://${apiHost(registry)}`;
+  }
+
+  get retryOptions(): RetryOptions {
+    return this.#options.retry ?? {};
+  }
+
+  #fetch(): typeof fetch {
+    return this.#options.fetch ?? fetch;
+  }
+
+  credential(repository?: string): Promise<Credential | undefined> {
+    const source = this.#options.credential;
+    this.#credential ??=
+      source === null
+        ? Promise.resolve(undefined)
+        : typeof source === 'function'
+          ? source(this.registry, repository)
+          : source
+            ? Promise.resolve(source)
+            : resolveCredential(this.registry, repository);
+    return this.#credential;
+  }
+
+  /** GET /v2/ once: learns whether and how the registry wants authentication. */
+  ping(signal?: AbortSignal): Promise<Challenge | undefined> {
+    this.#challenge ??= this.#ping(signal).catch((error) => {
+      this.#challenge = undefined;
+      throw error;
+    });
+    return this.#challenge;
+  }
+
+  async #ping(signal?: AbortSignal): Promise<Challenge | undefined> {
+    const url = `${this.base}/v2/`;
+    const { res } = await this.#withRetries({ method: 'GET', url, scopes: [], expect: [200, 401], ...(signal ? { signal } : {}) }, () =>
+      this.#follow('GET', url, {}, undefined, signal),
+    );
+    await res.body?.cancel();
+    if (res.status === 200) return undefined;
+    const challenge = pickChallenge(parseChallenges(res.headers.get('www-authenticate') ?? ''));
+    if (!challenge) throw new RegistryError('UNAUTHORIZED', `GET ${url}: 401 with no Basic or Bearer challenge`);
+    return challenge;
+  }
+
+  async #bearer(challenge: Challenge, repository: string | undefined, signal?: AbortSignal): Promise<string> {
+    const current = this.#token;
+    const wanted = this.#scopes;
+    if (current && current.token.expiresAt - 5000 > Date.now() && current.scopes.covers(wanted.list())) return current.token.token;
+    this.#pendingToken ??= this.#newToken(challenge, repository, signal).finally(() => {
+      this.#pendingToken = undefined;
+    });
+    return (await this.#pendingToken).token;
+  }
+
+  async #newToken(challenge: Challenge, repository: string | undefined, signal?: AbortSignal): Promise<BearerToken> {
+    const scopes = this.#scopes.clone();
+    const stored = await this.credential(repository);
+    const credential: Credential | undefined = this.#refreshToken ? { kind: 'identity', token: this.#refreshToken } : stored;
+    const token = await fetchToken({
+      realm: challenge.params.realm ?? '',
+      scopes: scopes.list(),
+      registry: this.registry,
+      insecure: this.base.startsWith('http:'),
+      fetch: this.#fetch(),
+      ...(challenge.params.service !== undefined ? { service: challenge.params.service } : {}),
+      ...(credential ? { credential } : {}),
+      ...(this.#options.passwordGrant ? { passwordGrant: true } : {}),
+      ...(this.#options.offlineToken ? { offlineToken: true } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    if (token.refreshToken) this.#refreshToken = token.refreshToken;
+    this.#token = { token, scopes };
+    return token;
+  }
+
+  async #authorization(repository: string | undefined, signal?: AbortSignal): Promise<string | undefined> {
+    const challenge = await this.ping(signal);
+    if (!challenge) return undefined;
+    const credential = await this.credential(repository);
+    if (credential?.kind === 'registry-token') return `Bearer ${credential.token}`;
+    if (challenge.scheme === 'basic') {
+      return credential?.kind === 'basic' ? `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}` : undefined;
+    }
+    return `Bearer ${await this.#bearer(challenge, repository, signal)}`;
+  }
+
+  /** Sends a request with authentication, redirects and retries; throws a RegistryHttpError on an unexpected status. */
+  async send(req: TransportRequest): Promise<TransportResponse> {
+    this.#scopes.add(req.scopes);
+    const repository = req.scopes[0]?.split(':')[1];
+    const url = req.url.startsWith('/') ? `${this.base}${req.url}` : req.url;
+    let reauthorized = false;
+    return this.#withRetries(req, async () => {
+      for (;;) {
+        const auth = await this.#authorization(repository, req.signal);
+        const headers: Record<string, string> = { 'user-agent': this.#options.userAgent ?? 'strata-registry/0.1', ...req.headers };
+        const result = await this.#follow(req.method, url, headers, req.body, req.signal, auth);
+        if (result.res.status !== 401 || reauthorized || !this.#learn(result.res)) return result;
+        // A new scope or a stale token: get a new token and try once more (regclient stops after one).
+        await result.res.body?.cancel();
+        reauthorized = true;
+      }
+    });
+  }
+
+  /** After a 401: records a new scope from its challenge; true when a fresh token is worth trying. */
+  #learn(res: Response): boolean {
+    const challenge = pickChallenge(parseChallenges(res.headers.get('www-authenticate') ?? ''));
+    if (!challenge) return false;
+    if (!this.#challenge) this.#challenge = Promise.resolve(challenge);
+    if (challenge.scheme !== 'bearer') return false;
+    const scopes = (challenge.params.scope ?? '').split(' ').filter(Boolean);
+    const added = this.#scopes.add(scopes);
+    const hadToken = this.#token !== undefined;
+    this.#token = undefined;
+    // No new scope and a token we just sent: another attempt would loop (regclient ErrNoNewChallenge).
+    return added || !hadToken;
+  }
+
+  async #withRetries(req: TransportRequest, attempt: () => Promise<TransportResponse>): Promise<TransportResponse> {
+    const options = this.retryOptions;
+    const attempts = req.retry === false ? 1 : (options.attempts ?? 3);
+    for (let n = 1; ; n++) {
+      if (req.signal?.aborted) throw abortReason(req.signal);
+      let result: TransportResponse;
+      try {
+        result = await attempt();
+      } catch (error) {
+        if (req.signal?.aborted) throw abortReason(req.signal);
+        if (error instanceof RegistryError) throw error;
+        if (n < attempts && isNetworkError(error)) {
+          await sleep(backoffDelay(n, options), req.signal);
+          continue;
+        }
+        const cause = error as Error;
+        if (isLengthMismatch(error)) {
+          throw new RegistryError('SIZE_MISMATCH', `${req.method} ${displayUrl(req.url.startsWith('/') ? this.base + req.url : req.url)}: the body's length differs from the declared Content-Length`);
+        }
+        throw new RegistryError('NETWORK', `${req.method} ${displayUrl(req.url.startsWith('/') ? this.base + req.url : req.url)}: ${cause.message}${cause.cause instanceof Error ? ` (${cause.cause.message})` : ''}`, { cause: error });
+      }
+      const { res, url } = result;
+      this.#warn(res);
+      if (req.expect.includes(res.status)) return result;
+      if (n < attempts && isRetryableStatus(res.status)) {
+        await res.body?.cancel();
+        await sleep(backoffDelay(n, options, parseRetryAfter(res.headers.get('retry-after'))), req.signal);
+        continue;
+      }
+      throw await responseError(res, req.method, url);
+    }
+  }
+
+  #warn(res: Response): void {
+    const header = res.headers.get('warning');
+    if (!header || !this.#options.onWarning) return;
+    for (const match of header.matchAll(/299\s+\S+\s+"((?:[^"\\]|\\.)*)"/g)) {
+      const text = match[1]!.replace(/\\(.)/g, '$1');
+      if (!this.#warned.has(text)) {
+        this.#warned.add(text);
+        this.#options.onWarning(text);
+      }
+    }
+  }
+
+  /** One request, following up to 10 redirects by hand; Authorization goes only to the registry host. */
+  async #follow(method: string, start: string, headers: Record<string, string>, body: RequestBody | undefined, signal?: AbortSignal, auth?: string): Promise<TransportResponse> {
+    const registryHost = new URL(this.base).host;
+    let url = new URL(start);
+    let currentMethod = method;
+    let currentBody = body;
+    for (let hop = 0; hop <= 10; hop++) {
+      const h = { ...headers };
+      if (auth && url.host === registryHost) h.authorization = auth;
+      const payload = typeof currentBody === 'function' ? currentBody() : currentBody;
+      const res = await this.#fetch()(url, {
+        method: currentMethod,
+        headers: h,
+        redirect: 'manual',
+        ...(payload !== undefined ? { body: payload as RequestInit['body'], duplex: 'half' } : {}),
+        ...(signal ? { signal } : {}),
+      } as RequestInit);
+      const location = res.headers.get('location');
+      if (!REDIRECTS.has(res.status) || !location || (currentMethod !== 'GET' && currentMethod !== 'HEAD')) return { res, url: url.href };
+      await res.body?.cancel();
+      const next = new URL(location, url);
+      if (isPrivateHost(next.host) && !isPrivateHost(url.host)) {
+        throw new RegistryError('REDIRECT', `${method} ${displayUrl(start)}: refusing a redirect from a public host to ${next.host}`);
+      }
+      if (res.status === 303) currentBody = undefined;
+      url = next;
+      currentMethod = res.status === 303 && currentMethod !== 'HEAD' ? 'GET' : currentMethod;
+    }
+    throw new RegistryError('REDIRECT', `${method} ${displayUrl(start)}: more than 10 redirects`);
+  }
+}

@@ -1,0 +1,143 @@
+import type { z } from 'zod';
+import { RegistryError } from './errors.js';
+import { sha256Digest, verifyDigest } from './digest.js';
+import { readLimited } from './_response.js';
+import { repositoryScope } from './_scopes.js';
+import type { RegistryTransport } from './_transport.js';
+import {
+  type Descriptor,
+  type Index,
+  indexSchema,
+  isIndexMediaType,
+  MANIFEST_ACCEPT,
+  type Manifest,
+  MediaType,
+  manifestSchema,
+} from './media-types.js';
+
+/** Largest manifest accepted (go-containerregistry's limit; the spec asks registries for at least 4 MiB). */
+export const MANIFEST_SIZE_LIMIT = 100 * 1024 * 1024;
+
+/** A manifest or index as fetched: exact bytes, the type, and the digest computed from the bytes. */
+export interface FetchedManifest {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly bytes: Buffer;
+}
+
+/** What a manifest PUT told us. */
+export interface PushedManifest {
+  readonly digest: string;
+  /** The registry's `OCI-Subject` header: it indexed the subject itself (referrers API). */
+  readonly subject?: string;
+}
+
+function baseType(contentType: string | null): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** Works out the media type: the body's `mediaType` wins when Content-Type disagrees (some static registries lie). */
+function resolveMediaType(contentType: string, bytes: Buffer, what: string): string {
+  let declared: unknown;
+  try {
+    declared = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
+  } catch {
+    throw new RegistryError('MANIFEST_INVALID', `${what}: body is not JSON`);
+  }
+  const type = typeof declared === 'string' && declared ? declared : contentType;
+  if (type === MediaType.dockerSchema1 || type === MediaType.dockerSchema1Signed) {
+    throw new RegistryError('UNSUPPORTED_MEDIA_TYPE', `${what}: Docker schema 1 manifests are not supported`);
+  }
+  if (!(MANIFEST_ACCEPT as readonly string[]).includes(type)) {
+    throw new RegistryError('UNSUPPORTED_MEDIA_TYPE', `${what}: unsupported manifest media type ${JSON.stringify(type)}`);
+  }
+  return type;
+}
+
+/**
+ * GETs a manifest with all four manifest types in `Accept`. By digest, the body must hash to it;
+ * by tag, `Docker-Content-Digest` is not trusted and the digest is computed from the bytes.
+ */
+export async function fetchManifest(t: RegistryTransport, repository: string, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
+  const what = `manifest ${t.registry}/${repository}:${reference}`;
+  const { res } = await t.send({
+    method: 'GET',
+    url: `/v2/${repository}/manifests/${reference}`,
+    headers: { accept: MANIFEST_ACCEPT.join(', ') },
+    scopes: [repositoryScope(repository, 'pull')],
+    expect: [200],
+    ...(signal ? { signal } : {}),
+  });
+  const bytes = await readLimited(res, MANIFEST_SIZE_LIMIT, what);
+  const digest = sha256Digest(bytes);
+  if (reference.includes(':')) verifyDigest(what, { digest: reference }, { digest, size: bytes.length });
+  const mediaType = resolveMediaType(baseType(res.headers.get('content-type')), bytes, what);
+  return { mediaType, digest, size: bytes.length, bytes };
+}
+
+/** HEADs a manifest: its descriptor, or undefined when the registry does not have it. */
+export async function headManifest(t: RegistryTransport, repository: string, reference: string, signal?: AbortSignal): Promise<Descriptor | undefined> {
+  const { res } = await t.send({
+    method: 'HEAD',
+    url: `/v2/${repository}/manifests/${reference}`,
+    headers: { accept: MANIFEST_ACCEPT.join(', ') },
+    scopes: [repositoryScope(repository, 'pull')],
+    expect: [200, 404],
+    ...(signal ? { signal } : {}),
+  });
+  if (res.status === 404) return undefined;
+  const digest = res.headers.get('docker-content-digest');
+  const size = Number(res.headers.get('content-length'));
+  if (!digest || !Number.isInteger(size)) throw new RegistryError('INVALID_RESPONSE', `HEAD manifest ${repository}:${reference}: no Docker-Content-Digest or Content-Length`);
+  return { mediaType: baseType(res.headers.get('content-type')), digest, size };
+}
+
+/** PUTs exact manifest bytes with `Content-Type` = its media type; checks the registry's digest if it sends one. */
+export async function pushManifest(
+  t: RegistryTransport,
+  repository: string,
+  reference: string,
+  bytes: Uint8Array,
+  mediaType: string,
+  signal?: AbortSignal,
+): Promise<PushedManifest> {
+  const digest = sha256Digest(bytes);
+  const { res } = await t.send({
+    method: 'PUT',
+    url: `/v2/${repository}/manifests/${reference}`,
+    headers: { 'content-type': mediaType },
+    body: bytes,
+    scopes: [repositoryScope(repository, 'pull', 'push')],
+    expect: [200, 201, 202],
+    ...(signal ? { signal } : {}),
+  });
+  await res.body?.cancel();
+  const echoed = res.headers.get('docker-content-digest');
+  if (echoed?.startsWith('sha256:') && echoed !== digest) {
+    throw new RegistryError('DIGEST_MISMATCH', `PUT manifest ${repository}:${reference}: registry stored ${echoed}, we sent ${digest}`);
+  }
+  const subject = res.headers.get('oci-subject');
+  return { digest, ...(subject ? { subject } : {}) };
+}
+
+function parseWith<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): T {
+  const result = schema.safeParse(JSON.parse(Buffer.from(bytes).toString('utf8')));
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new RegistryError('MANIFEST_INVALID', `${what}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+/** Parses and validates fetched bytes as an image manifest. */
+export function parseManifest(bytes: Uint8Array, what = 'manifest'): Manifest {
+  return parseWith(manifestSchema, bytes, what) as Manifest;
+}
+
+/** Parses and validates fetched bytes as an image index or manifest list. */
+export function parseIndex(bytes: Uint8Array, what = 'index'): Index {
+  return parseWith(indexSchema, bytes, what) as Index;
+}
+
+export { isIndexMediaType };

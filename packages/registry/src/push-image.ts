@@ -1,0 +1,149 @@
+import pLimit from 'p-limit';
+import { RegistryClient, type RegistryClientOptions } from './client.js';
+import { sha256Digest } from './digest.js';
+import type { Descriptor, Manifest } from './media-types.js';
+import { MediaType } from './media-types.js';
+import { type Reference, formatReference, parseReference } from './reference.js';
+import type { BlobPushStatus, BlobSource, PushedBlob } from './upload.js';
+
+/** A layer to push: its media type and where its bytes come from (digest and size optional). */
+export interface LayerSource extends BlobSource {
+  readonly mediaType: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/** The image config: exact bytes and media type. */
+export interface ConfigSource {
+  readonly bytes: Uint8Array;
+  readonly mediaType: string;
+}
+
+/** An image to push. The config may be computed from the layer descriptors once they are uploaded. */
+export interface ImageSource {
+  readonly layers: readonly LayerSource[];
+  readonly config: ConfigSource | ((layers: readonly Descriptor[]) => ConfigSource | Promise<ConfigSource>);
+  /** @default Docker schema 2 for a Docker config media type, else OCI */
+  readonly manifestMediaType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly subject?: Descriptor;
+  readonly artifactType?: string;
+}
+
+/** One progress event of {@link pushImage}. */
+export interface PushProgress {
+  /** Layer index, or `config`. */
+  readonly blob: number | 'config';
+  /** `progress` while bytes flow; skipped (HEAD found it), mounted and uploaded blobs count as complete. */
+  readonly event: 'progress' | BlobPushStatus;
+  readonly digest?: string;
+  /** Bytes accounted for over all blobs so far. */
+  readonly completedBytes: number;
+  /** Sum of the sizes known so far. */
+  readonly totalBytes: number;
+}
+
+/** Options for {@link pushImage}. */
+export interface PushImageOptions extends RegistryClientOptions {
+  /** Reuse a client (and its tokens). @default a new client for the reference's registry */
+  readonly client?: RegistryClient;
+  /** Parallel layer HEADs and uploads. @default 4 */
+  readonly concurrency?: number;
+  /** Further tags to point at the same manifest. @default [] */
+  readonly tags?: readonly string[];
+  /** Try cross-repository mounts from this repository of the same registry. */
+  readonly mountFrom?: string;
+  /** Force an upload flow for every blob. @default monolithic when the digest is known, else streamed */
+  readonly uploadMode?: 'monolithic' | 'streamed' | 'chunked';
+  readonly onProgress?: (event: PushProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** What {@link pushImage} did. */
+export interface PushedImage {
+  /** `registry/repository@sha256:…` */
+  readonly reference: string;
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly manifest: Buffer;
+  readonly layers: readonly PushedBlob[];
+  readonly config: PushedBlob;
+  /** Bytes actually sent in blob uploads (0 when everything was already there). */
+  readonly uploadedBytes: number;
+}
+
+class Progress {
+  completed = 0;
+  total = 0;
+  constructor(readonly emit?: (e: PushProgress) => void) {}
+  send(blob: number | 'config', event: PushProgress['event'], digest?: string): void {
+    this.emit?.({ blob, event, ...(digest ? { digest } : {}), completedBytes: this.completed, totalBytes: this.total });
+  }
+}
+
+async function pushLayer(client: RegistryClient, repo: string, layer: LayerSource, index: number | 'config', options: PushImageOptions, progress: Progress, sent: { bytes: number }) {
+  const pushed = await client.pushBlob(repo, layer, {
+    ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
+    ...(options.uploadMode ? { mode: options.uploadMode } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    onBytes: (delta) => {
+      sent.bytes += delta;
+      progress.completed += delta;
+      if (layer.size === undefined && delta > 0) progress.total += delta;
+      progress.send(index, 'progress', layer.digest);
+    },
+  });
+  if (pushed.status !== 'uploaded') progress.completed += pushed.size;
+  progress.send(index, pushed.status, pushed.digest);
+  const descriptor: Descriptor = { mediaType: layer.mediaType, digest: pushed.digest, size: pushed.size, ...(layer.annotations ? { annotations: layer.annotations } : {}) };
+  return { pushed, descriptor };
+}
+
+function manifestBytes(image: ImageSource, config: ConfigSource, configDigest: string, layers: readonly Descriptor[]): { bytes: Buffer; mediaType: string } {
+  const mediaType = image.manifestMediaType ?? (config.mediaType === MediaType.dockerConfig ? MediaType.dockerManifest : MediaType.ociManifest);
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType,
+    ...(image.artifactType ? { artifactType: image.artifactType } : {}),
+    config: { mediaType: config.mediaType, digest: configDigest, size: config.bytes.byteLength },
+    layers,
+    ...(image.subject ? { subject: image.subject } : {}),
+    ...(image.annotations ? { annotations: image.annotations } : {}),
+  };
+  return { bytes: Buffer.from(JSON.stringify(manifest)), mediaType };
+}
+
+/**
+ * Pushes an image: layers in parallel (HEAD first: present blobs are skipped; optional mounts;
+ * layers of unknown digest stream through POST→PATCH→PUT?digest), then the config, then the
+ * manifest under the tag (or by digest), then any extra tags.
+ * @example
+ * await pushImage('127.0.0.1:5000/app:1', { config: { bytes, mediaType: MediaType.ociConfig },
+ *   layers: [{ mediaType: MediaType.ociLayer, open: () => createReadStream('layer.tar') }] });
+ */
+export async function pushImage(reference: string | Reference, image: ImageSource, options: PushImageOptions = {}): Promise<PushedImage> {
+  const ref = typeof reference === 'string' ? parseReference(reference) : reference;
+  const client = options.client ?? new RegistryClient(ref.registry, options);
+  const limit = pLimit(options.concurrency ?? 4);
+  const progress = new Progress(options.onProgress);
+  progress.total = image.layers.reduce((sum, l) => sum + (l.size ?? l.bytes?.byteLength ?? 0), 0);
+  const sent = { bytes: 0 };
+  const layers = await Promise.all(image.layers.map((layer, i) => limit(() => pushLayer(client, ref.repository, layer, i, options, progress, sent))));
+  const descriptors = layers.map((l) => l.descriptor);
+  const config = typeof image.config === 'function' ? await image.config(descriptors) : image.config;
+  const configDigest = sha256Digest(config.bytes);
+  progress.total += config.bytes.byteLength;
+  const configPushed = await pushLayer(client, ref.repository, { ...config, digest: configDigest, size: config.bytes.byteLength }, 'config', options, progress, sent);
+  const { bytes, mediaType } = manifestBytes(image, config, configDigest, descriptors);
+  const signal = options.signal ? { signal: options.signal } : {};
+  const pushed = await client.pushManifest(ref.repository, ref.digest ?? ref.tag ?? sha256Digest(bytes), bytes, mediaType, signal);
+  for (const tag of options.tags ?? []) await client.pushManifest(ref.repository, tag, bytes, mediaType, signal);
+  return {
+    reference: formatReference({ registry: ref.registry, repository: ref.repository, digest: pushed.digest }),
+    digest: pushed.digest,
+    mediaType,
+    manifest: bytes,
+    layers: layers.map((l) => l.pushed),
+    config: configPushed.pushed,
+    uploadedBytes: sent.bytes,
+  };
+}

@@ -1,0 +1,134 @@
+import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** What the proxy does to a matching request instead of (or while) forwarding it. */
+export type Fault =
+  /** Close the connection without an answer (a reset / EOF). */
+  | { readonly kind: 'reset' }
+  /** Answer with this status (and `Retry-After`) without forwarding. */
+  | { readonly kind: 'status'; readonly status: number; readonly retryAfter?: string }
+  /** Forward, but close the connection after `bytes` of the response body (default: half). */
+  | { readonly kind: 'truncate'; readonly bytes?: number }
+  /** Forward, flipping one byte in the middle of the response body (same length, wrong digest). */
+  | { readonly kind: 'corrupt' };
+
+/** A fault applied to requests matching `method` and `path`, `times` times. */
+export interface FaultRule {
+  readonly method?: string;
+  readonly path?: RegExp;
+  readonly fault: Fault;
+  /** How many matching requests get the fault. @default 1 */
+  readonly times?: number;
+}
+
+/** One request that went through the proxy. */
+export interface ProxiedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly fault?: Fault['kind'];
+  /** Milliseconds since the epoch when the request arrived. */
+  readonly at: number;
+  /** Bytes of request body received. */
+  readonly bodyBytes: number;
+  readonly authorization: boolean;
+}
+
+/** A running fault-injecting proxy. */
+export interface RunningFaultProxy {
+  /** `127.0.0.1:PORT`. */
+  readonly host: string;
+  readonly url: string;
+  readonly requests: readonly ProxiedRequest[];
+  /** Adds a rule (rules are tried in order). */
+  addFault(rule: FaultRule): void;
+  clearFaults(): void;
+  stop(): Promise<void>;
+}
+
+function forward(upstream: URL, req: IncomingMessage, res: ServerResponse, fault: Fault | undefined, counted: (n: number) => void): void {
+  const out = request(
+    { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+    (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      const length = Number(up.headers['content-length'] ?? 0);
+      const cut = fault?.kind === 'truncate' ? (fault.bytes ?? Math.floor(length / 2)) : Number.POSITIVE_INFINITY;
+      const flipAt = fault?.kind === 'corrupt' ? Math.floor(length / 2) : -1;
+      let sent = 0;
+      up.on('data', (chunk: Buffer) => {
+        if (sent >= cut) return;
+        let piece = chunk.subarray(0, Math.max(0, cut - sent));
+        if (flipAt >= sent && flipAt < sent + piece.length) {
+          piece = Buffer.from(piece);
+          piece[flipAt - sent] = (piece[flipAt - sent] ?? 0) ^ 0xff;
+        }
+        sent += piece.length;
+        res.write(piece);
+        if (sent >= cut) {
+          up.destroy();
+          // Let the bytes go out, then drop the connection mid-body.
+          res.socket?.end(() => res.socket?.destroy());
+        }
+      });
+      up.on('end', () => res.end());
+    },
+  );
+  out.on('error', () => res.socket?.destroy());
+  req.on('data', (c: Buffer) => counted(c.length));
+  req.pipe(out);
+}
+
+/**
+ * Starts an HTTP proxy on loopback in front of `upstream` (e.g. a registry) that injects faults:
+ * resets, error statuses with `Retry-After`, truncated and corrupted bodies. The Host header is
+ * passed through, so the registry writes the proxy's address into its `Location` headers.
+ */
+export async function startFaultProxy(upstream: string, rules: readonly FaultRule[] = []): Promise<RunningFaultProxy> {
+  const target = new URL(upstream);
+  const active: { rule: FaultRule; left: number }[] = rules.map((rule) => ({ rule, left: rule.times ?? 1 }));
+  const requests: ProxiedRequest[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    const match = active.find((a) => a.left > 0 && (!a.rule.method || a.rule.method === req.method) && (!a.rule.path || a.rule.path.test(path)));
+    if (match) match.left--;
+    const fault = match?.rule.fault;
+    const entry = { method: req.method ?? '', path, at: Date.now(), bodyBytes: 0, authorization: req.headers.authorization !== undefined, ...(fault ? { fault: fault.kind } : {}) };
+    requests.push(entry);
+    const counted = (n: number) => {
+      entry.bodyBytes += n;
+    };
+    if (fault?.kind === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === 'status') {
+      req.on('data', (c: Buffer) => counted(c.length));
+      req.on('end', () => {
+        res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) });
+        res.end(JSON.stringify({ errors: [{ code: fault.status === 429 ? 'TOOMANYREQUESTS' : 'UNKNOWN', message: `injected ${fault.status}` }] }));
+      });
+      return;
+    }
+    forward(target, req, res, fault, counted);
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    host: `127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    addFault: (rule) => active.push({ rule, left: rule.times ?? 1 }),
+    clearFaults: () => {
+      active.length = 0;
+    },
+    async stop() {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

@@ -1,4 +1,10 @@
 const kRegistryError = Symbol.for('strata.registry.RegistryError');
+const kRegistryHttpError = Symbol.for('strata.registry.RegistryHttpError');
+const kRegistryDigestError = Symbol.for('strata.registry.RegistryDigestError');
+
+function marked(value: unknown, mark: symbol): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[mark] === true;
+}
 
 /** Error codes defined by the OCI distribution spec, as registries send them in `{"errors":[{code}]}`. */
 export const SPEC_ERROR_CODES = [
@@ -46,7 +52,7 @@ export class RegistryError extends Error {
     this.code = code;
   }
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kRegistryError] === true;
+    return marked(value, kRegistryError);
   }
 }
 
@@ -65,6 +71,7 @@ export class RegistryHttpError extends RegistryError {
   readonly request: string;
   /** Every error the body listed (empty when the body was not spec JSON). */
   readonly errors: readonly SpecErrorDetail[];
+  readonly [kRegistryHttpError] = true;
   constructor(code: SpecErrorCode, message: string, fields: { status: number; request: string; errors: readonly SpecErrorDetail[] }) {
     super(code, message);
     this.name = 'RegistryHttpError';
@@ -72,16 +79,23 @@ export class RegistryHttpError extends RegistryError {
     this.request = fields.request;
     this.errors = fields.errors;
   }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return marked(value, kRegistryHttpError);
+  }
 }
 
 /** Bytes read from a registry did not match the digest or size they were asked for. */
 export class RegistryDigestError extends RegistryError {
   readonly expected: string;
   readonly actual: string;
+  readonly [kRegistryDigestError] = true;
   constructor(code: 'DIGEST_MISMATCH' | 'SIZE_MISMATCH', message: string, fields: { expected: string; actual: string }) {
     super(code, message);
     this.name = 'RegistryDigestError';
     this.expected = fields.expected;
     this.actual = fields.actual;
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return marked(value, kRegistryDigestError);
   }
 }

@@ -73,6 +73,7 @@ export function parseReference(input: string, options: ParseReferenceOptions = {
     if (!TAG.test(tag)) throw invalid(input, `tag ${JSON.stringify(tag)} does not match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}`);
   }
   let [registry, repository] = splitRegistry(rest, options.defaultRegistry ?? DOCKER_HUB);
+  if (repository === '') throw invalid(input, 'repository name is empty');
   if (!HOST.test(registry)) throw invalid(input, `registry ${JSON.stringify(registry)} is not a host[:port]`);
   if (registry === 'index.docker.io' || registry === DOCKER_HUB_API) registry = DOCKER_HUB;
   if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;

@@ -31,6 +31,8 @@ export interface ProxiedRequest {
   /** Bytes of request body received. */
   readonly bodyBytes: number;
   readonly authorization: boolean;
+  /** The request's Range header, if any. */
+  readonly range?: string;
 }
 
 /** A running fault-injecting proxy. */
@@ -65,8 +67,9 @@ function forward(upstream: URL, req: IncomingMessage, res: ServerResponse, fault
         res.write(piece);
         if (sent >= cut) {
           up.destroy();
-          // Let the bytes go out, then drop the connection mid-body.
-          res.socket?.end(() => res.socket?.destroy());
+          // Let the client read what arrived (a web stream drops queued chunks when it errors),
+          // then drop the connection mid-body.
+          setTimeout(() => res.socket?.destroy(), 200);
         }
       });
       up.on('end', () => res.end());
@@ -92,7 +95,7 @@ export async function startFaultProxy(upstream: string, rules: readonly FaultRul
     const match = active.find((a) => a.left > 0 && (!a.rule.method || a.rule.method === req.method) && (!a.rule.path || a.rule.path.test(path)));
     if (match) match.left--;
     const fault = match?.rule.fault;
-    const entry = { method: req.method ?? '', path, at: Date.now(), bodyBytes: 0, authorization: req.headers.authorization !== undefined, ...(fault ? { fault: fault.kind } : {}) };
+    const entry = { method: req.method ?? '', path, at: Date.now(), bodyBytes: 0, authorization: req.headers.authorization !== undefined, ...(req.headers.range ? { range: req.headers.range } : {}), ...(fault ? { fault: fault.kind } : {}) };
     requests.push(entry);
     const counted = (n: number) => {
       entry.bodyBytes += n;

@@ -1,0 +1,96 @@
+import { createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { hasPeers, makeTempDir, type RunningFaultProxy, type RunningRegistry, startFaultProxy, startRegistry, type TempDir } from '@strata/test-utils';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { pullImage, pushImage, RegistryClient, sha256Digest } from '../src/index.js';
+import { mixedImage, randomLayers, readAll } from './_fixtures.js';
+
+const fast = { retry: { delayMs: 20 } };
+
+describe.runIf(hasPeers('docker-registry'))('faults injected between client and registry', () => {
+  let reg: RunningRegistry;
+  let proxy: RunningFaultProxy;
+  let dir: TempDir;
+  const layers = randomLayers([400_000, 1_500_000, 60_000]);
+  beforeAll(async () => {
+    dir = await makeTempDir('strata-registry-faults-');
+    reg = await startRegistry();
+    proxy = await startFaultProxy(reg.url);
+  });
+  afterEach(() => proxy.clearFaults());
+  afterAll(async () => {
+    await proxy.stop();
+    await reg.stop();
+    await dir.remove();
+  });
+
+  it('pushes through resets, 500, 503 and 429 with Retry-After', async () => {
+    proxy.addFault({ method: 'HEAD', path: /\/blobs\//, fault: { kind: 'status', status: 429, retryAfter: '1' } });
+    proxy.addFault({ method: 'POST', path: /\/blobs\/uploads\/$/, fault: { kind: 'status', status: 500 } });
+    proxy.addFault({ method: 'PUT', path: /\/blobs\/uploads\/.*digest=/, fault: { kind: 'reset' } });
+    proxy.addFault({ method: 'PATCH', path: /\/blobs\/uploads\//, fault: { kind: 'reset' } });
+    proxy.addFault({ method: 'PUT', path: /\/manifests\//, fault: { kind: 'status', status: 503 } });
+    const start = proxy.requests.length;
+    const pushed = await pushImage(`${proxy.host}/strata/faulty:1`, mixedImage(layers), fast);
+    const log = proxy.requests.slice(start);
+    expect(log.filter((r) => r.fault).map((r) => r.fault).sort()).toEqual(['reset', 'reset', 'status', 'status', 'status']);
+    const limited = log.findIndex((r) => r.fault === 'status' && r.method === 'HEAD');
+    const retried = log.slice(limited + 1).find((r) => r.method === 'HEAD' && r.path === log[limited]!.path)!;
+    expect(retried.at - log[limited]!.at).toBeGreaterThanOrEqual(900);
+    // Read back straight from the registry: every byte arrived intact.
+    const pulled = await pullImage(`${reg.host}/strata/faulty:1`, fast);
+    expect(pulled.digest).toBe(pushed.digest);
+    for (const [i, layer] of pulled.layers.entries()) expect(sha256Digest(await readAll(layer.open()))).toBe(sha256Digest(layers[i]!));
+  });
+
+  it('resumes a truncated blob download with Range', async () => {
+    await pushImage(`${reg.host}/strata/trunc:1`, mixedImage(layers), fast);
+    const image = await pullImage(`${proxy.host}/strata/trunc:1`, fast);
+    const big = image.layers[1]!;
+    proxy.addFault({ method: 'GET', path: new RegExp(`/blobs/${big.descriptor.digest}`), fault: { kind: 'truncate', bytes: 500_000 } });
+    const start = proxy.requests.length;
+    const bytes = await readAll(big.open());
+    expect(bytes.equals(layers[1]!)).toBe(true);
+    const gets = proxy.requests.slice(start).filter((r) => r.method === 'GET');
+    expect(gets[0]!.fault).toBe('truncate');
+    expect(gets[1]!.range).toMatch(/^bytes=\d+-$/);
+  });
+
+  it('detects a corrupted blob and never finishes writing it', async () => {
+    await pushImage(`${reg.host}/strata/corrupt:1`, mixedImage(layers), fast);
+    const image = await pullImage(`${proxy.host}/strata/corrupt:1`, fast);
+    proxy.addFault({ method: 'GET', path: /\/blobs\//, fault: { kind: 'corrupt' }, times: 10 });
+    const target = join(dir.path, 'layer.tar');
+    const error = await pipeline(image.layers[0]!.open(), createWriteStream(target)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'DIGEST_MISMATCH' });
+    expect((error as Error).message).toContain(image.layers[0]!.descriptor.digest);
+    expect((await stat(target)).size).toBeLessThanOrEqual(layers[0]!.length);
+  });
+
+  it('detects a corrupted manifest fetched by digest', async () => {
+    const pushed = await pushImage(`${reg.host}/strata/corrupt-manifest:1`, mixedImage(layers), fast);
+    proxy.addFault({ method: 'GET', path: /\/manifests\//, fault: { kind: 'corrupt' } });
+    const error = await new RegistryClient(proxy.host, fast).fetchManifest('strata/corrupt-manifest', pushed.digest).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'DIGEST_MISMATCH', expected: pushed.digest });
+  });
+
+  it('gives up after the retry budget with the status in the message', async () => {
+    proxy.addFault({ method: 'GET', path: /\/manifests\//, fault: { kind: 'status', status: 503 }, times: 10 });
+    const start = proxy.requests.length;
+    const error = await new RegistryClient(proxy.host, fast).fetchManifest('strata/faulty', '1').catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/v2\/strata\/faulty\/manifests\/1: 503 UNKNOWN: injected 503/);
+    expect(proxy.requests.slice(start).filter((r) => r.path.includes('/manifests/')).length).toBe(3);
+  });
+
+  it('stops waiting on Retry-After when the signal aborts', async () => {
+    proxy.addFault({ method: 'GET', path: /\/manifests\//, fault: { kind: 'status', status: 429, retryAfter: '30' } });
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(new DOMException('interrupted', 'AbortError')), 200);
+    const error = await new RegistryClient(proxy.host, fast).fetchManifest('strata/faulty', '1', { signal: controller.signal }).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('AbortError');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});

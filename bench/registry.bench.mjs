@@ -1,0 +1,94 @@
+// @strata/registry against skopeo on one ~1 GiB, ~400-path image and the loopback registry:
+// first push, re-push of the unchanged image, and pull. The image is a hand-built docker-archive
+// (GNU tar layers of random files) until strata's own archive writer lands; both tools push the
+// same bytes from it. Note: skopeo gzips uncompressed layers when pushing to a registry (it has no
+// switch to turn that off), strata pushes them as they are; the machine is shared, so numbers are noisy.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { makeTempDir, run, startRegistry } from '../packages/test-utils/dist/index.js';
+import { MediaType, pullImage, pushImage } from '../packages/registry/dist/index.js';
+import { timeShell } from './_lib.mjs';
+
+const LAYERS = 20;
+const FILES_PER_LAYER = 20;
+const FILE_SIZE = Math.floor((1024 ** 3) / (LAYERS * FILES_PER_LAYER)); // ~2.6 MiB, ~1 GiB total
+
+async function sha256File(path) {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+/** Writes LAYERS layer tars of random files and a docker-archive holding them; returns both. */
+async function buildArchive(dir, log) {
+  const layers = [];
+  for (let l = 0; l < LAYERS; l++) {
+    const root = join(dir, `root${l}`);
+    await mkdir(join(root, `opt/layer${l}`), { recursive: true });
+    for (let f = 0; f < FILES_PER_LAYER; f++) await writeFile(join(root, `opt/layer${l}/file${f}`), randomBytes(FILE_SIZE));
+    const tar = join(dir, `layer${l}.tar`);
+    await run('tar', ['-C', root, '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@1', '-cf', tar, '.']);
+    await rm(root, { recursive: true });
+    layers.push({ path: tar, size: (await stat(tar)).size, digest: `sha256:${await sha256File(tar)}` });
+  }
+  log(`built ${LAYERS} layers, ${(layers.reduce((s, l) => s + l.size, 0) / 1024 ** 2).toFixed(0)} MiB`);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } }));
+  const configHex = createHash('sha256').update(config).digest('hex');
+  const staging = join(dir, 'archive');
+  await mkdir(staging);
+  await writeFile(join(staging, `${configHex}.json`), config);
+  for (const [i, l] of layers.entries()) {
+    await mkdir(join(staging, `l${i}`));
+    await run('ln', [l.path, join(staging, `l${i}/layer.tar`)]);
+  }
+  await writeFile(join(staging, 'manifest.json'), JSON.stringify([{ Config: `${configHex}.json`, RepoTags: ['bench:1'], Layers: layers.map((_, i) => `l${i}/layer.tar`) }]));
+  const archive = join(dir, 'image.tar');
+  await run('tar', ['-C', staging, '-cf', archive, '.']);
+  return { layers, config, archive };
+}
+
+function imageSource({ layers, config }) {
+  return {
+    layers: layers.map((l) => ({ mediaType: MediaType.dockerLayer, digest: l.digest, size: l.size, open: () => createReadStream(l.path, { highWaterMark: 1024 * 1024 }) })),
+    config: { bytes: config, mediaType: MediaType.dockerConfig },
+  };
+}
+
+async function time(fn) {
+  const start = process.hrtime.bigint();
+  const result = await fn();
+  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, result };
+}
+
+export default async function bench({ log }) {
+  const dir = await makeTempDir('strata-bench-registry-');
+  const reg = await startRegistry();
+  try {
+    const image = await buildArchive(dir.path, log);
+    const retry = { delayMs: 200 };
+    const first = await time(() => pushImage(`${reg.host}/bench/strata:1`, imageSource(image), { concurrency: 4, retry }));
+    log(`strata first push ${first.seconds.toFixed(2)} s, ${(first.result.uploadedBytes / 1024 ** 2).toFixed(0)} MiB sent`);
+    const skopeo = await timeShell(`skopeo --insecure-policy copy -q --dest-tls-verify=false docker-archive:${image.archive} docker://${reg.host}/bench/skopeo:1`);
+    log(`skopeo first push ${skopeo.seconds.toFixed(2)} s`);
+    const again = await time(() => pushImage(`${reg.host}/bench/strata:1`, imageSource(image), { concurrency: 4, retry }));
+    const skopeoAgain = await timeShell(`skopeo --insecure-policy copy -q --dest-tls-verify=false docker-archive:${image.archive} docker://${reg.host}/bench/skopeo:1`);
+    const out = join(dir.path, 'pulled');
+    await mkdir(out);
+    const pull = await time(async () => {
+      const pulled = await pullImage(`${reg.host}/bench/strata:1`, { retry });
+      await Promise.all(pulled.layers.map((l, i) => pipeline(l.open(), createWriteStream(join(out, `${i}.tar`)))));
+    });
+    const skopeoPull = await timeShell(`skopeo --insecure-policy copy -q --src-tls-verify=false docker://${reg.host}/bench/strata:1 dir:${join(dir.path, 'skopeo-pulled')}`);
+    return [
+      { name: 'first push, ~1 GiB, 20 layers (strata vs skopeo copy)', value: first.seconds, unit: 's', reference: skopeo.seconds, ratio: first.seconds / skopeo.seconds, note: 'skopeo also gzips' },
+      { name: 're-push unchanged image (strata vs skopeo copy)', value: again.seconds, unit: 's', reference: skopeoAgain.seconds, ratio: again.seconds / skopeoAgain.seconds, note: `strata sent ${again.result.uploadedBytes} bytes` },
+      { name: 'pull to files (strata vs skopeo copy dir:)', value: pull.seconds, unit: 's', reference: skopeoPull.seconds, ratio: pull.seconds / skopeoPull.seconds },
+    ];
+  } finally {
+    await reg.stop();
+    await dir.remove();
+  }
+}

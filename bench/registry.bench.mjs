@@ -5,7 +5,7 @@
 // switch to turn that off), strata pushes them as they are; the machine is shared, so numbers are noisy.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { makeTempDir, run, startRegistry } from '../packages/test-utils/dist/index.js';

@@ -57,6 +57,11 @@ export interface TransportResponse {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/** GET/HEAD follow every redirect; other methods only 307/308 (same method, body produced again) and 303 (as GET). */
+function followable(status: number, method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || status === 307 || status === 308 || status === 303;
+}
+
 /** Speaks HTTP to one registry: ping, challenge, tokens, Basic, redirects, retries. */
 export class RegistryTransport {
   readonly registry: string;
@@ -256,7 +261,7 @@ export class RegistryTransport {
         ...(signal ? { signal } : {}),
       } as RequestInit);
       const location = res.headers.get('location');
-      if (!REDIRECTS.has(res.status) || !location || (currentMethod !== 'GET' && currentMethod !== 'HEAD')) return { res, url: url.href };
+      if (!REDIRECTS.has(res.status) || !location || !followable(res.status, currentMethod)) return { res, url: url.href };
       await res.body?.cancel();
       const next = new URL(location, url);
       if (isPrivateHost(next.host) && !isPrivateHost(url.host)) {

@@ -14,6 +14,8 @@ interface Quirks {
   refuseMount?: boolean;
   /** Send upload Locations to this other origin (a storage front end). */
   uploadOrigin?: string;
+  /** Answer a blob PUT on the registry host with 307 to this origin (storage behind a redirect). */
+  redirectPutTo?: string;
   /** Require Basic auth on requests to this host. */
   basicAuthHost?: string;
 }
@@ -68,6 +70,10 @@ function fakeRegistry(quirks: Quirks, seen: Seen[], store: { blobs: Map<string, 
         return res.end();
       }
       if (req.method === 'PUT') {
+        if (quirks.redirectPutTo && !req.headers.host?.endsWith(quirks.redirectPutTo.split(':').at(-1)!)) {
+          res.writeHead(307, { location: `${quirks.redirectPutTo}${req.url}` });
+          return res.end();
+        }
         if (quirks.refusePutWithBody && data.length > 0) return res.writeHead(405).end();
         parts.push(data);
         const all = Buffer.concat(parts);
@@ -161,6 +167,16 @@ describe('registry quirks (in-process test double)', () => {
     expect(toStorage.every((s) => s.authorization === undefined)).toBe(true);
     const toRegistry = seen.filter((s) => s.host === host && s.url !== '/v2/');
     expect(toRegistry.map((s) => s.authorization)).toEqual(toRegistry.map(() => `Basic ${Buffer.from('u:quirk-secret').toString('base64')}`));
+  });
+
+  it('replays a PUT body on a 307 to another host, without credentials', async () => {
+    quirks.redirectPutTo = `http://${storageHost}`;
+    quirks.basicAuthHost = host;
+    const pushed = await pushImage(`${host}/app:4`, image() as never, { credential });
+    expect(pushed.layers.map((l) => l.status)).toEqual(['uploaded', 'uploaded']);
+    const puts = seen.filter((s) => s.method === 'PUT' && s.host === storageHost);
+    expect(puts.length).toBeGreaterThanOrEqual(2);
+    expect(puts.every((s) => s.authorization === undefined)).toBe(true);
   });
 
   it('follows relative Link headers for tag pagination', async () => {

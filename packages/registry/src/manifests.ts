@@ -8,7 +8,6 @@ import {
   type Descriptor,
   type Index,
   indexSchema,
-  isIndexMediaType,
   MANIFEST_ACCEPT,
   type Manifest,
   MediaType,
@@ -140,4 +139,3 @@ export function parseIndex(bytes: Uint8Array, what = 'index'): Index {
   return parseWith(indexSchema, bytes, what) as Index;
 }
 
-export { isIndexMediaType };

@@ -74,6 +74,7 @@ const platformSchema = z.looseObject({
   'os.version': z.string().optional(),
   'os.features': z.array(z.string()).optional(),
 });
+/** Validates a descriptor from untrusted JSON (unknown fields kept). */
 export const descriptorSchema = z.looseObject({
   mediaType: z.string(),
   digest: z.string(),
@@ -83,6 +84,7 @@ export const descriptorSchema = z.looseObject({
   platform: platformSchema.optional(),
   artifactType: z.string().optional(),
 });
+/** Validates an image manifest from untrusted JSON. */
 export const manifestSchema = z.looseObject({
   schemaVersion: z.literal(2),
   mediaType: z.string().optional(),
@@ -92,6 +94,7 @@ export const manifestSchema = z.looseObject({
   subject: descriptorSchema.optional(),
   annotations: z.record(z.string(), z.string()).optional(),
 });
+/** Validates an image index from untrusted JSON. */
 export const indexSchema = z.looseObject({
   schemaVersion: z.literal(2),
   mediaType: z.string().optional(),

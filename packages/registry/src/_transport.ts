@@ -62,6 +62,16 @@ function followable(status: number, method: string): boolean {
   return method === 'GET' || method === 'HEAD' || status === 307 || status === 308 || status === 303;
 }
 
+/** A fetch failure as a RegistryError naming the request (never its headers). */
+function transportError(method: string, url: string, error: unknown): RegistryError {
+  if (isLengthMismatch(error)) {
+    return new RegistryError('SIZE_MISMATCH', `${method} ${displayUrl(url)}: the body's length differs from the declared Content-Length`);
+  }
+  const cause = error as Error;
+  const detail = cause.cause instanceof Error ? ` (${cause.cause.message})` : '';
+  return new RegistryError('NETWORK', `${method} ${displayUrl(url)}: ${cause.message}${detail}`, { cause: error });
+}
+
 /** Speaks HTTP to one registry: ping, challenge, tokens, Basic, redirects, retries. */
 export class RegistryTransport {
   readonly registry: string;
@@ -74,6 +84,7 @@ export class RegistryTransport {
   #token: { token: BearerToken; scopes: ScopeSet } | undefined;
   #pendingToken: Promise<BearerToken> | undefined;
   #refreshToken: string | undefined;
+  readonly #health = { level: 0, successes: 0 };
 
   constructor(registry: string, options: TransportOptions = {}) {
     this.registry = registry;
@@ -201,6 +212,8 @@ export class RegistryTransport {
   async #withRetries(req: TransportRequest, attempt: () => Promise<TransportResponse>): Promise<TransportResponse> {
     const options = this.retryOptions;
     const attempts = req.retry === false ? 1 : (options.attempts ?? 3);
+    // A host that has been failing lately gets new requests spaced out too (regclient's per-host backoff).
+    if (this.#health.level > 0) await sleep(backoffDelay(this.#health.level, options), req.signal);
     for (let n = 1; ; n++) {
       if (req.signal?.aborted) throw abortReason(req.signal);
       let result: TransportResponse;
@@ -209,18 +222,17 @@ export class RegistryTransport {
       } catch (error) {
         if (req.signal?.aborted) throw abortReason(req.signal);
         if (error instanceof RegistryError) throw error;
+        this.#failed();
         if (n < attempts && isNetworkError(error)) {
           await sleep(backoffDelay(n, options), req.signal);
           continue;
         }
-        const cause = error as Error;
-        if (isLengthMismatch(error)) {
-          throw new RegistryError('SIZE_MISMATCH', `${req.method} ${displayUrl(req.url.startsWith('/') ? this.base + req.url : req.url)}: the body's length differs from the declared Content-Length`);
-        }
-        throw new RegistryError('NETWORK', `${req.method} ${displayUrl(req.url.startsWith('/') ? this.base + req.url : req.url)}: ${cause.message}${cause.cause instanceof Error ? ` (${cause.cause.message})` : ''}`, { cause: error });
+        throw transportError(req.method, req.url.startsWith('/') ? this.base + req.url : req.url, error);
       }
       const { res, url } = result;
       this.#warn(res);
+      if (isRetryableStatus(res.status)) this.#failed();
+      else this.#succeeded();
       if (req.expect.includes(res.status)) return result;
       if (n < attempts && isRetryableStatus(res.status)) {
         await res.body?.cancel();
@@ -229,6 +241,17 @@ export class RegistryTransport {
       }
       throw await responseError(res, req.method, url);
     }
+  }
+
+  #failed(): void {
+    this.#health.level = Math.min(this.#health.level + 1, 4);
+    this.#health.successes = 0;
+  }
+
+  #succeeded(): void {
+    if (this.#health.level === 0 || ++this.#health.successes < 5) return;
+    this.#health.level--;
+    this.#health.successes = 0;
   }
 
   #warn(res: Response): void {

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { RegistryTransport } from './_transport.js';
+
+type Handler = (url: URL, headers: Headers) => Response;
+
+function fakeFetch(handler: Handler) {
+  const calls: { url: URL; auth: string | null; at: number }[] = [];
+  const f = (async (input: URL | string, init?: RequestInit) => {
+    const url = new URL(String(input));
+    const headers = new Headers(init?.headers);
+    calls.push({ url, auth: headers.get('authorization'), at: Date.now() });
+    return handler(url, headers);
+  }) as typeof fetch;
+  return { f, calls };
+}
+
+const challenge = (scope: string) =>
+  new Response(null, { status: 401, headers: { 'www-authenticate': `Bearer realm="http://127.0.0.1:1/token",service="svc",scope="${scope}"` } });
+
+describe('RegistryTransport', () => {
+  it('adds the scope a 401 names, gets a new token and retries once', async () => {
+    const { f, calls } = fakeFetch((url, headers) => {
+      if (url.pathname === '/token') return Response.json({ token: url.searchParams.getAll('scope').join('|') });
+      if (url.pathname === '/v2/') return challenge('');
+      const token = headers.get('authorization') ?? '';
+      return token.includes('repository:b:pull') ? Response.json({}) : challenge('repository:a:pull repository:b:pull');
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null });
+    const { res } = await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] });
+    expect(res.status).toBe(200);
+    const tokens = calls.filter((c) => c.url.pathname === '/token').map((c) => c.url.searchParams.getAll('scope'));
+    expect(tokens).toEqual([['repository:a:pull'], ['repository:a:pull', 'repository:b:pull']]);
+  });
+
+  it('fails instead of looping when a 401 names no new scope', async () => {
+    const { f, calls } = fakeFetch((url) => {
+      if (url.pathname === '/token') return Response.json({ token: 't' });
+      return challenge('repository:a:pull');
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null });
+    await expect(t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] })).rejects.toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
+    expect(calls.filter((c) => c.url.pathname === '/v2/a/tags/list')).toHaveLength(1);
+  });
+
+  it('spaces out requests to a host that just failed, and stops after five successes', async () => {
+    let failures = 1;
+    const { f, calls } = fakeFetch((url) => {
+      if (url.pathname === '/v2/') return Response.json({});
+      return failures-- > 0 ? new Response(null, { status: 503 }) : Response.json({});
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null, retry: { delayMs: 300, factor: 1 } });
+    const get = () => t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: [], expect: [200] });
+    await get(); // 503, then 200 after a retry
+    const sent: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const started = Date.now();
+      await get();
+      sent.push(calls.at(-1)!.at - started);
+    }
+    expect(sent.slice(0, 4).every((ms) => ms >= 250)).toBe(true);
+    expect(sent[5]).toBeLessThan(250);
+  });
+});

@@ -88,7 +88,7 @@ async function pushLayer(client: RegistryClient, repo: string, layer: LayerSourc
     onBytes: (delta) => {
       sent.bytes += delta;
       progress.completed += delta;
-      if (layer.size === undefined && delta > 0) progress.total += delta;
+      if (layer.size === undefined && layer.bytes === undefined) progress.total += delta; // learnt as it streams; a retry takes it back
       progress.send(index, 'progress', layer.digest);
     },
   });

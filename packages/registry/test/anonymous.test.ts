@@ -110,6 +110,14 @@ describe.runIf(hasPeers('docker-registry', 'skopeo'))('push and pull against the
     expect(await client.listTags('strata/signed')).toContain(`sha256-${subject.digest.slice(7)}`);
   });
 
+  it('HEADs a manifest for its descriptor and deletes it by digest', async () => {
+    const pushed = await pushImage(`${reg.host}/strata/head:1`, mixedImage(randomLayers([10, 20, 30])), fast);
+    const client = new RegistryClient(reg.host);
+    expect(await client.headManifest('strata/head', '1')).toEqual({ mediaType: pushed.mediaType, digest: pushed.digest, size: pushed.manifest.length });
+    await client.deleteManifest('strata/head', pushed.digest);
+    expect(await client.headManifest('strata/head', pushed.digest)).toBeUndefined();
+  });
+
   it('fails with the spec error code and the request that failed', async () => {
     const client = new RegistryClient(reg.host);
     const error = await client.fetchManifest('strata/missing', 'nope').catch((e: unknown) => e);

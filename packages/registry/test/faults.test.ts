@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { hasPeers, makeTempDir, type RunningFaultProxy, type RunningRegistry, startFaultProxy, startRegistry, type TempDir } from '@strata/test-utils';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { pullImage, pushImage, RegistryClient, sha256Digest } from '../src/index.js';
+import { pullImage, type PushProgress, pushImage, RegistryClient, sha256Digest } from '../src/index.js';
 import { mixedImage, randomLayers, readAll } from './_fixtures.js';
 
 const fast = { retry: { delayMs: 20 } };
@@ -33,7 +33,11 @@ describe.runIf(hasPeers('docker-registry'))('faults injected between client and 
     proxy.addFault({ method: 'PATCH', path: /\/blobs\/uploads\//, fault: { kind: 'reset' } });
     proxy.addFault({ method: 'PUT', path: /\/manifests\//, fault: { kind: 'status', status: 503 } });
     const start = proxy.requests.length;
-    const pushed = await pushImage(`${proxy.host}/strata/faulty:1`, mixedImage(layers), fast);
+    let last: PushProgress | undefined;
+    const pushed = await pushImage(`${proxy.host}/strata/faulty:1`, mixedImage(layers), { ...fast, onProgress: (e) => (last = e) });
+    // Bytes sent by a failed attempt were taken back: the total adds up exactly once.
+    expect(last?.completedBytes).toBe(layers.reduce((s, l) => s + l.length, 0) + pushed.config.size);
+    expect(last?.completedBytes).toBe(last?.totalBytes);
     const log = proxy.requests.slice(start);
     expect(log.filter((r) => r.fault).map((r) => r.fault).sort()).toEqual(['reset', 'reset', 'status', 'status', 'status']);
     const limited = log.findIndex((r) => r.fault === 'status' && r.method === 'HEAD');

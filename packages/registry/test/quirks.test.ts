@@ -16,6 +16,8 @@ interface Quirks {
   uploadOrigin?: string;
   /** Answer a blob PUT on the registry host with 307 to this origin (storage behind a redirect). */
   redirectPutTo?: string;
+  /** Serve this body with this Content-Type for every manifest GET. */
+  manifest?: { type: string; body: string };
   /** Require Basic auth on requests to this host. */
   basicAuthHost?: string;
 }
@@ -83,6 +85,10 @@ function fakeRegistry(quirks: Quirks, seen: Seen[], store: { blobs: Map<string, 
         res.writeHead(204);
         return res.end();
       }
+    }
+    if (/\/manifests\//.test(url.pathname) && req.method === 'GET' && quirks.manifest) {
+      res.writeHead(200, { 'content-type': quirks.manifest.type });
+      return res.end(quirks.manifest.body);
     }
     if (/\/manifests\//.test(url.pathname) && req.method === 'PUT') {
       res.writeHead(201, { 'docker-content-digest': sha256Digest(data) });
@@ -177,6 +183,16 @@ describe('registry quirks (in-process test double)', () => {
     const puts = seen.filter((s) => s.method === 'PUT' && s.host === storageHost);
     expect(puts.length).toBeGreaterThanOrEqual(2);
     expect(puts.every((s) => s.authorization === undefined)).toBe(true);
+  });
+
+  it('refuses schema 1 manifests and trusts the body media type over a wrong Content-Type', async () => {
+    const client = new RegistryClient(host, { credential: null });
+    quirks.manifest = { type: MediaType.dockerSchema1Signed, body: JSON.stringify({ schemaVersion: 1, name: 'app' }) };
+    await expect(client.fetchManifest('app', 'old')).rejects.toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+    const body = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] });
+    quirks.manifest = { type: 'application/octet-stream', body };
+    const fetched = await client.fetchManifest('app', 'static');
+    expect(fetched).toMatchObject({ mediaType: MediaType.ociIndex, digest: sha256Digest(body) });
   });
 
   it('follows relative Link headers for tag pagination', async () => {

@@ -34,7 +34,12 @@ describe.runIf(hasPeers('docker-registry'))('faults injected between client and 
     proxy.addFault({ method: 'PUT', path: /\/manifests\//, fault: { kind: 'status', status: 503 } });
     const start = proxy.requests.length;
     let last: PushProgress | undefined;
-    const pushed = await pushImage(`${proxy.host}/strata/faulty:1`, mixedImage(layers), { ...fast, onProgress: (e) => (last = e) });
+    const pushed = await pushImage(`${proxy.host}/strata/faulty:1`, mixedImage(layers), {
+      ...fast,
+      onProgress: (e) => {
+        last = e;
+      },
+    });
     // Bytes sent by a failed attempt were taken back: the total adds up exactly once.
     expect(last?.completedBytes).toBe(layers.reduce((s, l) => s + l.length, 0) + pushed.config.size);
     expect(last?.completedBytes).toBe(last?.totalBytes);

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { RegistryError } from './errors.js';
-import { sha256Digest, verifyDigest } from './digest.js';
+import { createHash } from 'node:crypto';
+import { digestAlgorithm, sha256Digest, verifyDigest } from './digest.js';
 import { readLimited } from './_response.js';
 import { repositoryScope } from './_scopes.js';
 import type { RegistryTransport } from './_transport.js';
@@ -70,7 +71,12 @@ export async function fetchManifest(t: RegistryTransport, repository: string, re
   });
   const bytes = await readLimited(res, MANIFEST_SIZE_LIMIT, what);
   const digest = sha256Digest(bytes);
-  if (reference.includes(':')) verifyDigest(what, { digest: reference }, { digest, size: bytes.length });
+  if (reference.includes(':')) {
+    // Pinned by digest: the bytes must hash to it, whatever the algorithm.
+    const algorithm = digestAlgorithm(reference);
+    const actual = algorithm === 'sha256' ? digest : `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+    verifyDigest(what, { digest: reference }, { digest: actual, size: bytes.length });
+  }
   const mediaType = resolveMediaType(baseType(res.headers.get('content-type')), bytes, what);
   return { mediaType, digest, size: bytes.length, bytes };
 }

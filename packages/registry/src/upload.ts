@@ -184,10 +184,19 @@ async function cancelUpload(s: Session, location: string): Promise<void> {
   }
 }
 
+/** The size of a blob the registry already has: ours if we know it, else what a HEAD says. */
+async function knownSize(s: Session, source: BlobSource, headed: number | undefined): Promise<number> {
+  const size = source.size ?? source.bytes?.byteLength ?? headed ?? (await headBlob(s.t, s.repository, source.digest!, s.options.signal));
+  if (size === undefined || !Number.isSafeInteger(size)) {
+    throw new RegistryError('INVALID_RESPONSE', `blob ${source.digest} in ${s.t.registry}/${s.repository}: the registry reports no Content-Length`);
+  }
+  return size;
+}
+
 /** One attempt: POST (or mount), then the chosen upload flow; the session is DELETEd on failure. */
 async function uploadOnce(s: Session, source: BlobSource, counter: DigestCounter): Promise<PushedBlob> {
   const started = await startUpload(s, source.digest);
-  if ('mounted' in started) return { digest: source.digest!, size: source.size ?? source.bytes?.byteLength ?? 0, status: 'mounted' };
+  if ('mounted' in started) return { digest: source.digest!, size: await knownSize(s, source, undefined), status: 'mounted' };
   const mode = s.options.mode ?? (source.digest ? 'monolithic' : 'streamed');
   try {
     let digest: string;
@@ -220,7 +229,7 @@ export async function pushBlob(t: RegistryTransport, repository: string, source:
   const s: Session = { t, repository, options };
   if (source.digest && !options.skipHead) {
     const size = await headBlob(t, repository, source.digest, options.signal);
-    if (size !== undefined) return { digest: source.digest, size, status: 'exists' };
+    if (size !== undefined) return { digest: source.digest, size: await knownSize(s, source, size), status: 'exists' };
   }
   const attempts = t.retryOptions.attempts ?? 3;
   let session = s;

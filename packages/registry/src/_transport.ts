@@ -16,7 +16,7 @@ export interface TransportOptions {
   readonly fetch?: typeof fetch;
   /** Credentials: fixed, `null` for anonymous, or a lookup. @default resolveCredential (docker/podman config files) */
   readonly credential?: CredentialSource;
-  /** Use plain http for this registry even if it is not loopback. @default false */
+  /** Allow plain http for a registry that is not loopback (https is tried first). @default false */
   readonly insecure?: boolean;
   /** Retry policy for requests and whole blob transfers. @default { attempts: 3, delayMs: 1000, factor: 3 } */
   readonly retry?: RetryOptions;
@@ -75,7 +75,7 @@ function transportError(method: string, url: string, error: unknown): RegistryEr
 /** Speaks HTTP to one registry: ping, challenge, tokens, Basic, redirects, retries. */
 export class RegistryTransport {
   readonly registry: string;
-  readonly base: string;
+  #base: string;
   readonly #options: TransportOptions;
   readonly #scopes = new ScopeSet();
   readonly #warned = new Set<string>();
@@ -89,7 +89,9 @@ export class RegistryTransport {
   constructor(registry: string, options: TransportOptions = {}) {
     this.registry = registry;
     this.#options = options;
-    this.base = `${registryScheme(registry, options.insecure)}://${apiHost(registry)}`;
+    // An insecure registry that is not loopback is tried over https first, then http (see #ping).
+    const scheme = options.insecure && registryScheme(registry) === 'https' ? 'https' : registryScheme(registry, options.insecure);
+    this.#base = `${scheme}://${apiHost(registry)}`;
   }
 
   get retryOptions(): RetryOptions {
@@ -122,16 +124,33 @@ export class RegistryTransport {
     return this.#challenge;
   }
 
+  /** `scheme://host` requests go to (settled by the first ping for insecure registries). */
+  get base(): string {
+    return this.#base;
+  }
+
   async #ping(signal?: AbortSignal): Promise<Challenge | undefined> {
-    const url = `${this.base}/v2/`;
-    const { res } = await this.#withRetries({ method: 'GET', url, scopes: [], expect: [200, 401], ...(signal ? { signal } : {}) }, () =>
-      this.#follow('GET', url, {}, undefined, signal),
-    );
+    let res: Response;
+    try {
+      // Probing https on an insecure registry: no retries, a plain-http server fails at once.
+      res = await this.#get(`${this.#base}/v2/`, signal, !this.#options.insecure);
+    } catch (error) {
+      if (!this.#options.insecure || !this.#base.startsWith('https:') || !(error instanceof RegistryError && error.code === 'NETWORK')) throw error;
+      // go-containerregistry's insecure fallback: a registry that does not speak TLS gets plain http.
+      this.#base = `http:${this.#base.slice('https:'.length)}`;
+      res = await this.#get(`${this.#base}/v2/`, signal);
+    }
+    const url = `${this.#base}/v2/`;
     await res.body?.cancel();
     if (res.status === 200) return undefined;
     const challenge = pickChallenge(parseChallenges(res.headers.get('www-authenticate') ?? ''));
     if (!challenge) throw new RegistryError('UNAUTHORIZED', `GET ${url}: 401 with no Basic or Bearer challenge`);
     return challenge;
+  }
+
+  async #get(url: string, signal?: AbortSignal, retry = true): Promise<Response> {
+    const request = { method: 'GET', url, scopes: [], expect: [200, 401], retry, ...(signal ? { signal } : {}) };
+    return (await this.#withRetries(request, () => this.#follow('GET', url, {}, undefined, signal))).res;
   }
 
   async #bearer(challenge: Challenge, repository: string | undefined, signal?: AbortSignal): Promise<string> {
@@ -179,6 +198,7 @@ export class RegistryTransport {
   /** Sends a request with authentication, redirects and retries; throws a RegistryHttpError on an unexpected status. */
   async send(req: TransportRequest): Promise<TransportResponse> {
     this.#scopes.add(req.scopes);
+    await this.ping(req.signal);
     const repository = req.scopes[0]?.split(':')[1];
     const url = req.url.startsWith('/') ? `${this.base}${req.url}` : req.url;
     let reauthorized = false;

@@ -42,6 +42,20 @@ describe('RegistryTransport', () => {
     expect(calls.filter((c) => c.url.pathname === '/v2/a/tags/list')).toHaveLength(1);
   });
 
+  it('falls back from https to http for an insecure registry, and only then', async () => {
+    const tlsError = () => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('wrong version number'), { code: 'ERR_SSL_WRONG_VERSION_NUMBER' }) });
+    const { f, calls } = fakeFetch((url) => {
+      if (url.protocol === 'https:') throw tlsError();
+      return Response.json({ name: 'a', tags: [] });
+    });
+    const insecure = new RegistryTransport('registry.internal:5000', { fetch: f, credential: null, insecure: true, retry: { delayMs: 1 } });
+    await insecure.send({ method: 'GET', url: '/v2/a/tags/list', scopes: [], expect: [200] });
+    expect(calls.map((c) => c.url.href)).toEqual(['https://registry.internal:5000/v2/', 'http://registry.internal:5000/v2/', 'http://registry.internal:5000/v2/a/tags/list']);
+    const secure = new RegistryTransport('registry.internal:5000', { fetch: f, credential: null, retry: { delayMs: 1 } });
+    await expect(secure.send({ method: 'GET', url: '/v2/a/tags/list', scopes: [], expect: [200] })).rejects.toMatchObject({ code: 'NETWORK' });
+    expect(calls.slice(3).every((c) => c.url.protocol === 'https:')).toBe(true);
+  });
+
   it('spaces out requests to a host that just failed, and stops after five successes', async () => {
     let failures = 1;
     const { f, calls } = fakeFetch((url) => {

@@ -207,7 +207,7 @@ export class RegistryTransport {
         const auth = await this.#authorization(repository, req.signal);
         const headers: Record<string, string> = { 'user-agent': this.#options.userAgent ?? 'strata-registry/0.1', ...req.headers };
         const result = await this.#follow(req.method, url, headers, req.body, req.signal, auth);
-        if (result.res.status !== 401 || reauthorized || !this.#learn(result.res)) return result;
+        if (result.res.status !== 401 || reauthorized || !this.#learn(result.res, auth !== undefined)) return result;
         // A new scope or a stale token: get a new token and try once more (regclient stops after one).
         await result.res.body?.cancel();
         reauthorized = true;
@@ -216,11 +216,12 @@ export class RegistryTransport {
   }
 
   /** After a 401: records a new scope from its challenge; true when a fresh token is worth trying. */
-  #learn(res: Response): boolean {
+  #learn(res: Response, sentAuth: boolean): boolean {
     const challenge = pickChallenge(parseChallenges(res.headers.get('www-authenticate') ?? ''));
     if (!challenge) return false;
-    if (!this.#challenge) this.#challenge = Promise.resolve(challenge);
-    if (challenge.scheme !== 'bearer') return false;
+    // The latest challenge wins: a registry may allow anonymous pings yet protect repositories.
+    this.#challenge = Promise.resolve(challenge);
+    if (challenge.scheme !== 'bearer') return !sentAuth;
     const scopes = (challenge.params.scope ?? '').split(' ').filter(Boolean);
     const added = this.#scopes.add(scopes);
     const hadToken = this.#token !== undefined;

@@ -32,6 +32,18 @@ describe('RegistryTransport', () => {
     expect(tokens).toEqual([['repository:a:pull'], ['repository:a:pull', 'repository:b:pull']]);
   });
 
+  it('answers a challenge on a repository even when the ping needed none', async () => {
+    const { f, calls } = fakeFetch((url, headers) => {
+      if (url.pathname === '/v2/') return Response.json({});
+      if (headers.get('authorization')) return Response.json({ name: 'a', tags: [] });
+      return new Response(null, { status: 401, headers: { 'www-authenticate': 'Basic realm="repos"' } });
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: { kind: 'basic', username: 'u', password: 'p' } });
+    const { res } = await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] });
+    expect(res.status).toBe(200);
+    expect(calls.map((c) => c.auth)).toEqual([null, null, `Basic ${Buffer.from('u:p').toString('base64')}`]);
+  });
+
   it('fails instead of looping when a 401 names no new scope', async () => {
     const { f, calls } = fakeFetch((url) => {
       if (url.pathname === '/token') return Response.json({ token: 't' });

@@ -48,6 +48,7 @@ export interface RunningFaultProxy {
 }
 
 function forward(upstream: URL, req: IncomingMessage, res: ServerResponse, fault: Fault | undefined, counted: (n: number) => void): void {
+  const socket = req.socket;
   const out = request(
     { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
     (up) => {
@@ -69,13 +70,13 @@ function forward(upstream: URL, req: IncomingMessage, res: ServerResponse, fault
           up.destroy();
           // Let the client read what arrived (a web stream drops queued chunks when it errors),
           // then drop the connection mid-body.
-          setTimeout(() => res.socket?.destroy(), 200);
+          setTimeout(() => socket.destroy(), 200);
         }
       });
       up.on('end', () => res.end());
     },
   );
-  out.on('error', () => res.socket?.destroy());
+  out.on('error', () => socket.destroy());
   req.on('data', (c: Buffer) => counted(c.length));
   req.pipe(out);
 }

@@ -71,3 +71,14 @@ export async function scanClosure(roots: readonly string[], options: ScanOptions
   }
   return [...records.values()].sort((a, b) => compareStrings(a.path, b.path));
 }
+
+/**
+ * The store paths that any file tree refers to (file contents, names and symlink targets), found the
+ * way Nix's scanner finds references: e.g. what a customisation layer's symlinks and scripts point at.
+ * `storeRoot` says which store's paths are candidates. Sorted.
+ */
+export async function findStoreReferences(tree: string, options: Pick<ScanOptions, 'storeRoot' | 'signal'> = {}): Promise<string[]> {
+  const candidates = await candidatePaths(join(options.storeRoot ?? '', DEFAULT_STORE_DIR));
+  const nar = await dumpNarInfo(tree, new Set(candidates.keys()), options.signal);
+  return [...nar.foundHashes].map((h) => candidates.get(h)!).sort(compareStrings);
+}

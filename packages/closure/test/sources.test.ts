@@ -15,7 +15,7 @@ import {
   type TempDir,
 } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClosureError, collectClosure, type DiscoverClosureOptions, type StorePath } from '../src/index.js';
+import { ClosureError, collectClosure, type DiscoverClosureOptions, findStoreReferences, type StorePath } from '../src/index.js';
 
 const comparable = (records: readonly StorePath[] | readonly NixPathInfo[]) =>
   records.map((r) => ({ path: r.path, narSize: r.narSize, narHash: r.narHash, references: [...r.references] }));
@@ -117,5 +117,19 @@ describe.runIf(hasPeers('nix-build', 'nix', 'nix-store'))('discoverClosure on a 
     expect(outside.message).toContain('/etc/hostname');
     const inChroot = await failure([hello.hello], { source: 'scan', storeRoot: dir.path });
     expect(inChroot.message).toContain(`does not exist in the store root ${dir.path}`);
+  });
+});
+
+describe.runIf(hasPeers('nix-build'))('findStoreReferences', () => {
+  it('finds store paths that a tree refers to through links and file contents only', async () => {
+    const hello = await buildHelloClosure();
+    const dir = await makeTempDir();
+    try {
+      await symlink(`${hello.hello}/bin/hello`, join(dir.path, 'hello'));
+      await writeFile(join(dir.path, 'config'), `greeting=${hello.greeting}/share/greeting/message\n`);
+      expect(await findStoreReferences(dir.path)).toEqual([hello.greeting, hello.hello].sort());
+    } finally {
+      await dir.remove();
+    }
   });
 });

@@ -39,6 +39,15 @@ describe('joinContents', () => {
     expect(await readlink(join(root, 'share/doc/readme'))).toBe(`${B}/share/doc/readme`);
     expect(conflicts).toEqual([{ path: '/bin/tool', kept: A, skipped: B }]);
   });
+  it('follows a contents item that is itself a symlink to a store directory', async () => {
+    const storeRoot = await makeStore();
+    const link = '/nix/store/llllllllllllllllllllllllllllllll-link';
+    await symlink(B, join(storeRoot, link));
+    const root = join(dir, 'root');
+    await joinContents([link], root, { storeRoot });
+    // Links point into the logical item, as lndir makes them from the path it was given.
+    expect(await readlink(join(root, 'bin/other'))).toBe(`${link}/bin/other`);
+  });
   it('copies the files of a local directory that is not a store path', async () => {
     const local = join(dir, 'local');
     await mkdir(local);

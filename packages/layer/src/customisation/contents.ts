@@ -1,5 +1,5 @@
 import { copyFile, lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CustomisationError } from './errors.js';
 
 /** A `contents` conflict: two items provide the same path; the first one is kept (lndir -silent). */
@@ -68,6 +68,21 @@ async function joinTree(walk: Walk, rel: string): Promise<void> {
 }
 
 /**
+ * Follows a contents item that is itself a symlink (a store path can be one) to the directory it
+ * names, as lndir does; absolute store targets are looked up in the chroot store.
+ */
+async function followItem(disk: string, storeRoot: string, storeDir: string): Promise<string> {
+  let current = disk;
+  for (let hops = 0; hops < 40; hops++) {
+    const st = await lstat(current).catch(() => undefined);
+    if (!st?.isSymbolicLink()) return current;
+    const target = await readlink(current);
+    current = target.startsWith('/') ? (target.startsWith(`${storeDir}/`) ? join(storeRoot, target) : target) : resolve(dirname(current), target);
+  }
+  throw new CustomisationError('INVALID_OPTION', `contents: ${disk} is a chain of more than 40 symlinks`);
+}
+
+/**
  * Fills `target` with the merged view of `contents` that nixpkgs' symlinkJoin (lndir) gives the
  * image root: real directories; each file of a store path an absolute symlink into that path;
  * symlinks copied as they are. A local directory (not a store path) is copied in as real files.
@@ -81,7 +96,7 @@ export async function joinContents(contents: readonly string[], target: string, 
   await mkdir(target, { recursive: true });
   for (const item of contents) {
     const inStore = item.startsWith(`${storeDir}/`);
-    const diskBase = inStore ? join(options.storeRoot ?? '', item) : item;
+    const diskBase = await followItem(inStore ? join(options.storeRoot ?? '', item) : item, options.storeRoot ?? '', storeDir);
     const kind = await kindAt(diskBase);
     if (kind === 'none') throw new CustomisationError('CONTENTS_NOT_FOUND', `contents: ${item} does not exist${inStore && options.storeRoot ? ` in the store root ${options.storeRoot}` : ''}`);
     if (kind !== 'dir') {

@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { nodes, randomGraph } from '../test/graphs.js';
+import { helloGraph, nodes, randomGraph } from '../test/graphs.js';
 import { comparePathKeys } from './_path-key.js';
 import type { GraphNode } from './graph-node.js';
 import { planLayers } from './plan-layers.js';
 
-// The worked example of the reference (section 3.1): dockerTools' graph of hello, with the
-// customisation layer and base JSON as roots that are ignored.
-const hello = nodes({
-  custom: [10, ['hello']],
-  'base.json': [1, []],
-  hello: [200, ['glibc', 'hello']],
-  glibc: [2000, ['libidn2', 'libgcc', 'glibc']],
-  libidn2: [100, ['libunistring']],
-  libunistring: [1000, []],
-  libgcc: [150, []],
-});
-const ignore = [hello.p('custom'), hello.p('base.json')];
+const hello = helloGraph();
+const ignore = hello.ignore;
 const names = (layers: string[][]) => layers.map((l) => l.map((p) => p.slice(p.indexOf('-') + 1)));
 
 /**

@@ -57,3 +57,20 @@ export function randomGraph(seed: number, size: number, options: { zeroSizes?: b
   }
   return made;
 }
+
+/**
+ * The worked example of the reference (nixpkgs-dockertools.md §3.1): dockerTools' graph of hello
+ * with the customisation layer and base JSON as roots, which callers ignore.
+ */
+export function helloGraph(): { graph: GraphNode[]; p: (name: string) => string; ignore: string[] } {
+  const { graph, p } = nodes({
+    custom: [10, ['hello']],
+    'base.json': [1, []],
+    hello: [200, ['glibc', 'hello']],
+    glibc: [2000, ['libidn2', 'libgcc', 'glibc']],
+    libidn2: [100, ['libunistring']],
+    libunistring: [1000, []],
+    libgcc: [150, []],
+  });
+  return { graph, p, ignore: [p('custom'), p('base.json')] };
+}

@@ -75,6 +75,10 @@ function splitIntoLayers(graph: CompiledGraph, limit: number): Int32Array {
     journal: [],
   };
   for (let i = 0; i < n; i++) s.ids.use(0, 1);
+  // Once popped, a primary keeps the id {itself} (later primaries only remove their users from an
+  // id, and a primary is never a user of its own users). So when the loop cannot exceed the limit
+  // it ends with one layer per path: skip the quadratic walk.
+  if (limit >= n) return Int32Array.from({ length: n }, (_, i) => s.ids.intern(Int32Array.of(i)));
   const order = bySize(graph);
   // Python pops the largest remaining path; with equal sizes the later one in input order first.
   for (let k = n - 1; k >= 0; k--) {

@@ -66,6 +66,7 @@ export default async function bench({ log }) {
       rows.push({ name: `popularity, ${size} paths, limit 100`, value: seconds * 1000, unit: 'ms' });
       log(`popularity ${size}: ${(seconds * 1000).toFixed(1)} ms`);
     }
+    rows.push(await endToEnd(dir, reference, log));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -73,4 +74,17 @@ export default async function bench({ log }) {
   const last = rows[sizes.length - 1].value;
   rows.push({ name: 'auto growth 1k -> 50k paths (time ratio)', value: last / first, unit: 'x', note: '50x more paths' });
   return rows;
+}
+
+/** Like for like with the Python script: a process that reads the 50k graph file and prints the layers. */
+async function endToEnd(dir, reference, log) {
+  const file = join(dir, 'graph-e2e.json');
+  writeFileSync(file, JSON.stringify(closureGraph(50000)));
+  const cli = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
+  log('strata plan-layers on 50000 paths (process, JSON in and out)...');
+  const { seconds } = await timeShell(`node ${cli} plan-layers --graph ${file} --limit 100 > /dev/null`);
+  const row = { name: 'strata plan-layers CLI, 50000 paths, end to end', value: seconds * 1000, unit: 'ms' };
+  if (!reference) return { ...row, note: 'set NIXPKGS_AUTO_LAYER to compare' };
+  const { seconds: ref } = await timeShell(`python3 ${reference} ${file} /dev/null 100 > /dev/null`);
+  return { ...row, reference: ref * 1000, ratio: ref / seconds, note: 'auto-layer.py process' };
 }

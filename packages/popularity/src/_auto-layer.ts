@@ -1,5 +1,5 @@
-import { type CompiledGraph, markReachable } from './_graph.js';
-import { comparePathKeys } from './_path-key.js';
+import { bySizeAscending, type CompiledGraph, markReachable } from './_graph.js';
+import { comparePathKeys, compareStrings, pathSortKey } from './_path-key.js';
 
 // A port of the behaviour of nixpkgs' pkgs/build-support/docker/auto-layer.py (strata's own code).
 // Each path carries a layer id: the set of "primary" paths whose layer it belongs to. Sets are
@@ -56,13 +56,6 @@ export function autoLayer(graph: CompiledGraph, ignore: ReadonlySet<string>, lim
     .filter((layer) => layer.length > 0);
 }
 
-/** Nodes by ascending narSize; a stable sort, so equal sizes keep input order (Python's sorted). */
-function bySize(graph: CompiledGraph): Int32Array {
-  const order = Int32Array.from(graph.paths, (_, i) => i);
-  const size = graph.narSize;
-  return order.sort((a, b) => size[a]! - size[b]! || a - b);
-}
-
 function splitIntoLayers(graph: CompiledGraph, limit: number): Int32Array {
   const n = graph.paths.length;
   const s: Scratch = {
@@ -75,12 +68,12 @@ function splitIntoLayers(graph: CompiledGraph, limit: number): Int32Array {
     journal: [],
   };
   for (let i = 0; i < n; i++) s.ids.use(0, 1);
-  // Once popped, a primary keeps the id {itself} (later primaries only remove their users from an
-  // id, and a primary is never a user of its own users). So when the loop cannot exceed the limit
-  // it ends with one layer per path: skip the quadratic walk.
+  // Once popped, a primary P keeps the id {P}: a later primary Q that depends on P only removes
+  // Q's users from it, and P cannot be one of them (that would be a cycle). So when the loop cannot
+  // exceed the limit it ends with one layer per path: skip the quadratic walk.
   if (limit >= n) return Int32Array.from({ length: n }, (_, i) => s.ids.intern(Int32Array.of(i)));
-  const order = bySize(graph);
-  // Python pops the largest remaining path; with equal sizes the later one in input order first.
+  // Python pops the largest of a stable ascending sort: equal sizes, the later input first.
+  const order = bySizeAscending(graph);
   for (let k = n - 1; k >= 0; k--) {
     addPrimary(graph, s, order[k]!, n - k);
     if (s.ids.live > limit) {
@@ -177,7 +170,8 @@ function orderLayers(graph: CompiledGraph, layerOf: Int32Array): string[][] {
       for (let i = 0; i < count; i++) closureSize += graph.narSize[stack[i]!]!;
       closureCount += count;
     }
-    const paths = nodes.map((node) => graph.paths[node]!).sort(comparePathKeys);
+    const keyed = nodes.map((node) => ({ path: graph.paths[node]!, key: pathSortKey(graph.paths[node]!) }));
+    const paths = keyed.sort((a, b) => compareStrings(a.key, b.key)).map((k) => k.path);
     layers.push({ paths, closureSize, closureCount });
   }
   layers.sort(compareLayers);

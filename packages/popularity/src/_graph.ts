@@ -21,6 +21,8 @@ export interface CompiledGraph {
   readonly refs: Adjacency;
   /** Direct referrers of each node (the reverse of `refs`). */
   readonly users: Adjacency;
+  /** The `exclude`d paths that were nodes of the input (and were dropped). */
+  readonly excluded: ReadonlySet<string>;
 }
 
 /**
@@ -30,24 +32,31 @@ export interface CompiledGraph {
 export function compileGraph(graph: Iterable<GraphNode>, exclude: ReadonlySet<string> = new Set()): CompiledGraph {
   const nodes: GraphNode[] = [];
   const index = new Map<string, number>();
-  const seen = new Set<string>();
+  const excluded = new Set<string>();
   let position = 0;
   for (const node of graph) {
     checkNode(node, position);
-    if (seen.has(node.path)) throw new DuplicatePathError(node.path, position);
-    seen.add(node.path);
-    if (!exclude.has(node.path)) {
+    if (index.has(node.path) || excluded.has(node.path)) throw new DuplicatePathError(node.path, position);
+    if (exclude.has(node.path)) excluded.add(node.path);
+    else {
       index.set(node.path, nodes.length);
       nodes.push(node);
     }
     position++;
   }
-  const lists = nodes.map((node, i) => resolveReferences(node, i, index, exclude));
+  const seenRef = new Int32Array(nodes.length).fill(-1);
+  const lists = nodes.map((node, i) => resolveReferences(node, i, index, exclude, seenRef));
   const refs = toAdjacency(lists);
   const users = reverseAdjacency(refs, nodes.length);
   assertAcyclic(refs, nodes);
   const narSize = Float64Array.from(nodes, (n) => n.narSize);
-  return { paths: nodes.map((n) => n.path), narSize, index, refs, users };
+  return { paths: nodes.map((n) => n.path), narSize, index, refs, users, excluded };
+}
+
+/** Node ids by ascending narSize, equal sizes in input order (Python's stable `sorted`). */
+export function bySizeAscending(graph: CompiledGraph): Int32Array {
+  const size = graph.narSize;
+  return Int32Array.from(graph.paths, (_, i) => i).sort((a, b) => size[a]! - size[b]! || a - b);
 }
 
 function checkNode(node: GraphNode, i: number): void {
@@ -68,17 +77,22 @@ function resolveReferences(
   self: number,
   index: ReadonlyMap<string, number>,
   exclude: ReadonlySet<string>,
+  seen: Int32Array,
 ): number[] {
-  const out = new Set<number>();
+  // `seen[t] === self` marks a target already listed for this node (references may repeat).
+  const out: number[] = [];
   for (const ref of node.references) {
     const target = index.get(ref);
     if (target === undefined) {
       if (exclude.has(ref)) continue;
       throw new UnknownReferenceError(node.path, ref);
     }
-    if (target !== self) out.add(target);
+    if (target !== self && seen[target] !== self) {
+      seen[target] = self;
+      out.push(target);
+    }
   }
-  return [...out];
+  return out;
 }
 
 /** Builds compressed adjacency from per-node lists. */

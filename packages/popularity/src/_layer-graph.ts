@@ -1,4 +1,4 @@
-import { type Adjacency, type CompiledGraph, reverseAdjacency, toAdjacency } from './_graph.js';
+import { type Adjacency, bySizeAscending, type CompiledGraph, reverseAdjacency, toAdjacency } from './_graph.js';
 
 /**
  * A graph as flatten-references-graph's igraph values behave: vertices in a fixed order (global node
@@ -81,9 +81,7 @@ export class LayerGraph {
    */
   static fromCompiled(graph: CompiledGraph): LayerGraph {
     const n = graph.paths.length;
-    const ids = Int32Array.from({ length: n }, (_, i) => i).sort(
-      (a, b) => graph.narSize[a]! - graph.narSize[b]! || a - b,
-    );
+    const ids = bySizeAscending(graph);
     const position = new Int32Array(n);
     ids.forEach((id, i) => {
       position[id] = i;

@@ -19,6 +19,15 @@ export function comparePathKeys(a: string, b: string): number {
 }
 
 /**
+ * One string that sorts like {@link comparePathKeys}: `name NUL hash part` (a NUL sorts below every
+ * character a store path can hold), so large layers sort with precomputed keys.
+ */
+export function pathSortKey(path: string): string {
+  const dash = path.indexOf('-');
+  return dash < 0 ? `\u0000${path}` : `${path.slice(dash + 1)}\u0000${path.slice(0, dash)}`;
+}
+
+/**
  * closure-graph.py's `package_name`: the path with its first `-`-separated segment moved to the end
  * (`/nix/store/h-foo-1.0` → `foo-1.0-/nix/store/h`), the tie-breaker of the popularity contest.
  */

@@ -57,12 +57,10 @@ export function planLayers(graph: Iterable<GraphNode>, options: PlanLayersOption
   const ignore = new Set(options.ignore ?? []);
   const steps = pipeline === undefined ? undefined : parsePipeline(pipeline);
   const excluded = steps !== undefined || algorithm === 'popularity';
-  const nodes = [...graph];
-  const compiled = compileGraph(nodes, excluded ? ignore : new Set());
-  const known = new Set(nodes.map((n) => n.path));
+  const compiled = compileGraph(graph, excluded ? ignore : new Set());
   const warn = (code: PlanWarning['code'], path: string, what: string) =>
     onWarning?.({ code, path, message: `${what} ${path} is not in the graph; it has no effect` });
-  for (const path of ignore) if (!known.has(path)) warn('IGNORED_PATH_NOT_IN_GRAPH', path, 'ignored path');
+  for (const path of ignore) if (!compiled.index.has(path) && !compiled.excluded.has(path)) warn('IGNORED_PATH_NOT_IN_GRAPH', path, 'ignored path');
   if (steps !== undefined) {
     for (const path of new Set(pipelinePaths(steps))) {
       if (!compiled.index.has(path)) warn('PIPELINE_PATH_NOT_IN_GRAPH', path, 'pipeline path');

@@ -1,4 +1,6 @@
 import { Command } from 'commander';
+import { registerClosure } from './commands/closure.js';
+import { registerPlanLayers } from './commands/plan-layers.js';
 import type { CommandContext } from './context.js';
 
 /** Builds the `strata` commander program with every command registered. */
@@ -11,5 +13,7 @@ export function createProgram(options: { signal: AbortSignal }): Command {
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // One line per command: each command lives in its own file under commands/.
+  registerClosure(program, context);
+  registerPlanLayers(program, context);
   return program;
 }

@@ -4,6 +4,7 @@ import { RegistryError } from './errors.js';
 import { type FetchedManifest, parseIndex, parseManifest } from './manifests.js';
 import { type Descriptor, isIndexMediaType, type Manifest, type Platform } from './media-types.js';
 import { hostPlatform, selectPlatform } from './platform.js';
+import { uncompressedLayer } from './_uncompressed.js';
 import { formatReference, manifestIdentifier, parseReference, type Reference } from './reference.js';
 
 /** Options for {@link pullImage}. */
@@ -15,11 +16,15 @@ export interface PullImageOptions extends RegistryClientOptions {
   readonly signal?: AbortSignal;
 }
 
-/** A layer of a pulled image: its descriptor and a verified stream of its bytes. */
+/** A layer of a pulled image: its descriptor and verified streams of its bytes. */
 export interface PulledLayer {
   readonly descriptor: Descriptor;
-  /** Streams the blob; the stream errors (DIGEST_MISMATCH/SIZE_MISMATCH) instead of ending on bad bytes. */
+  /** The config's `diff_id` for this layer (digest of the uncompressed tar), when the config lists one. */
+  readonly diffId?: string;
+  /** Streams the blob as stored; the stream errors (DIGEST_MISMATCH/SIZE_MISMATCH) instead of ending on bad bytes. */
   open(): Readable;
+  /** Streams the uncompressed tar, verified against both the blob digest and the `diff_id`. */
+  openUncompressed(): Readable;
 }
 
 /** A resolved image: manifest, config bytes and layers, all verified against their digests. */
@@ -34,6 +39,22 @@ export interface PulledImage {
   readonly index?: FetchedManifest;
   readonly config: { readonly descriptor: Descriptor; readonly bytes: Buffer };
   readonly layers: readonly PulledLayer[];
+}
+
+/** The config's `rootfs.diff_ids` when it is an image config with one per layer (artifacts have none). */
+function configDiffIds(bytes: Buffer, layers: number, what: string): string[] | undefined {
+  let parsed: { rootfs?: { diff_ids?: unknown } };
+  try {
+    parsed = JSON.parse(bytes.toString('utf8')) as typeof parsed;
+  } catch {
+    return undefined;
+  }
+  const ids = parsed.rootfs?.diff_ids;
+  if (!Array.isArray(ids)) return undefined;
+  if (ids.length !== layers || !ids.every((id) => typeof id === 'string')) {
+    throw new RegistryError('MANIFEST_INVALID', `${what}: config lists ${ids.length} diff_ids for ${layers} layers`);
+  }
+  return ids as string[];
 }
 
 /** Walks indexes (nested ones too) down to the manifest for `platform`. */
@@ -66,6 +87,7 @@ export async function pullImage(reference: string | Reference, options: PullImag
   const manifest = parseManifest(fetched.bytes, `manifest ${formatReference(ref)}`);
   const call = signal ? { signal } : {};
   const configBytes = await client.fetchBlobBytes(ref.repository, manifest.config, call);
+  const diffIds = configDiffIds(configBytes, manifest.layers.length, formatReference(ref));
   return {
     reference: ref,
     digest: fetched.digest,
@@ -74,6 +96,18 @@ export async function pullImage(reference: string | Reference, options: PullImag
     manifestBytes: fetched.bytes,
     ...(index ? { index } : {}),
     config: { descriptor: manifest.config, bytes: configBytes },
-    layers: manifest.layers.map((descriptor) => ({ descriptor, open: () => client.fetchBlob(ref.repository, descriptor, call) })),
+    layers: manifest.layers.map((descriptor, i) => {
+      const open = () => client.fetchBlob(ref.repository, descriptor, call);
+      const diffId = diffIds?.[i];
+      return {
+        descriptor,
+        ...(diffId ? { diffId } : {}),
+        open,
+        openUncompressed: () => {
+          if (!diffId) throw new RegistryError('MANIFEST_INVALID', `${formatReference(ref)}: the config has no diff_id for layer ${i + 1}`);
+          return uncompressedLayer(open, descriptor.mediaType, descriptor.digest, diffId);
+        },
+      };
+    }),
   };
 }

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { hasPeers, run, type RunningRegistry, skopeoInspect, startRegistry } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaType, pullImage, pushImage, RegistryClient, RegistryError, sha256Digest } from '../src/index.js';
@@ -108,6 +109,22 @@ describe.runIf(hasPeers('docker-registry', 'skopeo'))('push and pull against the
     expect(found).toEqual([expect.objectContaining({ digest: referrer.digest, artifactType: 'application/spdx+json' })]);
     expect(await client.listReferrers('strata/signed', subject.digest, { artifactType: 'application/other' })).toEqual([]);
     expect(await client.listTags('strata/signed')).toContain(`sha256-${subject.digest.slice(7)}`);
+  });
+
+  it('hands out gzip layers uncompressed, verified against the config diff_ids', async () => {
+    const tar = randomLayers([200_000])[0]!;
+    const gz = gzipSync(tar);
+    const image = (diffId: string) => ({
+      layers: [{ mediaType: MediaType.dockerLayerGzip, bytes: gz, digest: sha256Digest(gz), size: gz.length }],
+      config: configFor([{ mediaType: MediaType.dockerLayer, digest: diffId, size: 0 }]),
+    });
+    await pushImage(`${reg.host}/strata/gzip:good`, image(sha256Digest(tar)), fast);
+    const good = await pullImage(`${reg.host}/strata/gzip:good`, fast);
+    expect(good.layers[0]!.diffId).toBe(sha256Digest(tar));
+    expect((await readAll(good.layers[0]!.openUncompressed())).equals(tar)).toBe(true);
+    await pushImage(`${reg.host}/strata/gzip:bad`, image(sha256Digest('something else')), fast);
+    const bad = await pullImage(`${reg.host}/strata/gzip:bad`, fast);
+    await expect(readAll(bad.layers[0]!.openUncompressed())).rejects.toMatchObject({ code: 'DIGEST_MISMATCH', expected: sha256Digest('something else') });
   });
 
   it('HEADs a manifest for its descriptor and deletes it by digest', async () => {

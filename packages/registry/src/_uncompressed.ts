@@ -1,11 +1,15 @@
-import { pipeline, Readable } from 'node:stream';
+import { PassThrough, pipeline, Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { DigestCounter, verifyDigest } from './digest.js';
 import { RegistryError } from './errors.js';
 
-function decompressor(mediaType: string, digest: string): NodeJS.ReadWriteStream | undefined {
-  if (mediaType.endsWith('gzip')) return zlib.createGunzip();
-  if (mediaType.endsWith('zstd')) {
+/**
+ * The decompressor for a blob, chosen by its first bytes: registries and copy tools do store plain
+ * tars under a `…tar.gzip` media type (and the reverse), so the type alone is not trusted.
+ */
+function decompressor(head: Uint8Array, digest: string): NodeJS.ReadWriteStream | undefined {
+  if (head[0] === 0x1f && head[1] === 0x8b) return zlib.createGunzip();
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
     const create = (zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream }).createZstdDecompress;
     if (!create) throw new RegistryError('UNSUPPORTED_MEDIA_TYPE', `layer ${digest}: zstd needs Node >= 22.15 (this is ${process.version})`);
     return create();
@@ -13,13 +17,24 @@ function decompressor(mediaType: string, digest: string): NodeJS.ReadWriteStream
   return undefined;
 }
 
-async function* verified(open: () => Readable, mediaType: string, digest: string, diffId: string): AsyncGenerator<Buffer> {
-  const inflate = decompressor(mediaType, digest);
-  const blob = open();
-  let source: AsyncIterable<Buffer> = blob;
+/** Reads the first chunk of `blob` and gives back a stream of all its bytes, that chunk included. */
+async function peek(blob: Readable): Promise<{ head: Buffer; all: Readable }> {
+  const iterator = blob[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  const head = first.done ? Buffer.alloc(0) : (first.value as Buffer);
+  const all = new PassThrough({ highWaterMark: 1 << 20 });
+  all.write(head);
+  pipeline(Readable.from({ [Symbol.asyncIterator]: () => iterator }), all, () => {});
+  return { head, all };
+}
+
+async function* verified(open: () => Readable, digest: string, diffId: string): AsyncGenerator<Buffer> {
+  const { head, all } = await peek(open());
+  const inflate = decompressor(head, digest);
+  let source: AsyncIterable<Buffer> = all;
   if (inflate) {
     // pipeline carries a blob error (e.g. DIGEST_MISMATCH) into the inflater we read from.
-    pipeline(blob, inflate, () => {});
+    pipeline(all, inflate, () => {});
     source = inflate as unknown as AsyncIterable<Buffer>;
   }
   const counter = new DigestCounter();
@@ -31,9 +46,10 @@ async function* verified(open: () => Readable, mediaType: string, digest: string
 }
 
 /**
- * The uncompressed tar of a layer (gzip, or zstd where Node has it), checked against its `diff_id`:
- * the stream errors with DIGEST_MISMATCH at the end instead of finishing on bytes that do not match.
+ * The uncompressed tar of a layer (gzip, or zstd where Node has it, recognised by magic number),
+ * checked against its `diff_id`: the stream errors with DIGEST_MISMATCH at the end instead of
+ * finishing on bytes that do not match.
  */
-export function uncompressedLayer(open: () => Readable, mediaType: string, digest: string, diffId: string): Readable {
-  return Readable.from(verified(open, mediaType, digest, diffId), { objectMode: false });
+export function uncompressedLayer(open: () => Readable, digest: string, diffId: string): Readable {
+  return Readable.from(verified(open, digest, diffId), { objectMode: false });
 }

@@ -105,7 +105,7 @@ export async function pullImage(reference: string | Reference, options: PullImag
         open,
         openUncompressed: () => {
           if (!diffId) throw new RegistryError('MANIFEST_INVALID', `${formatReference(ref)}: the config has no diff_id for layer ${i + 1}`);
-          return uncompressedLayer(open, descriptor.mediaType, descriptor.digest, diffId);
+          return uncompressedLayer(open, descriptor.digest, diffId);
         },
       };
     }),

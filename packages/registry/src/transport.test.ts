@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RegistryTransport } from './_transport.js';
 
 type Handler = (url: URL, headers: Headers) => Response;
@@ -18,6 +18,28 @@ const challenge = (scope: string) =>
   new Response(null, { status: 401, headers: { 'www-authenticate': `Bearer realm="http://127.0.0.1:1/token",service="svc",scope="${scope}"` } });
 
 describe('RegistryTransport', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('reuses a token until shortly before it expires, then gets a new one', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
+    let issued = 0;
+    const { f } = fakeFetch((url, headers) => {
+      if (url.pathname === '/token') return Response.json({ token: `t${++issued}`, expires_in: 60 });
+      if (url.pathname === '/v2/' || !headers.get('authorization')) return challenge('repository:a:pull');
+      return Response.json({ auth: headers.get('authorization') });
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null });
+    const get = async () => (await (await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] })).res.json()) as { auth: string };
+    expect(await get()).toEqual({ auth: 'Bearer t1' });
+    vi.setSystemTime(new Date('2026-01-01T00:00:50Z'));
+    expect(await get()).toEqual({ auth: 'Bearer t1' });
+    vi.setSystemTime(new Date('2026-01-01T00:00:56Z'));
+    expect(await get()).toEqual({ auth: 'Bearer t2' });
+  });
+
   it('adds the scope a 401 names, gets a new token and retries once', async () => {
     const { f, calls } = fakeFetch((url, headers) => {
       if (url.pathname === '/token') return Response.json({ token: url.searchParams.getAll('scope').join('|') });

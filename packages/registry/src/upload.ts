@@ -89,16 +89,37 @@ async function startUpload(s: Session, digest: string | undefined): Promise<{ mo
   return { location: nextLocation(res, url, s.t.registry), minChunk: Number(res.headers.get('oci-chunk-min-length') ?? 0) };
 }
 
-/** Streams the source through a counter (progress, and the digest when it is not known). */
-function bodyOf(source: BlobSource, counter: DigestCounter, onBytes?: (n: number) => void): () => AsyncIterable<Uint8Array> {
-  return async function* () {
-    const input = source.bytes ? [source.bytes] : source.open ? source.open() : [];
+/**
+ * The source as a request body that counts and hashes what it sends (progress, and the digest when
+ * it is not known). Producing it again (a 307, a new token) starts a fresh count and takes back the
+ * bytes reported for the abandoned pass.
+ */
+class CountedBody {
+  #counter = new DigestCounter();
+  #used = false;
+  constructor(
+    readonly source: BlobSource,
+    readonly onBytes?: (n: number) => void,
+  ) {}
+  get counter(): DigestCounter {
+    return this.#counter;
+  }
+  readonly body = (): AsyncIterable<Uint8Array> => {
+    if (this.#used) {
+      this.onBytes?.(-this.#counter.size);
+      this.#counter = new DigestCounter();
+    }
+    this.#used = true;
+    return this.#stream(this.#counter);
+  };
+  async *#stream(counter: DigestCounter): AsyncGenerator<Uint8Array> {
+    const input = this.source.bytes ? [this.source.bytes] : this.source.open ? this.source.open() : [];
     for await (const chunk of input as AsyncIterable<Uint8Array>) {
       counter.update(chunk);
-      onBytes?.(chunk.byteLength);
+      this.onBytes?.(chunk.byteLength);
       yield chunk;
     }
-  };
+  }
 }
 
 async function finish(s: Session, location: string, digest: string): Promise<void> {
@@ -106,21 +127,22 @@ async function finish(s: Session, location: string, digest: string): Promise<voi
   await res.body?.cancel();
 }
 
-async function uploadMonolithic(s: Session, location: string, source: BlobSource, counter: DigestCounter): Promise<void> {
+async function uploadMonolithic(s: Session, location: string, source: BlobSource, counted: CountedBody): Promise<void> {
   const size = source.size ?? source.bytes?.byteLength;
   const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
   if (size !== undefined) headers['content-length'] = String(size);
-  const { res } = await send(s, 'PUT', withDigest(location, source.digest!), { expect: [201, 204], headers, body: bodyOf(source, counter, s.options.onBytes) });
+  const { res } = await send(s, 'PUT', withDigest(location, source.digest!), { expect: [201, 204], headers, body: counted.body });
   await res.body?.cancel();
 }
 
-async function uploadStreamed(s: Session, location: string, source: BlobSource, counter: DigestCounter): Promise<string> {
+async function uploadStreamed(s: Session, location: string, source: BlobSource, counted: CountedBody): Promise<string> {
   const size = source.size ?? source.bytes?.byteLength;
   const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
   // A Content-Length avoids chunked transfer encoding, which some registries handle very slowly (ggcr #1193).
   if (size !== undefined) headers['content-length'] = String(size);
-  const { res, url } = await send(s, 'PATCH', location, { expect: [202, 201, 204], headers, body: bodyOf(source, counter, s.options.onBytes) });
+  const { res, url } = await send(s, 'PATCH', location, { expect: [202, 201, 204], headers, body: counted.body });
   await res.body?.cancel();
+  const { counter } = counted;
   const digest = counter.digest();
   if (source.digest) verifyDigest(`blob upload to ${s.repository}`, { digest: source.digest, ...(size !== undefined ? { size } : {}) }, { digest, size: counter.size });
   await finish(s, res.headers.get('location') ? nextLocation(res, url, s.t.registry) : location, digest);
@@ -161,16 +183,17 @@ async function sendChunk(s: Session, location: string, chunk: Buffer, offset: nu
   throw new RegistryError('BLOB_UPLOAD_INVALID', `PATCH ${displayUrl(location)}: chunk at ${offset} refused twice with 416`);
 }
 
-async function uploadChunked(s: Session, start: string, minChunk: number, source: BlobSource, counter: DigestCounter): Promise<string> {
+async function uploadChunked(s: Session, start: string, minChunk: number, source: BlobSource, counted: CountedBody): Promise<string> {
   let location = start;
   let offset = 0;
   const size = Math.max(s.options.chunkSize ?? 8 * 1024 * 1024, minChunk);
-  for await (const chunk of rechunk(bodyOf(source, counter, s.options.onBytes)(), size)) {
+  // Chunks are buffers: a replayed PATCH resends the chunk, not the stream.
+  for await (const chunk of rechunk(counted.body(), size)) {
     location = await sendChunk(s, location, chunk, offset);
     offset += chunk.length;
   }
-  const digest = counter.digest();
-  if (source.digest) verifyDigest(`blob upload to ${s.repository}`, { digest: source.digest }, { digest, size: counter.size });
+  const digest = counted.counter.digest();
+  if (source.digest) verifyDigest(`blob upload to ${s.repository}`, { digest: source.digest }, { digest, size: counted.counter.size });
   await finish(s, location, digest);
   return digest;
 }
@@ -194,19 +217,19 @@ async function knownSize(s: Session, source: BlobSource, headed: number | undefi
 }
 
 /** One attempt: POST (or mount), then the chosen upload flow; the session is DELETEd on failure. */
-async function uploadOnce(s: Session, source: BlobSource, counter: DigestCounter): Promise<PushedBlob> {
+async function uploadOnce(s: Session, source: BlobSource, counted: CountedBody): Promise<PushedBlob> {
   const started = await startUpload(s, source.digest);
   if ('mounted' in started) return { digest: source.digest!, size: await knownSize(s, source, undefined), status: 'mounted' };
   const mode = s.options.mode ?? (source.digest ? 'monolithic' : 'streamed');
   try {
     let digest: string;
-    if (mode === 'chunked') digest = await uploadChunked(s, started.location, started.minChunk, source, counter);
-    else if (mode === 'streamed' || !source.digest) digest = await uploadStreamed(s, started.location, source, counter);
+    if (mode === 'chunked') digest = await uploadChunked(s, started.location, started.minChunk, source, counted);
+    else if (mode === 'streamed' || !source.digest) digest = await uploadStreamed(s, started.location, source, counted);
     else {
-      await uploadMonolithic(s, started.location, source, counter);
+      await uploadMonolithic(s, started.location, source, counted);
       digest = source.digest;
     }
-    return { digest, size: counter.size, status: 'uploaded' };
+    return { digest, size: counted.counter.size, status: 'uploaded' };
   } catch (error) {
     await cancelUpload(s, started.location);
     throw error;
@@ -234,11 +257,11 @@ export async function pushBlob(t: RegistryTransport, repository: string, source:
   const attempts = t.retryOptions.attempts ?? 3;
   let session = s;
   for (let attempt = 1; ; attempt++) {
-    const counter = new DigestCounter();
+    const counted = new CountedBody(source, options.onBytes);
     try {
-      return await uploadOnce(session, source, counter);
+      return await uploadOnce(session, source, counted);
     } catch (error) {
-      options.onBytes?.(-counter.size);
+      options.onBytes?.(-counted.counter.size);
       if (options.signal?.aborted) throw abortReason(options.signal);
       // Some proxies refuse POST→PUT-with-body but take PATCH (buildx #196): switch to chunked once.
       if (session.options.mode !== 'chunked' && source.digest && error instanceof RegistryHttpError && [405, 411, 415, 501].includes(error.status)) {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { constants, type BigIntStats } from 'node:fs';
-import { copyFile, lstat, mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readdir, readFile, readlink, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { VmMissingComponentError } from './errors.js';
@@ -41,6 +41,7 @@ const TYPE_BITS: Record<EntryType, number> = {
 };
 
 const execFileAsync = promisify(execFile);
+const COPY_CONCURRENCY = 8;
 
 /** The entry type of a mode with file-type bits. */
 export function typeOfMode(mode: number): EntryType {
@@ -74,7 +75,11 @@ export async function copyToMappedForm(source: string, dest: string, dumpFile: s
     const owner = options.preserveOwnership ? { uid: Number(s.uid), gid: Number(s.gid) } : { uid: 0, gid: 0 };
     dump.push(dumpRecord(to, owner.uid, owner.gid, s.isSymbolicLink() ? 0o120777 : mode, Number(s.rdev), s));
     if (s.isDirectory()) {
-      for (const name of (await readdir(from)).sort()) await visit(join(rel, name));
+      // Siblings are copied a few at a time: the kernel copies, so this overlaps I/O waits.
+      const names = (await readdir(from)).sort();
+      for (let i = 0; i < names.length; i += COPY_CONCURRENCY) {
+        await Promise.all(names.slice(i, i + COPY_CONCURRENCY).map((name) => visit(join(rel, name))));
+      }
     }
   };
   await visit('');
@@ -194,4 +199,20 @@ function u64(n: number): string {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(BigInt(n));
   return `0x${b.toString('hex')}`;
+}
+
+/**
+ * Turns a working copy back into host form after the run: paths the guest sees as symlinks become
+ * real symlinks again. Device nodes, fifos and sockets stay empty placeholder files (making real
+ * ones needs privileges); their type and numbers are in the change list, as are owners and modes.
+ */
+export async function restoreSymlinks(dir: string, tree: ReadonlyMap<string, TreeEntry>): Promise<void> {
+  for (const [path, entry] of tree) {
+    if (entry.type !== 'symlink' || entry.target === undefined) continue;
+    const host = join(dir, path);
+    const s = await lstat(host);
+    if (s.isSymbolicLink()) continue;
+    await unlink(host);
+    await symlink(entry.target, host);
+  }
 }

@@ -6,8 +6,8 @@ import { type RootChange, diffTrees } from './changes.js';
 import { type FindVmComponentsOptions, findVmComponents } from './components.js';
 import { VmBootError, VmOptionError, VmTimeoutError } from './errors.js';
 import { buildInitramfs, defaultCacheDir } from './initramfs.js';
-import { runQemu, type Share } from './_qemu.js';
-import { copyToMappedForm, readMappedTree } from './_tree.js';
+import { type BootSpec, runQemu, type Share } from './_qemu.js';
+import { copyToMappedForm, readMappedTree, restoreSymlinks } from './_tree.js';
 
 /** A host directory mounted read-only in the guest (e.g. the host's /nix/store at /nix/store). */
 export interface VmMount {
@@ -37,6 +37,13 @@ export interface RunAsRootOptions {
   readonly cacheDir?: string;
   /** Where the run's working copy and control files are made (and removed). @default os.tmpdir() */
   readonly tmpDir?: string;
+  /**
+   * Keep the changed root here (a new directory; its parent must exist) so the changes can become a
+   * layer: files as the script left them, symlinks as symlinks, device nodes as empty placeholder
+   * files (type, numbers, owners and modes are in `changes`). Removed again if the run fails.
+   * @default undefined (the working copy is removed)
+   */
+  readonly outputDir?: string;
   /** Present the root's paths with their host owners instead of as root-owned. @default false */
   readonly preserveOwnership?: boolean;
 }
@@ -70,17 +77,17 @@ export interface RunAsRootResult {
  * r.stdout.toString(); // 'hi\n'
  */
 export async function runAsRoot(root: string, script: string, options: RunAsRootOptions = {}): Promise<RunAsRootResult> {
-  const settings = validate(root, options);
-  options.signal?.throwIfAborted();
+  const settings = await validate(root, options);
   const components = await findVmComponents(options.components);
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const initramfs = await buildInitramfs(components, { cacheDir });
   const accel = await chooseAccel(settings.accel, components, initramfs, { cacheDir, signal: options.signal });
   const work = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'strata-vm-'));
+  const rootCopy = options.outputDir ? resolve(options.outputDir) : join(work, 'root');
+  const ctl = join(work, 'ctl');
+  let kept = false;
   try {
     const started = Date.now();
-    const rootCopy = join(work, 'root');
-    const ctl = join(work, 'ctl');
     await copyToMappedForm(resolve(root), rootCopy, join(work, 'xattrs.dump'), options);
     const before = await readMappedTree(rootCopy);
     await writeControl(ctl, script, settings);
@@ -90,20 +97,32 @@ export async function runAsRoot(root: string, script: string, options: RunAsRoot
       { tag: 'strata-root', path: rootCopy, securityModel: 'mapped-xattr', readonly: false },
       ...settings.mounts.map((m, i) => ({ tag: `strata-m${i}`, path: resolve(m.host), securityModel: 'none' as const, readonly: true })),
     ];
-    const append = 'console=ttyS0 quiet loglevel=3 panic=-1';
-    const spec = { qemu: components.qemu, accel, memoryMiB: settings.memory, kernel: components.kernel, initramfs, append, shares };
-    const outcome = await runQemu(spec, settings.timeoutMs, options.signal);
-    if (outcome.ended === 'abort') throw options.signal?.reason ?? new DOMException('aborted', 'AbortError');
-    if (outcome.ended === 'timeout') throw new VmTimeoutError(`vm: script did not finish within ${settings.timeoutMs} ms; the VM was killed`);
+    const spec = { qemu: components.qemu, accel, memoryMiB: settings.memory, kernel: components.kernel, initramfs, append: APPEND, shares };
+    const console = await bootGuest(spec, settings.timeoutMs, options.signal);
     const booted = Date.now();
-    const status = await readStatus(ctl, outcome.console);
-    const changes = diffTrees(before, await readMappedTree(rootCopy));
-    const timings = { copyMs: copied - started, vmMs: booted - copied, diffMs: Date.now() - booted };
+    const exitCode = await readStatus(ctl, console);
+    const after = await readMappedTree(rootCopy);
+    const changes = diffTrees(before, after);
+    if (options.outputDir) await restoreSymlinks(rootCopy, after);
     const [stdout, stderr] = await Promise.all([readFile(join(ctl, 'stdout')), readFile(join(ctl, 'stderr'))]);
-    return { exitCode: status, stdout, stderr, changes, accel, timings };
+    kept = true;
+    const timings = { copyMs: copied - started, vmMs: booted - copied, diffMs: Date.now() - booted };
+    return { exitCode, stdout, stderr, changes, accel, timings };
   } finally {
     await rm(work, { recursive: true, force: true });
+    if (options.outputDir && !kept) await rm(rootCopy, { recursive: true, force: true });
   }
+}
+
+// Kernel console on the serial port (kept only for error messages), quiet, and a panic powers off.
+const APPEND = 'console=ttyS0 quiet loglevel=3 panic=-1';
+
+/** Boots the guest and returns its console; a timeout or abort has already killed QEMU when this throws. */
+async function bootGuest(spec: BootSpec, timeoutMs: number, signal: AbortSignal | undefined): Promise<string> {
+  const outcome = await runQemu(spec, timeoutMs, signal);
+  if (outcome.ended === 'abort') throw signal?.reason ?? new DOMException('aborted', 'AbortError');
+  if (outcome.ended === 'timeout') throw new VmTimeoutError(`vm: script did not finish within ${timeoutMs} ms; the VM was killed`);
+  return outcome.console;
 }
 
 interface Settings {
@@ -114,8 +133,14 @@ interface Settings {
   readonly accel: Accel | 'auto';
 }
 
-function validate(root: string, options: RunAsRootOptions): Settings {
-  if (typeof root !== 'string' || root === '') throw new VmOptionError('vm: root must be a directory path');
+async function validate(root: string, options: RunAsRootOptions): Promise<Settings> {
+  options.signal?.throwIfAborted();
+  if (typeof root !== 'string' || !(await stat(root).catch(() => undefined))?.isDirectory()) {
+    throw new VmOptionError(`vm: root ${JSON.stringify(root)} is not a directory`);
+  }
+  if (options.outputDir && (await stat(options.outputDir).catch(() => undefined))) {
+    throw new VmOptionError(`vm: outputDir ${options.outputDir} already exists`);
+  }
   const positive = (name: string, value: number | undefined, fallback: number) => {
     const v = value ?? fallback;
     if (!Number.isInteger(v) || v <= 0) throw new VmOptionError(`vm: ${name} must be a positive integer, got ${value}`);

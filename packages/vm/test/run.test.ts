@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildHelloClosure, type HelloClosure, hasPeers, makeTempDir, type TempDir } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,9 +10,19 @@ import {
   type RootChange,
   runAsRoot,
   VmKvmError,
+  VmOptionError,
   VmTimeoutError,
 } from '../src/index.js';
 import { listTree, processMentions, waitFor } from './_fixtures.js';
+
+describe('runAsRoot options', () => {
+  it('names a root that is not a directory and an outputDir that exists', async () => {
+    await expect(runAsRoot('/nonexistent/root', 'true')).rejects.toThrow('vm: root "/nonexistent/root" is not a directory');
+    await expect(runAsRoot('/', 'true', { outputDir: '/tmp' })).rejects.toBeInstanceOf(VmOptionError);
+    await expect(runAsRoot('/', 'true', { buildVMMemorySize: 0 })).rejects.toThrow(/buildVMMemorySize must be a positive integer/);
+    await expect(runAsRoot('/', 'true', { mounts: [{ host: '/nix', guest: 'nix' }] })).rejects.toThrow(/mounts\[0\]\.guest must be an absolute path/);
+  });
+});
 
 const peers = hasPeers('qemu-system-x86_64', 'busybox', 'nix-build', 'getfattr', 'setfattr');
 const store = [{ host: '/nix/store', guest: '/nix/store' }];
@@ -77,7 +87,8 @@ describe.runIf(peers)('runAsRoot in a real QEMU VM', () => {
       'echo "home=$HOME"',
     ].join('\n');
     await withRoot(imageRoot, async (root, tmp) => {
-      const result = await runAsRoot(root, script, { mounts: store, cacheDir: cache.path, tmpDir: tmp });
+      const outputDir = join(tmp, '..', 'out');
+      const result = await runAsRoot(root, script, { mounts: store, cacheDir: cache.path, tmpDir: tmp, outputDir });
       expect(result.stderr.toString()).toBe('');
       expect(result.exitCode).toBe(0);
       expect(result.accel).toBe(kvmWorks ? 'kvm' : 'tcg');
@@ -118,6 +129,12 @@ describe.runIf(peers)('runAsRoot in a real QEMU VM', () => {
       expect(await readlink(join(root, 'etc/passwd-link'))).toBe('passwd');
       expect(await listTree(root)).toContain('f /etc/old-motd');
       expect(await readdir(tmp)).toEqual([]);
+      // The kept output root holds the changed files in host form, ready for a layer.
+      expect(await readlink(join(outputDir, 'bin/hello'))).toBe(`${closure.hello}/bin/hello`);
+      expect(await readlink(join(outputDir, 'etc/passwd-link'))).toBe('passwd');
+      expect(await readFile(join(outputDir, 'etc/motd'), 'utf8')).toBe('written');
+      expect(await listTree(outputDir)).not.toContain('f /etc/old-motd');
+      expect((await lstat(join(outputDir, 'srv/null'))).isFile()).toBe(true);
     });
   });
 

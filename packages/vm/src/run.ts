@@ -1,6 +1,6 @@
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { type Accel, chooseAccel } from './accel.js';
 import { type RootChange, diffTrees } from './changes.js';
 import { type FindVmComponentsOptions, findVmComponents } from './components.js';
@@ -83,7 +83,8 @@ export async function runAsRoot(root: string, script: string, options: RunAsRoot
   const initramfs = await buildInitramfs(components, { cacheDir });
   const accel = await chooseAccel(settings.accel, components, initramfs, { cacheDir, signal: options.signal });
   const work = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'strata-vm-'));
-  const rootCopy = options.outputDir ? resolve(options.outputDir) : join(work, 'root');
+  // An outputDir is built next to its final place and renamed into it at the end, so it appears whole.
+  const rootCopy = options.outputDir ? `${resolve(options.outputDir)}.${basename(work)}` : join(work, 'root');
   const ctl = join(work, 'ctl');
   let kept = false;
   try {
@@ -105,6 +106,7 @@ export async function runAsRoot(root: string, script: string, options: RunAsRoot
     const changes = diffTrees(before, after);
     if (options.outputDir) await restoreSymlinks(rootCopy, after);
     const [stdout, stderr] = await Promise.all([readFile(join(ctl, 'stdout')), readFile(join(ctl, 'stderr'))]);
+    if (options.outputDir) await rename(rootCopy, resolve(options.outputDir));
     kept = true;
     const timings = { copyMs: copied - started, vmMs: booted - copied, diffMs: Date.now() - booted };
     return { exitCode, stdout, stderr, changes, accel, timings };

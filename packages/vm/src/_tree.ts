@@ -3,7 +3,7 @@ import { constants, type BigIntStats } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readFile, readlink, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { VmMissingComponentError } from './errors.js';
+import { VmMissingComponentError, VmOptionError } from './errors.js';
 
 // QEMU's 9p `security_model=mapped-xattr` keeps what the guest sets (owner, mode with the type bits,
 // device numbers) in these xattrs on the host file; symlinks and device nodes made in the guest are
@@ -41,7 +41,7 @@ const TYPE_BITS: Record<EntryType, number> = {
 };
 
 const execFileAsync = promisify(execFile);
-const COPY_CONCURRENCY = 8;
+const COPY_CONCURRENCY = 16;
 
 /** The entry type of a mode with file-type bits. */
 export function typeOfMode(mode: number): EntryType {
@@ -99,16 +99,22 @@ export async function readMappedTree(dir: string): Promise<Map<string, TreeEntry
   const tree = new Map<string, TreeEntry>();
   const visit = async (rel: string): Promise<void> => {
     const names = (await readdir(join(dir, rel))).sort();
-    for (const name of names) {
-      const child = `${rel}/${name}`;
-      const s = await lstat(join(dir, child), { bigint: true });
-      const entry = await mappedEntry(join(dir, child), s, xattrs.get(join(dir, child)));
-      tree.set(child, entry);
-      if (entry.type === 'directory' && s.isDirectory()) await visit(child);
+    for (let i = 0; i < names.length; i += COPY_CONCURRENCY) {
+      // lstat a few siblings at a time (libuv's pool runs them in parallel); descend in parallel too.
+      await Promise.all(
+        names.slice(i, i + COPY_CONCURRENCY).map(async (name) => {
+          const child = `${rel}/${name}`;
+          const s = await lstat(join(dir, child), { bigint: true });
+          const entry = await mappedEntry(join(dir, child), s, xattrs.get(join(dir, child)));
+          tree.set(child, entry);
+          if (entry.type === 'directory' && s.isDirectory()) await visit(child);
+        }),
+      );
     }
   };
   await visit('');
-  return tree;
+  // Map order is the walk's; sort so callers see paths in a stable order.
+  return new Map([...tree].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 async function mappedEntry(path: string, s: BigIntStats, x: Map<string, Buffer> | undefined): Promise<TreeEntry> {
@@ -159,7 +165,9 @@ async function runAttrTool(tool: 'getfattr' | 'setfattr', args: string[]): Promi
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new VmMissingComponentError(`vm: ${tool} not found on PATH; install attr`, { cause: error });
     }
-    throw error;
+    // Typically "Operation not supported": tmpfs before Linux 6.6 has no user xattrs.
+    const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
+    throw new VmOptionError(`vm: ${tool} failed (${stderr.split('\n')[0]}); the working directory must be on a file system with user xattrs (set tmpDir)`);
   }
 }
 

@@ -5,6 +5,7 @@ import { buildHelloClosure, type HelloClosure, hasPeers, makeTempDir, type TempD
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildInitramfs,
+  VmBootError,
   findVmComponents,
   probeKvm,
   type RootChange,
@@ -178,6 +179,23 @@ describe.runIf(peers)('runAsRoot in a real QEMU VM', () => {
       controller.abort(new DOMException('stop', 'AbortError'));
       await expect(run).rejects.toThrow('stop');
       expect(await processMentions(tmp)).toBe(false);
+      expect(await readdir(tmp)).toEqual([]);
+    });
+  });
+
+  it("reports a VM that stops without running the script, with QEMU's messages", async () => {
+    const { modules } = await findVmComponents();
+    await withRoot(async () => {}, async (root, tmp) => {
+      const kernel = join(tmp, '..', 'vmlinuz-garbage');
+      await writeFile(kernel, 'not a kernel');
+      const run = runAsRoot(root, 'echo never', { cacheDir: cache.path, tmpDir: tmp, accel: 'tcg', components: { kernel, modules } });
+      const error = await run.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(VmBootError);
+      expect((error as VmBootError).message).toMatch(/stopped before the script finished/);
+      expect((error as VmBootError).console).toMatch(/qemu.*kernel/i);
       expect(await readdir(tmp)).toEqual([]);
     });
   });

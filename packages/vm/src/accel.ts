@@ -16,7 +16,7 @@ export interface ProbeKvmOptions {
   readonly timeoutMs?: number;
   /** Where the verdict is cached across processes; none when undefined. @default undefined */
   readonly cacheDir?: string;
-  /** Cancels the probe. */
+  /** Cancels the probe. @default undefined (no cancellation) */
   readonly signal?: AbortSignal;
 }
 

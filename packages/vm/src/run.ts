@@ -27,7 +27,7 @@ export interface RunAsRootOptions {
   readonly diskSize?: number;
   /** Kill the VM after this many milliseconds. @default 600000 */
   readonly timeoutMs?: number;
-  /** Kills the VM and rejects with the signal's reason. */
+  /** Kills the VM and rejects with the signal's reason. @default undefined (no cancellation) */
   readonly signal?: AbortSignal;
   /** KVM, TCG, or KVM when a probe boot shows it works. @default $STRATA_VM_ACCEL, else 'auto' */
   readonly accel?: Accel | 'auto';

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerClosure } from './commands/closure.js';
 import { registerPlanLayers } from './commands/plan-layers.js';
+import { registerVm } from './commands/vm.js';
 import type { CommandContext } from './context.js';
 
 /** Builds the `strata` commander program with every command registered. */
@@ -15,5 +16,6 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   // One line per command: each command lives in its own file under commands/.
   registerClosure(program, context);
   registerPlanLayers(program, context);
+  registerVm(program, context);
   return program;
 }

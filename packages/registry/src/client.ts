@@ -8,6 +8,7 @@ import { repositoryScope } from './_scopes.js';
 import { RegistryTransport, type TransportOptions } from './_transport.js';
 import { type BlobSource, type PushBlobOptions, type PushedBlob, pushBlob } from './upload.js';
 import { z } from 'zod';
+import { sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
 
 /** Options for {@link RegistryClient}: how to reach and authenticate to the registry. */
@@ -103,6 +104,20 @@ export class RegistryClient {
       };
       await addReferrerToFallback(this.#transport, repository, parsed.subject.digest, referrer, options.signal);
     }
+    return pushed;
+  }
+
+  /**
+   * Puts one manifest under several tags. Tries the single `PUT …/manifests/<digest>?tag=a&tag=b`
+   * (distribution-spec 1.1.1); a registry that does not confirm the tags with `OCI-Tag` gets one
+   * PUT per tag instead.
+   */
+  async pushManifestTags(repository: string, tags: readonly string[], bytes: Uint8Array, mediaType: string, options: CallOptions = {}): Promise<PushedManifest> {
+    const digest = sha256Digest(bytes);
+    const query = tags.map((t) => `tag=${encodeURIComponent(t)}`).join('&');
+    const pushed = await this.pushManifest(repository, tags.length > 0 ? `${digest}?${query}` : digest, bytes, mediaType, options);
+    const confirmed = new Set(pushed.tags ?? []);
+    for (const tag of tags) if (!confirmed.has(tag)) await this.pushManifest(repository, tag, bytes, mediaType, options);
     return pushed;
   }
 

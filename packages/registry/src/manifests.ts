@@ -31,6 +31,8 @@ export interface PushedManifest {
   readonly digest: string;
   /** The registry's `OCI-Subject` header: it indexed the subject itself (referrers API). */
   readonly subject?: string;
+  /** Tags the registry confirmed with `OCI-Tag` (multi-tag PUT). */
+  readonly tags?: readonly string[];
 }
 
 function baseType(contentType: string | null): string {
@@ -123,7 +125,8 @@ export async function pushManifest(
     throw new RegistryError('DIGEST_MISMATCH', `PUT manifest ${repository}:${reference}: registry stored ${echoed}, we sent ${digest}`);
   }
   const subject = res.headers.get('oci-subject');
-  return { digest, ...(subject ? { subject } : {}) };
+  const tags = (res.headers.get('oci-tag') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  return { digest, ...(subject ? { subject } : {}), ...(tags.length ? { tags } : {}) };
 }
 
 function parseWith<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): T {

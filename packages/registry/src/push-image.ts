@@ -135,8 +135,11 @@ export async function pushImage(reference: string | Reference, image: ImageSourc
   const configPushed = await pushLayer(client, ref.repository, { ...config, digest: configDigest, size: config.bytes.byteLength }, 'config', options, progress, sent);
   const { bytes, mediaType } = manifestBytes(image, config, configDigest, descriptors);
   const signal = options.signal ? { signal: options.signal } : {};
-  const pushed = await client.pushManifest(ref.repository, ref.digest ?? ref.tag ?? sha256Digest(bytes), bytes, mediaType, signal);
-  for (const tag of options.tags ?? []) await client.pushManifest(ref.repository, tag, bytes, mediaType, signal);
+  const tags = [...new Set([...(ref.digest === undefined && ref.tag !== undefined ? [ref.tag] : []), ...(options.tags ?? [])])];
+  const pushed =
+    tags.length > 1
+      ? await client.pushManifestTags(ref.repository, tags, bytes, mediaType, signal)
+      : await client.pushManifest(ref.repository, tags[0] ?? ref.digest ?? sha256Digest(bytes), bytes, mediaType, signal);
   return {
     reference: formatReference({ registry: ref.registry, repository: ref.repository, digest: pushed.digest }),
     digest: pushed.digest,

@@ -132,6 +132,13 @@ describe.runIf(hasPeers('docker-registry', 'skopeo'))('push and pull against the
     await expect(readAll(bad.layers[0]!.openUncompressed())).rejects.toMatchObject({ code: 'DIGEST_MISMATCH', expected: sha256Digest('something else') });
   });
 
+  it('puts extra tags, one PUT each where the registry lacks multi-tag PUT', async () => {
+    const pushed = await pushImage(`${reg.host}/strata/tags:main`, mixedImage(randomLayers([10, 20, 30])), { ...fast, tags: ['v1', 'v1.0'] });
+    const client = new RegistryClient(reg.host);
+    expect((await client.listTags('strata/tags')).sort()).toEqual(['main', 'v1', 'v1.0']);
+    expect((await client.headManifest('strata/tags', 'v1.0'))?.digest).toBe(pushed.digest);
+  });
+
   it('HEADs a manifest for its descriptor and deletes it by digest', async () => {
     const pushed = await pushImage(`${reg.host}/strata/head:1`, mixedImage(randomLayers([10, 20, 30])), fast);
     const client = new RegistryClient(reg.host);

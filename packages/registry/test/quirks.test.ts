@@ -91,7 +91,8 @@ function fakeRegistry(quirks: Quirks, seen: Seen[], store: { blobs: Map<string, 
       return res.end(quirks.manifest.body);
     }
     if (/\/manifests\//.test(url.pathname) && req.method === 'PUT') {
-      res.writeHead(201, { 'docker-content-digest': sha256Digest(data) });
+      const tags = url.searchParams.getAll('tag');
+      res.writeHead(201, { 'docker-content-digest': sha256Digest(data), ...(tags.length ? { 'oci-tag': tags.join(', ') } : {}) });
       return res.end();
     }
     if (/\/tags\/list$/.test(url.pathname)) {
@@ -194,6 +195,12 @@ describe('registry quirks (in-process test double)', () => {
     quirks.manifest = { type: 'application/octet-stream', body };
     const fetched = await client.fetchManifest('app', 'static');
     expect(fetched).toMatchObject({ mediaType: MediaType.ociIndex, digest: sha256Digest(body) });
+  });
+
+  it('puts several tags in one request when the registry confirms them with OCI-Tag', async () => {
+    await pushImage(`${host}/app:main`, image() as never, { credential: null, tags: ['v2', 'v2.1'] });
+    const puts = seen.filter((s) => s.method === 'PUT' && s.url.includes('/manifests/'));
+    expect(puts.map((s) => s.url)).toEqual([expect.stringMatching(/\/manifests\/sha256:[a-f0-9]{64}\?tag=main&tag=v2&tag=v2\.1$/)]);
   });
 
   it('follows relative Link headers for tag pagination', async () => {

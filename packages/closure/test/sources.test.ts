@@ -120,6 +120,23 @@ describe.runIf(hasPeers('nix-build', 'nix', 'nix-store'))('discoverClosure on a 
   });
 });
 
+// Names Nix stores as raw bytes: not UTF-8, with a newline, and a symlink target that is not UTF-8.
+const RAW_NAMES = `derivation { name = "raw-names"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
+  args = [ "-c" ''
+    mkdir -p "$out/$(printf 'caf\\351')"
+    printf 'latin-1' > "$out/$(printf 'caf\\351')/$(printf '\\377\\376')"
+    printf 'newline' > "$out/$(printf 'a\\nb')"
+    ln -s "$(printf '/weird\\377target')" $out/odd-link
+  '' ]; }`;
+
+describe.runIf(hasPeers('nix-build', 'nix'))('scanning paths whose names are not UTF-8', () => {
+  it('serialises them byte for byte, as nix path-info reports', async () => {
+    const [raw] = (await buildNix(RAW_NAMES)) as [string];
+    const closure = await collectClosure([raw], { source: 'scan' });
+    expect(comparable(closure)).toEqual(comparable(await nixPathInfo([raw])));
+  });
+});
+
 describe.runIf(hasPeers('nix-build'))('findStoreReferences', () => {
   it('finds store paths that a tree refers to through links and file contents only', async () => {
     const hello = await buildHelloClosure();

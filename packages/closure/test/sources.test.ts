@@ -1,4 +1,4 @@
-import { symlink, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   buildHelloClosure,
@@ -12,6 +12,7 @@ import {
   type NixPathInfo,
   nixPathInfo,
   run,
+  shDerivation,
   type TempDir,
 } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,6 +135,37 @@ describe.runIf(hasPeers('nix-build', 'nix'))('scanning paths whose names are not
     const [raw] = (await buildNix(RAW_NAMES)) as [string];
     const closure = await collectClosure([raw], { source: 'scan' });
     expect(comparable(closure)).toEqual(comparable(await nixPathInfo([raw])));
+  });
+});
+
+describe.runIf(hasPeers('nix-build', 'nix-store'))('roots given as symlinks', () => {
+  let dir: TempDir;
+  beforeAll(async () => {
+    dir = await makeTempDir();
+  });
+  afterAll(() => dir.remove());
+
+  it('keeps a store path that is itself a symlink as the root, as nix-store -qR ./result does', async () => {
+    const [target, linked] = (await buildNix(
+      `let target = ${shDerivation('link-target', 'mkdir $out; echo x > $out/f')}; in [ target (derivation { name = "store-link"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "/bin/ln -s \${target} $out" ]; }) ]`,
+    )) as [string, string];
+    const result = join(dir.path, 'result');
+    await symlink(linked, result);
+    const want = (await run('nix-store', ['-qR', result])).stdout.split('\n').filter(Boolean).sort();
+    expect(want).toEqual([linked, target].sort());
+    for (const source of ['nix', 'scan'] as const) {
+      expect((await collectClosure([result], { source })).map((r) => r.path), source).toEqual(want);
+    }
+  });
+
+  it('follows a result link to a /nix/store path that exists only in the chroot store', async () => {
+    const storeRoot = join(dir.path, 'chroot');
+    const only = '/nix/store/00000000000000000000000000000000-only-in-chroot';
+    await mkdir(join(storeRoot, only), { recursive: true });
+    await writeFile(join(storeRoot, only, 'f'), 'x');
+    const result = join(dir.path, 'chroot-result');
+    await symlink(only, result); // what nix-store --store local?root=DIR --add-root writes
+    expect((await collectClosure([result], { source: 'scan', storeRoot })).map((r) => r.path)).toEqual([only]);
   });
 });
 

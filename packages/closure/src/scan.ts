@@ -27,7 +27,13 @@ async function candidatePaths(storeDisk: string): Promise<Map<string, string>> {
   const byHash = new Map<string, string>();
   for (const name of names) {
     // A .drv is never a runtime reference of a built path (Nix only looks for the build's inputs).
-    if (STORE_ENTRY.test(name) && !name.endsWith('.drv')) byHash.set(name.slice(0, 32), `${DEFAULT_STORE_DIR}/${name}`);
+    if (!STORE_ENTRY.test(name) || name.endsWith('.drv')) continue;
+    // Nix keeps files beside a path that share its hash part (`X.lock` while building or
+    // substituting X, `X.check` for --check builds): the store path is the shortest of the names.
+    const hash = name.slice(0, 32);
+    const path = `${DEFAULT_STORE_DIR}/${name}`;
+    const other = byHash.get(hash);
+    if (other === undefined || path.length < other.length) byHash.set(hash, path);
   }
   return byHash;
 }

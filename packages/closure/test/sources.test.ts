@@ -169,6 +169,27 @@ describe.runIf(hasPeers('nix-build', 'nix-store'))('roots given as symlinks', ()
   });
 });
 
+describe('scanning a store with files beside its paths', () => {
+  it('takes X, not X.lock or X.check, as the store path of a hash part', async () => {
+    const dir = await makeTempDir();
+    try {
+      const store = join(dir.path, 'nix/store');
+      // Several hash parts, so that directory order puts a side file after its path at least once.
+      const paths = ['0', '1', '2', '3', '4', '5'].map((c) => `/nix/store/${c.repeat(32)}-foo`);
+      for (const [i, path] of paths.entries()) {
+        await mkdir(join(dir.path, path), { recursive: true });
+        await writeFile(join(dir.path, path, 'next'), paths[i + 1] ?? 'end');
+        await writeFile(join(store, `${path.slice('/nix/store/'.length)}.lock`), '');
+        await mkdir(join(store, `${path.slice('/nix/store/'.length)}.check`));
+      }
+      const closure = await collectClosure([paths[0]!], { source: 'scan', storeRoot: dir.path });
+      expect(closure.map((r) => [r.path, r.references])).toEqual(paths.map((p, i) => [p, paths.slice(i + 1, i + 2)]));
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
 describe.runIf(hasPeers('nix-build'))('findStoreReferences', () => {
   it('finds store paths that a tree refers to through links and file contents only', async () => {
     const hello = await buildHelloClosure();

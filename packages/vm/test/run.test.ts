@@ -25,6 +25,25 @@ describe('runAsRoot options', () => {
   });
 });
 
+describe.runIf(hasPeers('qemu-system-x86_64', 'busybox', 'getfattr', 'setfattr'))('runAsRoot on a root it cannot copy', () => {
+  it('names a file name that is not UTF-8 before booting, and leaves no temp files', async () => {
+    const dir = await makeTempDir('strata-vm-test-');
+    try {
+      const root = join(dir.path, 'root');
+      const tmp = join(dir.path, 'tmp');
+      await mkdir(join(root, 'etc'), { recursive: true });
+      await mkdir(tmp);
+      await writeFile(Buffer.from(`${root}/etc/caf\xe9`, 'latin1'), 'latin-1 name');
+      const run = runAsRoot(root, 'true', { accel: 'tcg', tmpDir: tmp });
+      await expect(run).rejects.toBeInstanceOf(VmOptionError);
+      await expect(run).rejects.toThrow(`vm: ${root}/etc holds a name that is not UTF-8 ("caf\\xe9")`);
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
 const peers = hasPeers('qemu-system-x86_64', 'busybox', 'nix-build', 'getfattr', 'setfattr');
 const store = [{ host: '/nix/store', guest: '/nix/store' }];
 

@@ -76,6 +76,7 @@ async function dumpFile(sink: NarSink, file: Buffer, size: number, signal?: Abor
 }
 
 async function dumpNode(sink: NarSink, file: Buffer, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
   const st = await lstat(file);
   sink.str('(');
   sink.str('type');

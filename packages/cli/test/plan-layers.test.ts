@@ -45,6 +45,24 @@ describe('strata plan-layers', () => {
     expect(await run('--max-layers', '3', '--base-layers', '0')).toEqual(await run('--limit', '2'));
   });
 
+  it("budgets layers as dockerTools does by default (maxLayers 100, one customisation layer, base layers)", async () => {
+    // 150 unrelated paths: more than any budget, so the budget alone decides the layer count.
+    const wide = Array.from({ length: 150 }, (_, i) => ({
+      path: `/nix/store/${String(i).padStart(32, '0')}-p${i}`,
+      narSize: 1000 + i,
+      references: [],
+    }));
+    const g = await write('wide.json', wide);
+    const count = async (...args: string[]) => (JSON.parse((await runStrata(['plan-layers', '--graph', g, ...args])).stdout) as unknown[]).length;
+    expect(await count()).toBe(99);
+    expect(await count('--base-layers', '4')).toBe(95);
+    expect(await count('--max-layers', '50', '--base-layers', '4')).toBe(45);
+    expect(await count('--limit', '120')).toBe(120);
+    const both = await runStrata(['plan-layers', '--graph', g, '--limit', '5', '--base-layers', '1']);
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toContain('--limit and --base-layers are mutually exclusive');
+  });
+
   it('runs a JSON layering pipeline from a file', async () => {
     const g = await write('graph.json', graph);
     const p = await write('pipeline.json', [['subcomponent_out', [glibc]], ['over', 'rest', ['popularity_contest']]]);

@@ -76,7 +76,7 @@ export async function copyToMappedForm(source: string, dest: string, dumpFile: s
     dump.push(dumpRecord(to, owner.uid, owner.gid, s.isSymbolicLink() ? 0o120777 : mode, Number(s.rdev), s));
     if (s.isDirectory()) {
       // Siblings are copied a few at a time: the kernel copies, so this overlaps I/O waits.
-      const names = (await readdir(from)).sort();
+      const names = await readUtf8Names(from);
       for (let i = 0; i < names.length; i += COPY_CONCURRENCY) {
         await Promise.all(names.slice(i, i + COPY_CONCURRENCY).map((name) => visit(join(rel, name))));
       }
@@ -85,6 +85,21 @@ export async function copyToMappedForm(source: string, dest: string, dumpFile: s
   await visit('');
   await writeFile(dumpFile, dump.join('\n'));
   await runAttrTool('setfattr', ['-h', `--restore=${dumpFile}`]);
+}
+
+/**
+ * The sorted names in `dir`. Paths reach the caller (changes, outputDir) as strings, so a name that
+ * is not UTF-8 cannot be carried: it is reported here, naming the directory, before any VM boots.
+ */
+async function readUtf8Names(dir: string): Promise<string[]> {
+  const names = await readdir(dir, { encoding: 'buffer' });
+  for (const name of names) {
+    if (!Buffer.from(name.toString('utf8'), 'utf8').equals(name)) {
+      const shown = [...name].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+      throw new VmOptionError(`vm: ${dir} holds a name that is not UTF-8 ("${shown}"); runAsRoot cannot carry it through its change list`);
+    }
+  }
+  return names.map((name) => name.toString('utf8')).sort();
 }
 
 function dumpRecord(path: string, uid: number, gid: number, mode: number, rdev: number, s: BigIntStats): string {

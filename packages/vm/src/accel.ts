@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
@@ -55,19 +55,27 @@ export async function chooseAccel(
 async function cachedOrProbe(key: string, components: VmComponents, initramfs: string, options: ProbeKvmOptions): Promise<boolean> {
   const file = options.cacheDir ? join(options.cacheDir, `kvm-${key}.json`) : undefined;
   if (file) {
-    const cached = await readFile(file, 'utf8').then(
-      (text) => (JSON.parse(text) as { kvm?: unknown }).kvm,
-      () => undefined,
-    );
-    if (typeof cached === 'boolean') return cached;
+    const cached = await readVerdict(file);
+    if (cached !== undefined) return cached;
   }
   const works = await bootWithKvm(components, initramfs, options);
   if (file && options.cacheDir) {
     await mkdir(options.cacheDir, { recursive: true });
-    await writeFile(`${file}.${process.pid}.tmp`, `${JSON.stringify({ kvm: works })}\n`);
-    await rename(`${file}.${process.pid}.tmp`, file);
+    const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(temp, `${JSON.stringify({ kvm: works })}\n`);
+    await rename(temp, file);
   }
   return works;
+}
+
+/** The cached verdict, or undefined when the file is missing or not one (cut short, or foreign): then probe again. */
+async function readVerdict(file: string): Promise<boolean | undefined> {
+  try {
+    const kvm = (JSON.parse(await readFile(file, 'utf8')) as { kvm?: unknown } | null)?.kvm;
+    return typeof kvm === 'boolean' ? kvm : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function bootWithKvm(components: VmComponents, initramfs: string, options: ProbeKvmOptions): Promise<boolean> {

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -31,15 +31,30 @@ export function defaultCacheDir(): string {
  */
 export async function buildInitramfs(components: VmComponents, options: BuildInitramfsOptions = {}): Promise<string> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
-  const key = await inputsKey(components);
-  const path = join(cacheDir, `initramfs-${key}.cpio.gz`);
+  const path = join(cacheDir, `initramfs-${await inputsKey(components)}.cpio.gz`);
+  // Runs in this process that want the same image share one build.
+  let pending = building.get(path);
+  if (!pending) {
+    pending = buildCached(components, cacheDir, path).finally(() => building.delete(path));
+    building.set(path, pending);
+  }
+  return pending;
+}
+
+const building = new Map<string, Promise<string>>();
+
+async function buildCached(components: VmComponents, cacheDir: string, path: string): Promise<string> {
   if (await stat(path).catch(() => undefined)) return path;
   const bytes = gzipSync(writeCpio(await initramfsEntries(components)), { level: 6 });
   await mkdir(cacheDir, { recursive: true });
-  // Write then rename: a concurrent run sees either no file or the whole one.
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, bytes);
-  await rename(temp, path);
+  // Write a temp file of our own, then rename: other processes see either no file or the whole one.
+  const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(temp, bytes);
+    await rename(temp, path);
+  } finally {
+    await rm(temp, { force: true });
+  }
   return path;
 }
 

@@ -68,15 +68,16 @@ export interface RunAsRootResult {
  * Runs `script` as root inside a QEMU VM, chrooted into a copy of `root` (the caller's directory is
  * never modified), with /proc, /sys, /dev and a tmpfs /tmp, and reports its output and the changes
  * it made to the root. Paths of `root` are seen in the guest as owned by root (0:0) with their host
- * modes. The script runs with its `#!` interpreter when the root (or a mount) has it, else with the
- * root's /bin/sh, else with busybox sh; busybox applets are on PATH after the root's own directories.
+ * modes. `script` is text (written as UTF-8) or bytes (written as they are). The script runs with
+ * its `#!` interpreter when the root (or a mount) has it, else with the root's /bin/sh, else with
+ * busybox sh; busybox applets are on PATH after the root's own directories.
  * @example
  * const r = await runAsRoot('/tmp/rootfs', 'echo hi; chown 1000:1000 /home/u', {
  *   mounts: [{ host: '/nix/store', guest: '/nix/store' }],
  * });
  * r.stdout.toString(); // 'hi\n'
  */
-export async function runAsRoot(root: string, script: string, options: RunAsRootOptions = {}): Promise<RunAsRootResult> {
+export async function runAsRoot(root: string, script: string | Uint8Array, options: RunAsRootOptions = {}): Promise<RunAsRootResult> {
   const settings = await validate(root, options);
   const components = await findVmComponents(options.components);
   const cacheDir = options.cacheDir ?? defaultCacheDir();
@@ -165,7 +166,7 @@ async function validate(root: string, options: RunAsRootOptions): Promise<Settin
   };
 }
 
-async function writeControl(ctl: string, script: string, settings: Settings): Promise<void> {
+async function writeControl(ctl: string, script: string | Uint8Array, settings: Settings): Promise<void> {
   await mkdir(ctl);
   await writeFile(join(ctl, 'script'), script);
   await writeFile(join(ctl, 'tmp-mib'), `${settings.disk}\n`);

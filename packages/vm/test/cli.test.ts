@@ -12,12 +12,15 @@ describe.runIf(hasPeers('qemu-system-x86_64', 'busybox', 'nix-build', 'getfattr'
       await mkdir(join(root, 'etc'), { recursive: true });
       await writeFile(join(root, 'etc/os-release'), 'ID=strata\n');
       const script = join(dir.path, 'script.sh');
-      await writeFile(script, `cat ${greeting}/share/greeting/message\nchmod 4755 /etc/os-release\nmkdir /run && chown 33:44 /run\necho oops >&2\nexit 5\n`);
+      // The script file is bytes, not necessarily UTF-8: a latin-1 é must reach the guest as 0xe9.
+      const text = `cat ${greeting}/share/greeting/message\nchmod 4755 /etc/os-release\nmkdir /run && chown 33:44 /run\necho 'caf\xe9' | od -An -tx1 >&2\necho oops >&2\nexit 5\n`;
+      await writeFile(script, Buffer.from(text, 'latin1'));
       const result = await runStrata(['vm', 'run', '--root', root, '--mount', '/nix/store:/nix/store', '--accel', 'tcg', script], {
         env: { STRATA_CACHE_DIR: join(dir.path, 'cache'), TMPDIR: dir.path },
       });
       expect(result.exitCode).toBe(5);
       expect(result.stderr).toContain('oops\n');
+      expect(result.stderr).toMatch(/^ *63 61 66 e9 0a *$/m);
       expect(result.stderr).toContain('vm: accel tcg, exit code 5');
       const [first, ...lines] = result.stdout.split('\n').filter(Boolean);
       expect(first).toBe('Hello, world!');

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildHelloClosure, type HelloClosure, hasPeers, makeTempDir, type TempDir } from '@strata/test-utils';
+import { buildHelloClosure, type HelloClosure, hasPeers, makeTempDir, run, type TempDir } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildInitramfs,
@@ -22,6 +22,25 @@ describe('runAsRoot options', () => {
     await expect(runAsRoot('/', 'true', { outputDir: '/tmp' })).rejects.toBeInstanceOf(VmOptionError);
     await expect(runAsRoot('/', 'true', { buildVMMemorySize: 0 })).rejects.toThrow(/buildVMMemorySize must be a positive integer/);
     await expect(runAsRoot('/', 'true', { mounts: [{ host: '/nix', guest: 'nix' }] })).rejects.toThrow(/mounts\[0\]\.guest must be an absolute path/);
+  });
+});
+
+describe.runIf(hasPeers('qemu-system-x86_64', 'busybox', 'getfattr', 'setfattr'))('runAsRoot on a root it cannot copy', () => {
+  it('names a file name that is not UTF-8 before booting, and leaves no temp files', async () => {
+    const dir = await makeTempDir('strata-vm-test-');
+    try {
+      const root = join(dir.path, 'root');
+      const tmp = join(dir.path, 'tmp');
+      await mkdir(join(root, 'etc'), { recursive: true });
+      await mkdir(tmp);
+      await writeFile(Buffer.from(`${root}/etc/caf\xe9`, 'latin1'), 'latin-1 name');
+      const run = runAsRoot(root, 'true', { accel: 'tcg', tmpDir: tmp });
+      await expect(run).rejects.toBeInstanceOf(VmOptionError);
+      await expect(run).rejects.toThrow(`vm: ${root}/etc holds a name that is not UTF-8 ("caf\\xe9")`);
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      await dir.remove();
+    }
   });
 });
 
@@ -179,6 +198,37 @@ describe.runIf(peers)('runAsRoot in a real QEMU VM', () => {
       controller.abort(new DOMException('stop', 'AbortError'));
       await expect(run).rejects.toThrow('stop');
       expect(await processMentions(tmp)).toBe(false);
+      expect(await readdir(tmp)).toEqual([]);
+    });
+  });
+
+  it('runs two VMs at once on odd roots: a symlinked root, odd names, a fifo, stdin, 65 MiB of output', async () => {
+    const fill = async (root: string) => {
+      await mkdir(join(root, 'data'));
+      await writeFile(join(root, 'data/with space'), 'spaced\n');
+      await writeFile(join(root, 'data/new\nline'), 'newline\n');
+      await writeFile(join(root, 'data/back\\slash=eq'), 'odd\n');
+      await run('mkfifo', [join(root, 'data/fifo')]);
+    };
+    await withRoot(fill, async (root, tmp) => {
+      const linked = join(tmp, '..', 'root-link');
+      await symlink(root, linked);
+      const big = 65 * 1024 * 1024;
+      const [names, output] = await Promise.all([
+        runAsRoot(
+          linked,
+          ['cd /data', 'for f in *; do printf "[%s]" "$f"; done', 'test -p fifo && echo fifo', 'cat "new', 'line" "with space"', 'cat', "echo 'stdin closed'", "echo more >> 'with space'"].join('\n'),
+          { cacheDir: cache.path, tmpDir: tmp, accel: 'tcg' },
+        ),
+        runAsRoot(root, `dd if=/dev/zero bs=1048576 count=65 2>/dev/null | tr '\\000' '\\377'`, { cacheDir: cache.path, tmpDir: tmp, accel: 'tcg' }),
+      ]);
+      expect(names.stderr.toString()).toBe('');
+      expect(names.stdout.toString()).toBe('[back\\slash=eq][fifo][new\nline][with space]fifo\nnewline\nspaced\nstdin closed\n');
+      expect(names.changes.map((c) => `${c.change} ${c.path} ${c.type}`)).toEqual(['modified /data/with space file']);
+      expect(output.exitCode).toBe(0);
+      expect(output.stdout.length).toBe(big);
+      expect(output.stdout.equals(Buffer.alloc(big, 0xff))).toBe(true);
+      expect(output.changes).toEqual([]);
       expect(await readdir(tmp)).toEqual([]);
     });
   });

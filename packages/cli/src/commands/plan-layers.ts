@@ -28,11 +28,14 @@ const graphFile = z.union([
     .transform((byPath) => Object.entries(byPath).map(([path, node]) => ({ ...node, path }))),
 ]);
 
+// streamLayeredImage's default maxLayers; the store layers get what the other layers leave.
+const DOCKER_TOOLS_MAX_LAYERS = 100;
+
 interface PlanLayersFlags {
   graph: string;
   limit?: number;
   maxLayers?: number;
-  baseLayers: number;
+  baseLayers?: number;
   ignore: string[];
   algorithm: 'auto' | 'popularity';
   pipeline?: string;
@@ -45,26 +48,26 @@ export function registerPlanLayers(program: Command, context: CommandContext): v
     .command('plan-layers')
     .description('Plan the store layers of a closure as nixpkgs dockerTools would, and print them as JSON')
     .requiredOption('--graph <file>', 'closure graph: exportReferencesGraph JSON or nix path-info --json --recursive')
-    .option('--limit <n>', 'store layers available (default 100)', positiveInteger)
-    .option('--max-layers <n>', "dockerTools' maxLayers: the limit is this minus the customisation and base layers", positiveInteger)
-    .option('--base-layers <n>', 'layers of the base image (with --max-layers)', nonNegativeInteger, 0)
+    .option('--limit <n>', 'store layers available (default: --max-layers minus the customisation and base layers)', positiveInteger)
+    .option('--max-layers <n>', "dockerTools' maxLayers, counting the customisation layer and the base image's layers (default 100)", positiveInteger)
+    .option('--base-layers <n>', 'layers of the base image (fromImage; default 0)', nonNegativeInteger)
     .option('--ignore <path>', 'a store path to leave out of every layer (repeatable)', collect, [])
     .addOption(new Option('--algorithm <name>', 'layering algorithm').choices(['auto', 'popularity']).default('auto'))
     .option('--pipeline <file>', 'a JSON layering pipeline (dockerTools layeringPipeline); replaces --algorithm/--limit')
     .option('--table', 'print one row per layer (size, path count, biggest paths) instead of JSON')
     .action(async (flags: PlanLayersFlags) => {
-      if (flags.limit !== undefined && flags.maxLayers !== undefined) {
-        throw new CliError('--limit and --max-layers are mutually exclusive', 'USAGE');
+      for (const [other, value] of [['--max-layers', flags.maxLayers], ['--base-layers', flags.baseLayers]] as const) {
+        if (flags.limit !== undefined && value !== undefined) throw new CliError(`--limit and ${other} are mutually exclusive`, 'USAGE');
       }
       const graph = await readGraph(flags.graph);
       const pipeline = flags.pipeline === undefined ? undefined : await readJson(flags.pipeline, '--pipeline');
       const warn = (message: string) => context.stderr.write(`strata: warning: ${message}\n`);
       let layers: string[][];
       try {
-        const limit = flags.maxLayers === undefined ? flags.limit : storeLayerBudget(flags.maxLayers, flags.baseLayers);
+        const limit = flags.limit ?? storeLayerBudget(flags.maxLayers ?? DOCKER_TOOLS_MAX_LAYERS, flags.baseLayers ?? 0);
         layers = planLayers(graph, {
           algorithm: flags.algorithm,
-          ...(limit === undefined ? {} : { limit }),
+          limit,
           ignore: flags.ignore,
           pipeline,
           onWarning: (w) => warn(w.message),

@@ -64,9 +64,11 @@ export function registerVm(program: Command, context: CommandContext): void {
     });
 }
 
-async function readScript(file: string): Promise<string> {
+// Bytes, not text: a script may hold bytes that are not UTF-8 (a latin-1 sed pattern), and they must
+// reach the guest unchanged.
+async function readScript(file: string): Promise<Buffer> {
   try {
-    return file === '-' ? readFileSync(0, 'utf8') : await readFile(file, 'utf8');
+    return file === '-' ? readFileSync(0) : await readFile(file);
   } catch (error) {
     throw new CliError(`vm run: cannot read script ${file}: ${(error as Error).message}`);
   }

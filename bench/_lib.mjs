@@ -9,7 +9,9 @@ export async function timeShell(script, { rssOf } = {}) {
   const { code, stderr } = await new Promise((resolve) => {
     const child = spawn('bash', ['-o', 'pipefail', '-c', wrapped], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    child.stderr.on('data', (c) => (err += c));
+    child.stderr.on('data', (c) => {
+      err += c;
+    });
     child.on('close', (c) => resolve({ code: c, stderr: err }));
   });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;

@@ -1,1 +1,5 @@
-export {};
+export { LayerError, type LayerErrorCode } from './errors.js';
+export type { TarEntry, TarEntryType, TarHeader } from './tar-entry.js';
+export { type TarStream, tarSize, writeTar, type WriteTarOptions } from './tar.js';
+export { type LayerEntry, type LayerPlan, type Ownership, type OwnershipOverride, scanLayer, type ScanLayerOptions } from './scan.js';
+export { packLayer, type PackLayerOptions } from './pack.js';

@@ -1,0 +1,145 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import tarStream from 'tar-stream';
+import { END_OF_ARCHIVE, entrySize, paxRecords } from './_header.js';
+import { LayerError } from './errors.js';
+import type { TarEntry, TarHeader } from './tar-entry.js';
+
+/** A tar archive being written: a Node Readable that knows its exact size and, once read, its sha256. */
+export interface TarStream extends Readable {
+  /** Exact byte length of the archive, known before the first byte is produced. */
+  readonly size: number;
+  /** `sha256:<hex>` of the bytes produced, resolved after the last byte (rejects if writing failed). */
+  readonly digest: Promise<string>;
+}
+
+/** Options for {@link writeTar}. */
+export interface WriteTarOptions {
+  /** Compute the sha256 of the archive while it streams. @default true */
+  readonly digest?: boolean;
+  /** Aborts the archive; the stream is destroyed with the abort reason. @default none */
+  readonly signal?: AbortSignal;
+}
+
+/** The exact byte size of an archive holding `headers`, computed from metadata alone. */
+export function tarSize(headers: Iterable<TarHeader>): number {
+  let size = END_OF_ARCHIVE;
+  for (const header of headers) size += entrySize(header);
+  return size;
+}
+
+function toPackHeader(entry: TarHeader): tarStream.Header {
+  const pax = paxRecords(entry);
+  return {
+    name: entry.name,
+    type: entry.type,
+    // The file-type bit keeps tar-stream from replacing a mode of 0 with its default.
+    mode: (entry.type === 'directory' ? 0o40000 : 0o100000) | (entry.mode & 0o7777),
+    uid: entry.uid,
+    gid: entry.gid,
+    uname: pax?.uname === undefined ? entry.uname : '',
+    gname: pax?.gname === undefined ? entry.gname : '',
+    mtime: new Date(entry.mtime * 1000),
+    devmajor: 0,
+    devminor: 0,
+    size: entry.type === 'file' ? entry.size : 0,
+    linkname: entry.linkname ?? '',
+    ...(pax === undefined ? {} : { pax }),
+  };
+}
+
+async function writeEntry(pack: tarStream.Pack, entry: TarEntry): Promise<void> {
+  const header = toPackHeader(entry);
+  const body = entry.body;
+  if (entry.type !== 'file' || body === undefined || Buffer.isBuffer(body)) {
+    const buffer = entry.type === 'file' ? (body as Buffer | undefined) ?? Buffer.alloc(0) : undefined;
+    if (buffer && buffer.length !== entry.size) {
+      throw new LayerError('CHANGED', `layer: ${entry.name}: body is ${buffer.length} bytes, header says ${entry.size}`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      const callback = (e?: Error | null) => (e ? reject(e) : resolve());
+      const sink = buffer ? pack.entry(header, buffer, callback) : pack.entry(header, callback);
+      // Failures reach us through the callback and the pack; an unheard 'error' would crash the process.
+      sink.on('error', () => {});
+    });
+    return;
+  }
+  let sink!: ReturnType<tarStream.Pack['entry']>;
+  const done = new Promise<void>((resolve, reject) => {
+    sink = pack.entry(header, (e) => (e ? reject(e) : resolve()));
+  });
+  sink.on('error', () => {});
+  done.catch(() => {});
+  let written = 0;
+  for await (const chunk of body()) {
+    written += chunk.length;
+    if (written > entry.size) break;
+    if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', () => r()));
+  }
+  if (written !== entry.size) {
+    const error = new LayerError('CHANGED', `layer: ${entry.name} changed while packing: expected ${entry.size} bytes, read ${written}`);
+    sink.destroy(error);
+    throw error;
+  }
+  sink.end(undefined);
+  await done;
+}
+
+/**
+ * Writes `entries` as a tar archive, in order, with every header field taken from the entry.
+ * `size` is the exact archive length up front; `digest` resolves once the bytes have streamed.
+ * @example
+ * const tar = writeTar([{ name: 'a.txt', type: 'file', mode: 0o644, uid: 0, gid: 0, uname: 'root',
+ *   gname: 'root', mtime: 1, size: 2, body: Buffer.from('hi') }]);
+ * await pipeline(tar, createWriteStream('a.tar'));
+ */
+export function writeTar(entries: readonly TarEntry[], options: WriteTarOptions = {}): TarStream {
+  const pack = tarStream.pack();
+  const hash = options.digest === false ? undefined : createHash('sha256');
+  const size = tarSize(entries);
+  let resolveDigest!: (d: string) => void;
+  let rejectDigest!: (e: unknown) => void;
+  const digest = new Promise<string>((resolve, reject) => {
+    resolveDigest = resolve;
+    rejectDigest = reject;
+  });
+  digest.catch(() => {});
+  let produced = 0;
+  const out = new Readable({
+    highWaterMark: 1 << 20,
+    read: () => pack.resume(),
+    destroy: (error, callback) => {
+      pack.destroy(error ?? undefined);
+      rejectDigest(error ?? new Error('tar stream destroyed'));
+      callback(error);
+    },
+  }) as Readable & { size: number; digest: Promise<string> };
+  Object.assign(out, { size, digest });
+  pack.on('data', (data) => {
+    const chunk = data as Buffer;
+    hash?.update(chunk);
+    produced += chunk.length;
+    if (!out.push(chunk)) pack.pause();
+  });
+  pack.on('end', () => {
+    if (produced !== size) {
+      out.destroy(new LayerError('CHANGED', `layer: archive is ${produced} bytes, ${size} were announced`));
+      return;
+    }
+    resolveDigest(hash ? `sha256:${hash.digest('hex')}` : '');
+    out.push(null);
+  });
+  pack.on('error', (error: Error) => out.destroy(error));
+  const onAbort = () => out.destroy(options.signal?.reason ?? new Error('aborted'));
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  out.once('close', () => options.signal?.removeEventListener('abort', onAbort));
+  (async () => {
+    options.signal?.throwIfAborted();
+    for (const entry of entries) {
+      if (out.destroyed) return;
+      await writeEntry(pack, entry);
+    }
+    pack.finalize();
+  })().catch((error: unknown) => out.destroy(error as Error));
+  return out;
+}

@@ -81,6 +81,20 @@ describe('packLayer', () => {
     expect(await layer.digest).toBe(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
   });
 
+  it('hashes a large layer on a worker thread to the same digest', async () => {
+    const dir = join(tmp.path, 'large');
+    const path = '/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-large';
+    await mkdir(join(dir, path), { recursive: true });
+    const content = Buffer.alloc(40 << 20);
+    for (let i = 0; i < content.length; i += 4096) content.writeUInt32LE(i, i);
+    await writeFile(join(dir, path, 'a'), content.subarray(0, 25 << 20));
+    await writeFile(join(dir, path, 'b'), content.subarray(3, (15 << 20) + 7));
+    const layer = packLayer(await scanLayer([path], { storeRoot: dir }));
+    const bytes = await buffer(layer);
+    expect(bytes.length).toBe(layer.size);
+    expect(await layer.digest).toBe(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+  });
+
   it('is byte-for-byte deterministic', async () => {
     const one = await buffer(packLayer(await scanLayer([STORE_A], { storeRoot: root })));
     const two = await buffer(packLayer(await scanLayer([STORE_A], { storeRoot: root })));
@@ -189,5 +203,21 @@ describe('scanLayer', () => {
     ]);
     expect(plan.size).toBe(4 * 512);
     expect((await buffer(packLayer(plan))).length).toBe(4 * 512);
+  });
+});
+
+describe('readTar', () => {
+  it('lists the members writeTar wrote, with content offsets', async () => {
+    const { readTar } = await import('./read.js');
+    const { Readable } = await import('node:stream');
+    const plan = await scanLayer([STORE_A], { storeRoot: root });
+    const bytes = await buffer(packLayer(plan));
+    const seen: { name: string; size: number; head: string }[] = [];
+    for await (const m of readTar(Readable.from([bytes]))) {
+      seen.push({ name: m.name, size: m.size, head: bytes.subarray(m.offset, m.offset + m.size).toString('latin1') });
+      if (m.name.endsWith('bin/tool')) expect((await buffer(m.body)).toString()).toBe('#!/bin/sh\necho tool\n');
+    }
+    expect(seen.map((s) => s.name)).toEqual(plan.entries.map((e) => e.name));
+    expect(seen.find((s) => s.name.endsWith('lib/sub/ünïcødé-名前.txt'))?.head).toBe('unicode\n');
   });
 });

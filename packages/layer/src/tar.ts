@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
+import { createSha256 } from './_hash.js';
 import { END_OF_ARCHIVE, entrySize, paxRecords } from './_header.js';
 import { LayerError } from './errors.js';
 import type { TarEntry, TarHeader } from './tar-entry.js';
@@ -15,6 +15,8 @@ export interface TarStream extends Readable {
 
 /** Options for {@link writeTar}. */
 export interface WriteTarOptions {
+  /** The exact archive size, required when `entries` is not an array (compute it with {@link tarSize}). @default tarSize(entries) */
+  readonly size?: number;
   /** Compute the sha256 of the archive while it streams. @default true */
   readonly digest?: boolean;
   /** Aborts the archive; the stream is destroyed with the abort reason. @default none */
@@ -87,16 +89,20 @@ async function writeEntry(pack: tarStream.Pack, entry: TarEntry): Promise<void> 
 
 /**
  * Writes `entries` as a tar archive, in order, with every header field taken from the entry.
- * `size` is the exact archive length up front; `digest` resolves once the bytes have streamed.
+ * Entries may come from an async iterable (then pass `options.size`), so a late entry can depend on
+ * what earlier ones produced. `size` is the exact archive length up front; `digest` resolves once the bytes have streamed.
  * @example
  * const tar = writeTar([{ name: 'a.txt', type: 'file', mode: 0o644, uid: 0, gid: 0, uname: 'root',
  *   gname: 'root', mtime: 1, size: 2, body: Buffer.from('hi') }]);
  * await pipeline(tar, createWriteStream('a.tar'));
  */
-export function writeTar(entries: readonly TarEntry[], options: WriteTarOptions = {}): TarStream {
+export function writeTar(entries: readonly TarEntry[] | AsyncIterable<TarEntry>, options: WriteTarOptions = {}): TarStream {
   const pack = tarStream.pack();
-  const hash = options.digest === false ? undefined : createHash('sha256');
-  const size = tarSize(entries);
+  if (!Array.isArray(entries) && options.size === undefined) {
+    throw new TypeError('writeTar: options.size is required when entries is an async iterable');
+  }
+  const size = options.size ?? tarSize(entries as readonly TarEntry[]);
+  const hash = options.digest === false ? undefined : createSha256(size);
   let resolveDigest!: (d: string) => void;
   let rejectDigest!: (e: unknown) => void;
   const digest = new Promise<string>((resolve, reject) => {
@@ -126,8 +132,15 @@ export function writeTar(entries: readonly TarEntry[], options: WriteTarOptions 
       out.destroy(new LayerError('CHANGED', `layer: archive is ${produced} bytes, ${size} were announced`));
       return;
     }
-    resolveDigest(hash ? `sha256:${hash.digest('hex')}` : '');
-    out.push(null);
+    if (!hash) {
+      resolveDigest('');
+      out.push(null);
+      return;
+    }
+    hash.digest().then((d) => {
+      resolveDigest(d);
+      out.push(null);
+    }, (error: unknown) => out.destroy(error as Error));
   });
   pack.on('error', (error: Error) => out.destroy(error));
   const onAbort = () => out.destroy(options.signal?.reason ?? new Error('aborted'));
@@ -135,7 +148,7 @@ export function writeTar(entries: readonly TarEntry[], options: WriteTarOptions 
   out.once('close', () => options.signal?.removeEventListener('abort', onAbort));
   (async () => {
     options.signal?.throwIfAborted();
-    for (const entry of entries) {
+    for await (const entry of entries) {
       if (out.destroyed) return;
       await writeEntry(pack, entry);
     }

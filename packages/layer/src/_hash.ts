@@ -1,0 +1,119 @@
+// sha256 on a second core. Node hashes on the main thread, which then cannot read or write while
+// it hashes; for large archives the bytes are copied into a shared ring buffer and a worker thread
+// hashes them in parallel, so a layer costs one read, one memcpy and one write on the main thread.
+import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+
+/** An incremental sha256 whose digest resolves as `sha256:<hex>`. */
+export interface Sha256 {
+  update(chunk: Uint8Array): void;
+  digest(): Promise<string>;
+}
+
+const RING = 16 << 20;
+const PIECE = RING / 4;
+// ctrl: [0] bytes written by the producer, [1] bytes hashed, [2] done flag, [3] change counter.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+parentPort.on('message', ({ ring: sab, ctrl: csab, size }) => {
+  const ring = new Uint8Array(sab);
+  const c = new BigInt64Array(csab);
+  const hash = createHash('sha256');
+  let tail = 0n;
+  for (;;) {
+    const epoch = Atomics.load(c, 3);
+    const head = Atomics.load(c, 0);
+    if (head === tail) {
+      if (Atomics.load(c, 2) === 1n) break;
+      Atomics.wait(c, 3, epoch);
+      continue;
+    }
+    const from = Number(tail % BigInt(size));
+    const n = Number(head - tail);
+    const first = Math.min(n, size - from);
+    hash.update(ring.subarray(from, from + first));
+    if (first < n) hash.update(ring.subarray(0, n - first));
+    tail = head;
+    Atomics.store(c, 1, tail);
+    Atomics.notify(c, 1);
+  }
+  parentPort.postMessage(hash.digest('hex'));
+});
+`;
+
+const idle: Worker[] = [];
+
+function acquireWorker(): Worker {
+  const worker = idle.pop() ?? new Worker(WORKER_SOURCE, { eval: true });
+  worker.ref();
+  return worker;
+}
+
+function releaseWorker(worker: Worker): void {
+  worker.unref();
+  idle.push(worker);
+}
+
+class ParallelSha256 implements Sha256 {
+  readonly #ring = new Uint8Array(new SharedArrayBuffer(RING));
+  readonly #ctrl = new BigInt64Array(new SharedArrayBuffer(32));
+  readonly #worker = acquireWorker();
+  readonly #result: Promise<string>;
+  #head = 0n;
+
+  constructor() {
+    this.#result = new Promise<string>((resolve, reject) => {
+      this.#worker.once('message', (hex: string) => {
+        this.#worker.off('error', reject);
+        releaseWorker(this.#worker);
+        resolve(`sha256:${hex}`);
+      });
+      this.#worker.once('error', reject);
+    });
+    this.#result.catch(() => {});
+    this.#worker.postMessage({ ring: this.#ring.buffer, ctrl: this.#ctrl.buffer, size: RING });
+  }
+
+  update(chunk: Uint8Array): void {
+    for (let off = 0; off < chunk.length; off += PIECE) this.#put(chunk.subarray(off, off + PIECE));
+  }
+
+  #put(piece: Uint8Array): void {
+    const c = this.#ctrl;
+    for (let tail = Atomics.load(c, 1); RING - Number(this.#head - tail) < piece.length; tail = Atomics.load(c, 1)) {
+      Atomics.wait(c, 1, tail);
+    }
+    const pos = Number(this.#head % BigInt(RING));
+    const first = Math.min(piece.length, RING - pos);
+    this.#ring.set(piece.subarray(0, first), pos);
+    if (first < piece.length) this.#ring.set(piece.subarray(first), 0);
+    this.#head += BigInt(piece.length);
+    Atomics.store(c, 0, this.#head);
+    this.#signal();
+  }
+
+  #signal(): void {
+    Atomics.add(this.#ctrl, 3, 1n);
+    Atomics.notify(this.#ctrl, 3);
+  }
+
+  digest(): Promise<string> {
+    Atomics.store(this.#ctrl, 2, 1n);
+    this.#signal();
+    return this.#result;
+  }
+}
+
+/** Archives at least this large are hashed on a worker thread. */
+export const PARALLEL_HASH_THRESHOLD = 8 << 20;
+
+/** A sha256 for about `expectedSize` bytes: inline when small, on a worker thread when large. */
+export function createSha256(expectedSize: number): Sha256 {
+  if (expectedSize >= PARALLEL_HASH_THRESHOLD) return new ParallelSha256();
+  const hash = createHash('sha256');
+  return {
+    update: (chunk) => void hash.update(chunk),
+    digest: async () => `sha256:${hash.digest('hex')}`,
+  };
+}

@@ -36,11 +36,14 @@ else
   echo "install-peers: all peers present" >&2
 fi
 
-# Nix as root on these machines: no build users, no sandbox (the store's derivations use /bin/sh).
-if [ ! -f /etc/nix/nix.conf ] || ! grep -q '^build-users-group' /etc/nix/nix.conf; then
-  $SUDO mkdir -p /etc/nix
-  printf 'sandbox = false\nbuild-users-group =\nexperimental-features = nix-command\n' | $SUDO tee -a /etc/nix/nix.conf >/dev/null
-fi
+# Nix as root on these machines: no build users, no sandbox (test derivations use /bin/sh), and no
+# binary cache (none is reachable; trying one costs seconds per build).
+$SUDO mkdir -p /etc/nix
+touch /etc/nix/nix.conf 2>/dev/null || $SUDO touch /etc/nix/nix.conf
+for setting in 'sandbox = false' 'build-users-group =' 'substituters =' 'experimental-features = nix-command'; do
+  key=${setting%% =*}
+  grep -q "^$key\b" /etc/nix/nix.conf || echo "$setting" | $SUDO tee -a /etc/nix/nix.conf >/dev/null
+done
 
 # The kernel image must be readable by the user running the VM tests.
 for k in /boot/vmlinuz-*; do [ -r "$k" ] || $SUDO chmod a+r "$k"; done

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerClosure } from './commands/closure.js';
 import type { CommandContext } from './context.js';
 
 /** Builds the `strata` commander program with every command registered. */
@@ -11,5 +12,6 @@ export function createProgram(options: { signal: AbortSignal }): Command {
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // One line per command: each command lives in its own file under commands/.
+  registerClosure(program, context);
   return program;
 }

@@ -1,1 +1,10 @@
-export {};
+export { ClosureError, type ClosureErrorCode } from './errors.js';
+export { type StorePath, DEFAULT_STORE_DIR, compareStrings, hashPart, toStorePath, validateStorePath } from './store-path.js';
+export { decodeNixBase32, encodeNixBase32, NIX_BASE32_ALPHABET, normaliseNarHash } from './nix-hash.js';
+export { dumpNarInfo, type NarInfo } from './nar.js';
+export { parseReferencesGraph, readReferencesGraph } from './graph-file.js';
+export { parseRegistration, readRegistration } from './registration.js';
+export { type ExecFunction, execProgram, parsePathInfoJson, queryNixStore, queryPathInfo } from './live-nix.js';
+export { scanClosure, type ScanOptions } from './scan.js';
+export { resolveRoots, type ResolveRootsOptions } from './roots.js';
+export { type ClosureSource, collectClosure, discoverClosure, type DiscoverClosureOptions } from './discover.js';

@@ -4,6 +4,9 @@ export { makeTempDir, type TempDir } from './tmp.js';
 export {
   buildHelloClosure,
   buildNix,
+  copyStoreFiles,
+  copyToChrootStore,
+  exportReferencesGraph,
   type BuildNixOptions,
   helloExpression,
   type HelloClosure,

@@ -3,8 +3,12 @@ import { join } from 'node:path';
 import { run } from './exec.js';
 import { makeTempDir } from './tmp.js';
 
-/** Options every Nix invocation in the tests needs on these machines (root, no build users, no sandbox). */
-export const NIX_OPTIONS = ['--option', 'sandbox', 'false', '--option', 'build-users-group', ''] as const;
+/** Options every nix-build in the tests needs on these machines (root, no build users, no sandbox, no binary cache). */
+export const NIX_OPTIONS = [
+  '--option', 'sandbox', 'false',
+  '--option', 'build-users-group', '',
+  '--option', 'substituters', '',
+] as const;
 
 /** Options for {@link buildNix}. */
 export interface BuildNixOptions {
@@ -108,4 +112,34 @@ export async function nixPathInfo(roots: readonly string[], storeRoot?: string):
   return entries
     .map((e) => ({ path: e.path, narHash: e.narHash, narSize: e.narSize, references: [...e.references].sort() }))
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * Has real Nix write the references graph of `roots` as nixpkgs' `exportReferencesGraph` does with
+ * structured attrs, and returns the store path of that JSON file (an object whose `graph` key is the
+ * list of `{path, narHash, narSize, closureSize, references}`).
+ */
+export async function exportReferencesGraph(roots: readonly string[]): Promise<string> {
+  const list = roots.map((r) => `(builtins.storePath "${r}")`).join(' ');
+  const expr = `derivation {
+  name = "references-graph"; system = builtins.currentSystem; builder = "/bin/bash";
+  __structuredAttrs = true; exportReferencesGraph.graph = [ ${list} ];
+  args = [ "-c" ". .attrs.sh; /bin/cp .attrs.json \\\${outputs[out]}" ];
+}`;
+  const [out] = await buildNix(expr);
+  if (!out) throw new Error('exportReferencesGraph: nix-build returned no path');
+  return out;
+}
+
+/** Copies the closure of `paths` into a chroot store at `storeRoot` with its Nix database (`nix copy`). */
+export async function copyToChrootStore(paths: readonly string[], storeRoot: string): Promise<void> {
+  await mkdir(storeRoot, { recursive: true });
+  await run('nix', ['copy', '--extra-experimental-features', 'nix-command', '--no-check-sigs', '--to', `local?root=${storeRoot}`, ...paths]);
+}
+
+/** Copies just the files of `paths` into `DIR/nix/store` (no Nix database), as a bare copy of a store. */
+export async function copyStoreFiles(paths: readonly string[], storeRoot: string): Promise<void> {
+  const store = join(storeRoot, 'nix/store');
+  await mkdir(store, { recursive: true });
+  await run('cp', ['-a', ...paths, store]);
 }

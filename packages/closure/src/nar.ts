@@ -1,0 +1,130 @@
+import { createHash, type Hash } from 'node:crypto';
+import { open, readdir, readlink, lstat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HashScanner } from './_scanner.js';
+import { ClosureError } from './errors.js';
+
+/** What serialising one path as a NAR yields. */
+export interface NarInfo {
+  /** Size in bytes of the NAR serialisation. */
+  readonly narSize: number;
+  /** sha256 of the NAR serialisation, SRI form. */
+  readonly narHash: string;
+  /** Candidate hash parts found in the NAR (file contents, names and symlink targets). */
+  readonly foundHashes: ReadonlySet<string>;
+}
+
+const CHUNK = 1 << 20;
+const PADDING = Buffer.alloc(8);
+
+/** Feeds NAR bytes to the hash, the size counter and the reference scanner in one pass. */
+class NarSink {
+  size = 0;
+  readonly hash: Hash = createHash('sha256');
+  constructor(readonly scanner: HashScanner) {}
+
+  raw(bytes: Uint8Array): void {
+    this.hash.update(bytes);
+    this.size += bytes.length;
+  }
+
+  /** A NAR string: u64 little-endian length, the bytes, zero padding to 8. */
+  str(value: string | Uint8Array): void {
+    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    this.u64(bytes.length);
+    this.raw(bytes);
+    this.scanner.feed(bytes);
+    this.scanner.end();
+    this.pad(bytes.length);
+  }
+
+  u64(n: number): void {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(n));
+    this.raw(b);
+  }
+
+  pad(length: number): void {
+    const rest = length % 8;
+    if (rest) this.raw(PADDING.subarray(0, 8 - rest));
+  }
+}
+
+async function dumpFile(sink: NarSink, file: string, size: number, signal?: AbortSignal): Promise<void> {
+  sink.u64(size);
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1)));
+    let total = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      sink.raw(chunk);
+      sink.scanner.feed(chunk);
+      total += bytesRead;
+    }
+    sink.scanner.end();
+    if (total !== size) throw new ClosureError('MALFORMED', `${file} changed size while being read`);
+  } finally {
+    await handle.close();
+  }
+  sink.pad(size);
+}
+
+async function dumpNode(sink: NarSink, file: string, signal?: AbortSignal): Promise<void> {
+  const st = await lstat(file);
+  sink.str('(');
+  sink.str('type');
+  if (st.isSymbolicLink()) {
+    sink.str('symlink');
+    sink.str('target');
+    sink.str(Buffer.from(await readlink(file, { encoding: 'buffer' })));
+  } else if (st.isFile()) {
+    sink.str('regular');
+    // Nix: a file is executable when its owner may execute it.
+    if (st.mode & 0o100) {
+      sink.str('executable');
+      sink.str('');
+    }
+    sink.str('contents');
+    await dumpFile(sink, file, st.size, signal);
+  } else if (st.isDirectory()) {
+    sink.str('directory');
+    // NAR sorts entries by their names' bytes.
+    const names = (await readdir(file, { encoding: 'buffer' })).sort(Buffer.compare);
+    for (const name of names) {
+      sink.str('entry');
+      sink.str('(');
+      sink.str('name');
+      sink.str(name);
+      sink.str('node');
+      await dumpNode(sink, join(file, name.toString('utf8')), signal);
+      sink.str(')');
+    }
+  } else {
+    throw new ClosureError('MALFORMED', `${file} is neither a file, a directory nor a symlink; a NAR cannot hold it`);
+  }
+  sink.str(')');
+}
+
+/**
+ * Serialises `file` (a store path on disk) as Nix's NAR format without writing it anywhere,
+ * returning its exact size and sha256 and which of `candidateHashes` occur in it.
+ * Every byte of the tree is read once.
+ */
+export async function dumpNarInfo(
+  file: string,
+  candidateHashes: ReadonlySet<string> = new Set(),
+  signal?: AbortSignal,
+): Promise<NarInfo> {
+  const sink = new NarSink(new HashScanner(candidateHashes));
+  sink.str('nix-archive-1');
+  await dumpNode(sink, file, signal);
+  return {
+    narSize: sink.size,
+    narHash: `sha256-${sink.hash.digest('base64')}`,
+    foundHashes: sink.scanner.found,
+  };
+}

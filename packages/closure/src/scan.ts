@@ -1,0 +1,73 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import { ClosureError } from './errors.js';
+import { dumpNarInfo } from './nar.js';
+import { compareStrings, DEFAULT_STORE_DIR, hashPart, type StorePath } from './store-path.js';
+
+/** Options for {@link scanClosure}. */
+export interface ScanOptions {
+  /** A chroot store: `/nix/store/x` is read from `<storeRoot>/nix/store/x`. @default '' (the real /nix/store) */
+  readonly storeRoot?: string;
+  /** How many store paths are serialised at once. @default 4 */
+  readonly concurrency?: number;
+  readonly signal?: AbortSignal;
+}
+
+const STORE_ENTRY = /^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/;
+
+/** Hash part → store path, for every store path in the store directory (derivations excluded). */
+async function candidatePaths(storeDisk: string): Promise<Map<string, string>> {
+  let names: string[];
+  try {
+    names = await readdir(storeDisk);
+  } catch (error) {
+    throw new ClosureError('NOT_FOUND', `cannot list the store directory ${storeDisk}: ${(error as Error).message}`, { cause: error });
+  }
+  const byHash = new Map<string, string>();
+  for (const name of names) {
+    // A .drv is never a runtime reference of a built path (Nix only looks for the build's inputs).
+    if (STORE_ENTRY.test(name) && !name.endsWith('.drv')) byHash.set(name.slice(0, 32), `${DEFAULT_STORE_DIR}/${name}`);
+  }
+  return byHash;
+}
+
+/**
+ * Finds the closure of `roots` with no Nix at all: serialises each path as a NAR (for narSize and
+ * narHash) and scans it for the hash parts of the paths in the store directory, as Nix's reference
+ * scanner does, following what it finds. Records come back sorted by path.
+ */
+export async function scanClosure(roots: readonly string[], options: ScanOptions = {}): Promise<StorePath[]> {
+  const storeRoot = options.storeRoot ?? '';
+  const candidates = await candidatePaths(join(storeRoot, DEFAULT_STORE_DIR));
+  const candidateHashes = new Set(candidates.keys());
+  const limit = pLimit(options.concurrency ?? 4);
+  const records = new Map<string, StorePath>();
+  let frontier = [...new Set(roots)];
+  const seen = new Set(frontier);
+  while (frontier.length > 0) {
+    const scanned = await Promise.all(
+      frontier.map((path) =>
+        limit(async () => {
+          if (candidates.get(hashPart(path)) !== path) {
+            throw new ClosureError('NOT_FOUND', `${path} does not exist in the store ${join(storeRoot, DEFAULT_STORE_DIR)}`);
+          }
+          const nar = await dumpNarInfo(join(storeRoot, path), candidateHashes, options.signal);
+          const references = [...nar.foundHashes].map((h) => candidates.get(h)!).sort(compareStrings);
+          return { path, narSize: nar.narSize, narHash: nar.narHash, references };
+        }),
+      ),
+    );
+    frontier = [];
+    for (const record of scanned) {
+      records.set(record.path, record);
+      for (const ref of record.references) {
+        if (!seen.has(ref)) {
+          seen.add(ref);
+          frontier.push(ref);
+        }
+      }
+    }
+  }
+  return [...records.values()].sort((a, b) => compareStrings(a.path, b.path));
+}

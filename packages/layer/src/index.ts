@@ -4,3 +4,4 @@ export { type TarStream, tarSize, writeTar, type WriteTarOptions } from './tar.j
 export { type LayerEntry, type LayerPlan, type Ownership, type OwnershipOverride, scanLayer, type ScanLayerOptions } from './scan.js';
 export { packLayer, type PackLayerOptions } from './pack.js';
 export { readTar, type TarMember } from './read.js';
+export { scanContentsLayer, type ScanContentsLayerOptions } from './contents.js';

@@ -1,5 +1,7 @@
 import { Command } from 'commander';
+import { registerBuildLayered } from './commands/build-layered.js';
 import { registerClosure } from './commands/closure.js';
+import { registerStreamLayered } from './commands/stream-layered.js';
 import type { CommandContext } from './context.js';
 
 /** Builds the `strata` commander program with every command registered. */
@@ -13,5 +15,7 @@ export function createProgram(options: { signal: AbortSignal }): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // One line per command: each command lives in its own file under commands/.
   registerClosure(program, context);
+  registerStreamLayered(program, context);
+  registerBuildLayered(program, context);
   return program;
 }

@@ -8,6 +8,8 @@ import { Worker } from 'node:worker_threads';
 export interface Sha256 {
   update(chunk: Uint8Array): void;
   digest(): Promise<string>;
+  /** Gives up: the digest is never needed (the stream failed or was aborted). */
+  cancel(): void;
 }
 
 const RING = 16 << 20;
@@ -98,6 +100,11 @@ class ParallelSha256 implements Sha256 {
     Atomics.notify(this.#ctrl, 3);
   }
 
+  cancel(): void {
+    // The worker may be mid-hash of a dead stream; it is not worth waiting for or reusing.
+    void this.#worker.terminate();
+  }
+
   digest(): Promise<string> {
     Atomics.store(this.#ctrl, 2, 1n);
     this.#signal();
@@ -115,5 +122,6 @@ export function createSha256(expectedSize: number): Sha256 {
   return {
     update: (chunk) => void hash.update(chunk),
     digest: async () => `sha256:${hash.digest('hex')}`,
+    cancel: () => {},
   };
 }

@@ -1,4 +1,5 @@
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, lstat, readdir, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { tarSize } from './tar.js';
 import { LayerError, toLayerError } from './errors.js';
@@ -101,7 +102,11 @@ async function entryFromStat(ctx: WalkContext, path: string, st: Stats): Promise
     return entryOf(ctx, path, { type: 'symlink', mode, size: 0, linkname });
   }
   // A hardlink is just another regular file here: nixpkgs writes every occurrence with its content.
-  if (st.isFile()) return { ...entryOf(ctx, path, { type: 'file', mode, size: st.size }), source: disk };
+  if (st.isFile()) {
+    // Checked now so an unreadable file fails the build before the first byte is written.
+    await access(disk, constants.R_OK).catch((e: unknown) => Promise.reject(toLayerError(e, disk)));
+    return { ...entryOf(ctx, path, { type: 'file', mode, size: st.size }), source: disk };
+  }
   throw new LayerError('UNSUPPORTED_TYPE', `layer: ${disk} is neither a file, a directory nor a symlink`);
 }
 

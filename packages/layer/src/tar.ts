@@ -111,11 +111,13 @@ export function writeTar(entries: readonly TarEntry[] | AsyncIterable<TarEntry>,
   });
   digest.catch(() => {});
   let produced = 0;
+  let settled = false;
   const out = new Readable({
     highWaterMark: 1 << 20,
     read: () => pack.resume(),
     destroy: (error, callback) => {
       pack.destroy(error ?? undefined);
+      if (!settled) hash?.cancel();
       rejectDigest(error ?? new Error('tar stream destroyed'));
       callback(error);
     },
@@ -137,6 +139,7 @@ export function writeTar(entries: readonly TarEntry[] | AsyncIterable<TarEntry>,
       out.push(null);
       return;
     }
+    settled = true;
     hash.digest().then((d) => {
       resolveDigest(d);
       out.push(null);

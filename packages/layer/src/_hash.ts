@@ -12,9 +12,12 @@ export interface Sha256 {
   cancel(): void;
 }
 
-const RING = 16 << 20;
+const RING = 4 << 20;
 const PIECE = RING / 4;
-// ctrl: [0] bytes written by the producer, [1] bytes hashed, [2] done flag, [3] change counter.
+/** Wake the worker after this many unsignalled bytes; a futex wake per 512-byte header costs more than hashing it. */
+const BATCH = 256 << 10;
+// ctrl: [0] bytes written by the producer, [1] bytes hashed, [2] done flag, [3] change counter,
+// [4] 1 while the worker sleeps (the producer skips the futex wake otherwise).
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
@@ -28,7 +31,9 @@ parentPort.on('message', ({ ring: sab, ctrl: csab, size }) => {
     const head = Atomics.load(c, 0);
     if (head === tail) {
       if (Atomics.load(c, 2) === 1n) break;
+      Atomics.store(c, 4, 1n);
       Atomics.wait(c, 3, epoch);
+      Atomics.store(c, 4, 0n);
       continue;
     }
     const from = Number(tail % BigInt(size));
@@ -44,31 +49,45 @@ parentPort.on('message', ({ ring: sab, ctrl: csab, size }) => {
 });
 `;
 
-const idle: Worker[] = [];
-
-function acquireWorker(): Worker {
-  const worker = idle.pop() ?? new Worker(WORKER_SOURCE, { eval: true });
-  worker.ref();
-  return worker;
+/** A hashing thread with its own ring; both are reused, since a ring is large and freed only by GC. */
+interface Hasher {
+  readonly worker: Worker;
+  readonly ring: Uint8Array;
+  readonly ctrl: BigInt64Array;
 }
 
-function releaseWorker(worker: Worker): void {
-  worker.unref();
-  idle.push(worker);
+const idle: Hasher[] = [];
+
+function acquireHasher(): Hasher {
+  const hasher = idle.pop() ?? {
+    worker: new Worker(WORKER_SOURCE, { eval: true }),
+    ring: new Uint8Array(new SharedArrayBuffer(RING)),
+    ctrl: new BigInt64Array(new SharedArrayBuffer(40)),
+  };
+  hasher.ctrl.fill(0n);
+  hasher.worker.ref();
+  return hasher;
+}
+
+function releaseHasher(hasher: Hasher): void {
+  hasher.worker.unref();
+  idle.push(hasher);
 }
 
 class ParallelSha256 implements Sha256 {
-  readonly #ring = new Uint8Array(new SharedArrayBuffer(RING));
-  readonly #ctrl = new BigInt64Array(new SharedArrayBuffer(32));
-  readonly #worker = acquireWorker();
+  readonly #hasher = acquireHasher();
+  readonly #ring = this.#hasher.ring;
+  readonly #ctrl = this.#hasher.ctrl;
+  readonly #worker = this.#hasher.worker;
   readonly #result: Promise<string>;
   #head = 0n;
+  #unsignalled = 0;
 
   constructor() {
     this.#result = new Promise<string>((resolve, reject) => {
       this.#worker.once('message', (hex: string) => {
         this.#worker.off('error', reject);
-        releaseWorker(this.#worker);
+        releaseHasher(this.#hasher);
         resolve(`sha256:${hex}`);
       });
       this.#worker.once('error', reject);
@@ -84,6 +103,7 @@ class ParallelSha256 implements Sha256 {
   #put(piece: Uint8Array): void {
     const c = this.#ctrl;
     for (let tail = Atomics.load(c, 1); RING - Number(this.#head - tail) < piece.length; tail = Atomics.load(c, 1)) {
+      if (this.#unsignalled > 0) this.#signal();
       Atomics.wait(c, 1, tail);
     }
     const pos = Number(this.#head % BigInt(RING));
@@ -92,12 +112,14 @@ class ParallelSha256 implements Sha256 {
     if (first < piece.length) this.#ring.set(piece.subarray(first), 0);
     this.#head += BigInt(piece.length);
     Atomics.store(c, 0, this.#head);
-    this.#signal();
+    this.#unsignalled += piece.length;
+    if (this.#unsignalled >= BATCH) this.#signal();
   }
 
   #signal(): void {
+    this.#unsignalled = 0;
     Atomics.add(this.#ctrl, 3, 1n);
-    Atomics.notify(this.#ctrl, 3);
+    if (Atomics.load(this.#ctrl, 4) === 1n) Atomics.notify(this.#ctrl, 3);
   }
 
   cancel(): void {
@@ -113,7 +135,7 @@ class ParallelSha256 implements Sha256 {
 }
 
 /** Archives at least this large are hashed on a worker thread. */
-export const PARALLEL_HASH_THRESHOLD = 8 << 20;
+export const PARALLEL_HASH_THRESHOLD = 1 << 20;
 
 /** A sha256 for about `expectedSize` bytes: inline when small, on a worker thread when large. */
 export function createSha256(expectedSize: number): Sha256 {

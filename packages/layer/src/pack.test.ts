@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { chmod, link, mkdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
+import { pipeline } from 'node:stream/promises';
 import { makeTempDir, run, type TempDir } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LayerError } from './errors.js';
@@ -64,6 +66,18 @@ print(json.dumps(out))
   return JSON.parse(stdout) as Member[];
 }
 
+/** A store path with 40 MiB in two files, large enough for the worker-thread hash. */
+async function makeLargeStore(): Promise<{ dir: string; path: string }> {
+  const dir = join(tmp.path, 'large');
+  const path = '/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-large';
+  await mkdir(join(dir, path), { recursive: true });
+  const content = Buffer.alloc(40 << 20);
+  for (let i = 0; i < content.length; i += 4096) content.writeUInt32LE(i, i);
+  await writeFile(join(dir, path, 'a'), content.subarray(0, 25 << 20));
+  await writeFile(join(dir, path, 'b'), content.subarray(3, (15 << 20) + 7));
+  return { dir, path };
+}
+
 beforeAll(async () => {
   tmp = await makeTempDir('strata-layer-');
   root = join(tmp.path, 'root');
@@ -82,17 +96,33 @@ describe('packLayer', () => {
   });
 
   it('hashes a large layer on a worker thread to the same digest', async () => {
-    const dir = join(tmp.path, 'large');
-    const path = '/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-large';
-    await mkdir(join(dir, path), { recursive: true });
-    const content = Buffer.alloc(40 << 20);
-    for (let i = 0; i < content.length; i += 4096) content.writeUInt32LE(i, i);
-    await writeFile(join(dir, path, 'a'), content.subarray(0, 25 << 20));
-    await writeFile(join(dir, path, 'b'), content.subarray(3, (15 << 20) + 7));
+    const { dir, path } = await makeLargeStore();
     const layer = packLayer(await scanLayer([path], { storeRoot: dir }));
     const bytes = await buffer(layer);
     expect(bytes.length).toBe(layer.size);
     expect(await layer.digest).toBe(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+  });
+
+  it('loses nothing under backpressure from a slow consumer', async () => {
+    // Many files of odd sizes read in 100 KiB pieces: small header/padding chunks meet a full buffer.
+    const dir = join(tmp.path, 'odd');
+    const path = '/nix/store/ffffffffffffffffffffffffffffffff-odd';
+    await mkdir(join(dir, path), { recursive: true });
+    for (let i = 0; i < 40; i++) await writeFile(join(dir, path, `f${i}`), Buffer.alloc(i * 37 * 1024 + 333, i));
+    const layer = packLayer(await scanLayer([path], { storeRoot: dir }), { readSize: 100 << 10 });
+    const hash = createHash('sha256');
+    let total = 0;
+    const slow = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        total += chunk.length;
+        setImmediate(callback);
+      },
+    });
+    await pipeline(layer, slow);
+    expect(total).toBe(layer.size);
+    expect(await layer.digest).toBe(`sha256:${hash.digest('hex')}`);
   });
 
   it('is byte-for-byte deterministic', async () => {

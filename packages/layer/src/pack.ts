@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { toLayerError } from './errors.js';
 import type { LayerPlan } from './scan.js';
 import type { TarEntry } from './tar-entry.js';
@@ -8,15 +8,37 @@ import { type TarStream, writeTar } from './tar.js';
 export interface PackLayerOptions {
   /** Aborts packing; the stream is destroyed with the abort reason. @default none */
   readonly signal?: AbortSignal;
-  /** Bytes read from a file at a time. @default 1 MiB */
+  /** Bytes read from a file at a time. @default 512 KiB */
   readonly readSize?: number;
 }
 
+/**
+ * Reads a file in `readSize` pieces with synchronous reads, as tar does: the bytes are almost
+ * always in the page cache, and a trip through the thread pool per piece (plus open and close)
+ * costs more than the copy, most of all on a busy machine where that thread waits for a core.
+ */
 async function* readFile(path: string, size: number, readSize: number): AsyncGenerator<Buffer> {
+  let fd: number;
   try {
-    yield* createReadStream(path, { start: 0, end: size - 1, highWaterMark: readSize }) as AsyncIterable<Buffer>;
+    fd = openSync(path, 'r');
   } catch (error) {
     throw toLayerError(error, path);
+  }
+  try {
+    for (let position = 0; position < size; ) {
+      const buffer = Buffer.allocUnsafeSlow(Math.min(readSize, size - position));
+      let read: number;
+      try {
+        read = readSync(fd, buffer, 0, buffer.length, position);
+      } catch (error) {
+        throw toLayerError(error, path);
+      }
+      if (read === 0) return;
+      position += read;
+      yield read === buffer.length ? buffer : buffer.subarray(0, read);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -29,7 +51,7 @@ async function* readFile(path: string, size: number, readSize: number): AsyncGen
  * console.log(await layer.digest); // sha256:…
  */
 export function packLayer(plan: LayerPlan, options: PackLayerOptions = {}): TarStream {
-  const readSize = options.readSize ?? 1 << 20;
+  const readSize = options.readSize ?? 512 << 10;
   const entries: TarEntry[] = plan.entries.map(({ source, ...header }) =>
     source === undefined || header.size === 0 ? header : { ...header, body: () => readFile(source, header.size, readSize) },
   );

@@ -1,5 +1,4 @@
-import { constants } from 'node:fs';
-import { access, lstat, readdir, readlink } from 'node:fs/promises';
+import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { tarSize } from './tar.js';
 import { LayerError, toLayerError } from './errors.js';
@@ -65,6 +64,18 @@ interface WalkContext {
   readonly out: LayerEntry[];
 }
 
+/**
+ * Runs a synchronous fs call, turning its failure into a LayerError naming `path`. Metadata is
+ * almost always cached: a sync call costs microseconds, a thread-pool round trip far more.
+ */
+function fsCall<T>(path: string, call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw toLayerError(error, path);
+  }
+}
+
 function byBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
@@ -93,34 +104,30 @@ function entryOf(ctx: WalkContext, path: string, header: Omit<TarHeader, keyof O
   };
 }
 
-async function entryFromStat(ctx: WalkContext, path: string, st: Stats): Promise<LayerEntry> {
+function entryFromStat(ctx: WalkContext, path: string, st: Stats): LayerEntry {
   const disk = ctx.root + path;
   const mode = st.mode & 0o7777;
   if (st.isDirectory()) return entryOf(ctx, path, { type: 'directory', mode, size: 0 });
   if (st.isSymbolicLink()) {
-    const linkname = await readlink(disk).catch((e: unknown) => Promise.reject(toLayerError(e, disk)));
+    const linkname = fsCall(disk, () => readlinkSync(disk));
     return entryOf(ctx, path, { type: 'symlink', mode, size: 0, linkname });
   }
   // A hardlink is just another regular file here: nixpkgs writes every occurrence with its content.
   if (st.isFile()) {
     // Checked now so an unreadable file fails the build before the first byte is written.
-    await access(disk, constants.R_OK).catch((e: unknown) => Promise.reject(toLayerError(e, disk)));
+    fsCall(disk, () => accessSync(disk, constants.R_OK));
     return { ...entryOf(ctx, path, { type: 'file', mode, size: st.size }), source: disk };
   }
   throw new LayerError('UNSUPPORTED_TYPE', `layer: ${disk} is neither a file, a directory nor a symlink`);
 }
 
-async function walk(ctx: WalkContext, path: string, st: Stats): Promise<void> {
-  ctx.out.push(await entryFromStat(ctx, path, st));
+function walk(ctx: WalkContext, path: string, st: Stats): void {
+  ctx.out.push(entryFromStat(ctx, path, st));
   if (!st.isDirectory()) return;
   const disk = ctx.root + path;
-  const names = await readdir(disk).catch((e: unknown) => Promise.reject(toLayerError(e, disk)));
-  names.sort(byBytes);
+  const names = fsCall(disk, () => readdirSync(disk)).sort(byBytes);
   // Pre-order with sorted children is exactly nixpkgs' order "sorted by path components".
-  const stats = await Promise.all(
-    names.map((n) => lstat(`${disk}/${n}`).catch((e: unknown) => Promise.reject(toLayerError(e, `${disk}/${n}`)))),
-  );
-  for (const [i, name] of names.entries()) await walk(ctx, `${path}/${name}`, stats[i]!);
+  for (const name of names) walk(ctx, `${path}/${name}`, fsCall(`${disk}/${name}`, () => lstatSync(`${disk}/${name}`)));
 }
 
 function checkStorePath(path: string, storeDir: string): void {
@@ -155,8 +162,7 @@ export async function scanLayer(storePaths: Iterable<string>, options: ScanLayer
     ctx.out.push(entryOf(ctx, `/${parts.slice(0, i).join('/')}`, { type: 'directory', mode: 0o755, size: 0 }));
   }
   for (const path of paths) {
-    const st = await lstat(ctx.root + path).catch((e: unknown) => Promise.reject(toLayerError(e, ctx.root + path)));
-    await walk(ctx, path, st);
+    walk(ctx, path, fsCall(ctx.root + path, () => lstatSync(ctx.root + path)));
   }
   return { paths, entries: ctx.out, size: tarSize(ctx.out) };
 }

@@ -1,4 +1,6 @@
 /** The kinds of entries strata writes. Hardlinks are written as regular files. */
+import type { Readable } from 'node:stream';
+
 export type TarEntryType = 'file' | 'directory' | 'symlink';
 
 /** Every header field of one tar entry, all set explicitly so archives are reproducible. */
@@ -25,5 +27,5 @@ export interface TarHeader {
  * or any async iterable of Buffers) of exactly `size` bytes, called once when the entry is written.
  */
 export interface TarEntry extends TarHeader {
-  readonly body?: Buffer | (() => AsyncIterable<Buffer>);
+  readonly body?: Buffer | (() => AsyncIterable<Buffer> | Readable);
 }

@@ -5,6 +5,8 @@ import { END_OF_ARCHIVE, entrySize, paxRecords } from './_header.js';
 import { LayerError } from './errors.js';
 import type { TarEntry, TarHeader } from './tar-entry.js';
 
+const COALESCE = 64 << 10;
+
 /** A tar archive being written: a Node Readable that knows its exact size and, once read, its sha256. */
 export interface TarStream extends Readable {
   /** Exact byte length of the archive, known before the first byte is produced. */
@@ -66,18 +68,14 @@ async function writeEntry(pack: tarStream.Pack, entry: TarEntry): Promise<void> 
     });
     return;
   }
-  let sink!: ReturnType<tarStream.Pack['entry']>;
+  let sink!: Sink;
   const done = new Promise<void>((resolve, reject) => {
     sink = pack.entry(header, (e) => (e ? reject(e) : resolve()));
   });
-  sink.on('error', () => {});
   done.catch(() => {});
-  let written = 0;
-  for await (const chunk of body()) {
-    written += chunk.length;
-    if (written > entry.size) break;
-    if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', () => r()));
-  }
+  sink.on('error', () => {});
+  const source = body();
+  const written = source instanceof Readable ? await copyReadable(source, sink, entry.size) : await copyIterable(source, sink, entry.size);
   if (written !== entry.size) {
     const error = new LayerError('CHANGED', `layer: ${entry.name} changed while packing: expected ${entry.size} bytes, read ${written}`);
     sink.destroy(error);
@@ -85,6 +83,43 @@ async function writeEntry(pack: tarStream.Pack, entry: TarEntry): Promise<void> 
   }
   sink.end(undefined);
   await done;
+}
+
+type Sink = ReturnType<tarStream.Pack['entry']>;
+
+/** Copies at most `limit` bytes and returns how many the source had (stops counting past the limit). */
+async function copyIterable(source: AsyncIterable<Buffer>, sink: Sink, limit: number): Promise<number> {
+  let written = 0;
+  for await (const chunk of source) {
+    written += chunk.length;
+    if (written > limit) break;
+    if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', () => r()));
+  }
+  return written;
+}
+
+/**
+ * Copies a Node Readable in flowing mode. Async-iterating a Readable makes it concatenate whatever
+ * it has buffered into one new Buffer per step: a copy of every byte that flowing mode avoids.
+ */
+function copyReadable(source: Readable, sink: Sink, limit: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let written = 0;
+    source.on('data', (chunk: Buffer) => {
+      written += chunk.length;
+      if (written > limit) {
+        source.destroy();
+        resolve(written);
+        return;
+      }
+      if (!sink.write(chunk)) {
+        source.pause();
+        sink.once('drain', () => source.resume());
+      }
+    });
+    source.once('end', () => resolve(written));
+    source.once('error', reject);
+  });
 }
 
 /**
@@ -117,19 +152,43 @@ export function writeTar(entries: readonly TarEntry[] | AsyncIterable<TarEntry>,
     read: () => pack.resume(),
     destroy: (error, callback) => {
       pack.destroy(error ?? undefined);
-      if (!settled) hash?.cancel();
-      rejectDigest(error ?? new Error('tar stream destroyed'));
+      // Destroyed after the last byte (autoDestroy): the digest is on its way.
+      if (!settled) {
+        hash?.cancel();
+        rejectDigest(error ?? new Error('tar stream destroyed before its end'));
+      }
       callback(error);
     },
   }) as Readable & { size: number; digest: Promise<string> };
   Object.assign(out, { size, digest });
+  // Headers and padding arrive as many tiny chunks; gather them so each push (and, downstream,
+  // each pipe write) carries at least COALESCE bytes, while large file chunks pass as they are.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = (): boolean => {
+    if (pendingBytes === 0) return true;
+    const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    return out.push(chunk);
+  };
   pack.on('data', (data) => {
     const chunk = data as Buffer;
     hash?.update(chunk);
     produced += chunk.length;
-    if (!out.push(chunk)) pack.pause();
+    let ok: boolean;
+    if (chunk.length >= COALESCE) {
+      const flushed = flush();
+      ok = out.push(chunk) && flushed;
+    } else {
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      ok = pendingBytes >= COALESCE ? flush() : true;
+    }
+    if (!ok) pack.pause();
   });
   pack.on('end', () => {
+    flush();
     if (produced !== size) {
       out.destroy(new LayerError('CHANGED', `layer: archive is ${produced} bytes, ${size} were announced`));
       return;
@@ -140,10 +199,10 @@ export function writeTar(entries: readonly TarEntry[] | AsyncIterable<TarEntry>,
       return;
     }
     settled = true;
-    hash.digest().then((d) => {
-      resolveDigest(d);
-      out.push(null);
-    }, (error: unknown) => out.destroy(error as Error));
+    // The stream ends now; the digest follows once the hashing thread catches up, so whoever
+    // reads this archive can start on the next one meanwhile.
+    hash.digest().then(resolveDigest, rejectDigest);
+    out.push(null);
   });
   pack.on('error', (error: Error) => out.destroy(error));
   const onAbort = () => out.destroy(options.signal?.reason ?? new Error('aborted'));

@@ -57,14 +57,25 @@ function memberHeader(name: string, size: number, mtime: number): TarHeader {
   return { name, type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime, size };
 }
 
-async function* layerBody(layer: ArchiveLayer, diffIds: string[], index: number): AsyncGenerator<Buffer> {
+/** Opens a layer and records its diffID: known, computed by the layer's own stream, or hashed here. */
+function openLayer(layer: ArchiveLayer, diffIds: (string | Promise<string>)[], index: number): Readable {
   const stream = layer.open() as Readable & { digest?: Promise<string> };
-  const own = layer.diffId === undefined && stream.digest === undefined ? createHash('sha256') : undefined;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    own?.update(chunk);
-    yield chunk;
+  if (layer.diffId !== undefined) {
+    diffIds[index] = layer.diffId;
+  } else if (stream.digest !== undefined) {
+    // Still being computed: awaited only when the config is written, after the last layer.
+    diffIds[index] = stream.digest;
+  } else {
+    const hash = createHash('sha256');
+    stream.on('data', (chunk: Buffer) => hash.update(chunk));
+    const digest = new Promise<string>((resolve, reject) => {
+      stream.once('end', () => resolve(`sha256:${hash.digest('hex')}`));
+      stream.once('error', reject);
+    });
+    digest.catch(() => {});
+    diffIds[index] = digest;
   }
-  diffIds[index] = layer.diffId ?? (own ? `sha256:${own.digest('hex')}` : await stream.digest!);
+  return stream;
 }
 
 /**
@@ -86,16 +97,16 @@ export function writeDockerArchive(
   if (template.history !== undefined && template.history.length !== layers.length) {
     throw new ManifestError('INVALID_OPTION', `history: ${template.history.length} entries for ${layers.length} layers`);
   }
-  const diffIds: string[] = layers.map(() => PLACEHOLDER);
+  const diffIds: (string | Promise<string>)[] = layers.map(() => PLACEHOLDER);
   const layerHeaders = layers.map((l, i) => memberHeader(layerMemberName(i), l.size, mtime));
   // Digests have a fixed length, so the config and manifest sizes are known from placeholders.
-  const configSize = withDiffIds(template, diffIds).length;
+  const configSize = withDiffIds(template, layers.map(() => PLACEHOLDER)).length;
   const configName = `${'0'.repeat(64)}.json`;
   const manifestSize = manifestJson(configName, repoTags, layers.length).length;
   const size = tarSize([...layerHeaders, memberHeader(configName, configSize, mtime), memberHeader('manifest.json', manifestSize, mtime)]);
   async function* entries(): AsyncGenerator<TarEntry> {
-    for (const [i, layer] of layers.entries()) yield { ...layerHeaders[i]!, body: () => layerBody(layer, diffIds, i) };
-    const config = withDiffIds(template, diffIds);
+    for (const [i, layer] of layers.entries()) yield { ...layerHeaders[i]!, body: () => openLayer(layer, diffIds, i) };
+    const config = withDiffIds(template, await Promise.all(diffIds));
     const hex = createHash('sha256').update(config).digest('hex');
     resolveConfig({ bytes: config, digest: `sha256:${hex}` });
     const name = `${hex}.json`;

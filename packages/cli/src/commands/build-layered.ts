@@ -35,7 +35,7 @@ export function registerBuildLayered(program: Command, context: CommandContext):
     const progress = createProgress(context.stderr, image.archive.size, image.layerSizes.length);
     onLayer = progress.onLayer;
     await writeAtomically(flags.output, (temp) =>
-      pipeline([image.archive, progress.meter, ...stages, createWriteStream(temp, { flags: 'wx' })], { signal: context.signal }),
+      pipeline([image.archive, ...progress.stages, ...stages, createWriteStream(temp, { flags: 'wx' })], { signal: context.signal }),
     );
     progress.finish();
   });

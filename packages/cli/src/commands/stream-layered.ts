@@ -18,7 +18,7 @@ export function registerStreamLayered(program: Command, context: CommandContext)
     const image = await prepareLayeredImage(spec, { signal: context.signal, onLayer: (i) => onLayer(i) });
     const progress = createProgress(context.stderr, image.archive.size, image.layerSizes.length);
     onLayer = progress.onLayer;
-    await pipeline(image.archive, progress.meter, context.stdout, { signal: context.signal, end: false });
+    await pipeline([image.archive, ...progress.stages, context.stdout], { signal: context.signal, end: false });
     progress.finish();
   });
 }

@@ -3,8 +3,8 @@ import { formatBytes } from '../format.js';
 
 /** Progress of an image on stderr: layer N of M, bytes and rate, redrawn at most 5 times a second. */
 export interface Progress {
-  /** Counts the bytes passing through (put it in the pipeline). */
-  readonly meter: Transform;
+  /** The stages to put in the pipeline: a byte counter on a terminal, nothing otherwise (one hop less). */
+  readonly stages: Transform[];
   onLayer(index: number): void;
   finish(): void;
 }
@@ -32,7 +32,7 @@ export function createProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean
     },
   });
   return {
-    meter,
+    stages: tty ? [meter] : [],
     onLayer: (index) => {
       layer = index;
       draw(true);

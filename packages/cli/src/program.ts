@@ -1,7 +1,9 @@
 import { Command } from 'commander';
+import { registerBuildLayered } from './commands/build-layered.js';
 import { registerClosure } from './commands/closure.js';
 import { registerPlanLayers } from './commands/plan-layers.js';
 import { registerVm } from './commands/vm.js';
+import { registerStreamLayered } from './commands/stream-layered.js';
 import type { CommandContext } from './context.js';
 
 /** Builds the `strata` commander program with every command registered. */
@@ -17,5 +19,7 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerClosure(program, context);
   registerPlanLayers(program, context);
   registerVm(program, context);
+  registerStreamLayered(program, context);
+  registerBuildLayered(program, context);
   return program;
 }

@@ -22,3 +22,10 @@ export {
   writeNixDb,
   type WriteNixDbOptions,
 } from './customisation/index.js';
+export { LayerError, type LayerErrorCode } from './errors.js';
+export type { TarEntry, TarEntryType, TarHeader } from './tar-entry.js';
+export { type TarStream, tarSize, writeTar, type WriteTarOptions } from './tar.js';
+export { type LayerEntry, type LayerPlan, type Ownership, type OwnershipOverride, scanLayer, type ScanLayerOptions } from './scan.js';
+export { packLayer, type PackLayerOptions } from './pack.js';
+export { readTar, type TarMember } from './read.js';
+export { scanContentsLayer, type ScanContentsLayerOptions } from './contents.js';

@@ -1,1 +1,31 @@
-export {};
+export { ManifestError, type ManifestErrorCode } from './errors.js';
+export {
+  type ContainerConfig,
+  ContainerConfigSchema,
+  createImageConfig,
+  type CreateImageConfigOptions,
+  type HistoryEntry,
+  hostArchitecture,
+  type ImageConfig,
+  mergeEnv,
+  normalizeCreated,
+  parseContainerConfig,
+  serializeImageConfig,
+} from './config.js';
+export { imageTag, repoTag } from './tag.js';
+export {
+  type ArchiveLayer,
+  type DockerArchiveStream,
+  type ImageConfigTemplate,
+  layerMemberName,
+  writeDockerArchive,
+  type WriteDockerArchiveOptions,
+} from './write-archive.js';
+export {
+  type ArchivedImage,
+  type ArchivedLayer,
+  type Compression,
+  detectCompression,
+  type DockerArchive,
+  readDockerArchive,
+} from './read-archive.js';

@@ -1,0 +1,44 @@
+import type { Readable } from 'node:stream';
+import tarStream from 'tar-stream';
+
+/** One member of an archive being read. Consume `body` before asking for the next member (or leave it: it is drained). */
+export interface TarMember {
+  readonly name: string;
+  readonly type: string;
+  readonly size: number;
+  readonly mode: number;
+  readonly linkname?: string;
+  /** Byte offset of the member's content from the start of the archive. */
+  readonly offset: number;
+  readonly body: Readable;
+}
+
+/**
+ * Reads a tar archive member by member (ustar, PAX and GNU long names).
+ * @example
+ * for await (const member of readTar(createReadStream('image.tar'))) console.log(member.name, member.size);
+ */
+export async function* readTar(source: Readable): AsyncGenerator<TarMember> {
+  const extract = tarStream.extract();
+  source.on('error', (error) => extract.destroy(error));
+  source.pipe(extract as unknown as NodeJS.WritableStream);
+  try {
+    for await (const entry of extract) {
+      const h = entry.header as tarStream.Header & { byteOffset?: number };
+      const body = entry as unknown as Readable;
+      yield {
+        name: h.name,
+        type: h.type,
+        size: h.size,
+        mode: h.mode,
+        ...(h.linkname ? { linkname: h.linkname } : {}),
+        offset: h.byteOffset ?? 0,
+        body,
+      };
+      body.resume();
+    }
+  } finally {
+    source.unpipe(extract as unknown as NodeJS.WritableStream);
+    source.destroy();
+  }
+}

@@ -1,0 +1,168 @@
+import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { tarSize } from './tar.js';
+import { LayerError, toLayerError } from './errors.js';
+import type { TarHeader } from './tar-entry.js';
+
+/** Owner fields written on entries. */
+export interface Ownership {
+  readonly uid: number;
+  readonly gid: number;
+  readonly uname: string;
+  readonly gname: string;
+}
+
+/** A per-path change to what an entry records: any of owner ids, owner names and permission bits. */
+export interface OwnershipOverride extends Partial<Ownership> {
+  /** Permission bits including setuid/setgid/sticky. */
+  readonly mode?: number;
+}
+
+/** One planned entry of a layer: its header, and the file its bytes come from when it is a file. */
+export interface LayerEntry extends TarHeader {
+  /** The file on disk holding the content (below `storeRoot`). */
+  readonly source?: string;
+}
+
+/** Everything known about a layer before any file is read: the entries in order and the exact tar size. */
+export interface LayerPlan {
+  /** The store paths the layer holds, sorted, as they appear in the image. */
+  readonly paths: readonly string[];
+  readonly entries: readonly LayerEntry[];
+  /** Exact byte length of the layer tar. */
+  readonly size: number;
+}
+
+/** Options for {@link scanLayer}. */
+export interface ScanLayerOptions {
+  /** A chroot store: image paths stay `/nix/store/...`, bytes are read from `storeRoot + path`. @default '' (the host's root) */
+  readonly storeRoot?: string;
+  /** The store directory every path must be directly inside. @default '/nix/store' */
+  readonly storeDir?: string;
+  /** mtime of every entry, as a Date or seconds since the epoch. @default 1 (1970-01-01T00:00:01Z) */
+  readonly mtime?: Date | number;
+  /** @default 0 */
+  readonly uid?: number;
+  /** @default 0 */
+  readonly gid?: number;
+  /** @default 'root' */
+  readonly uname?: string;
+  /** @default 'root' */
+  readonly gname?: string;
+  /**
+   * Per-path overrides keyed by absolute image path without a trailing slash (`/nix/store/x-foo/bin`),
+   * applied after the defaults. @default none
+   */
+  readonly overrides?: ReadonlyMap<string, OwnershipOverride> | Readonly<Record<string, OwnershipOverride>>;
+}
+
+interface WalkContext {
+  readonly root: string;
+  readonly mtime: number;
+  readonly owner: Ownership;
+  readonly overrides: ReadonlyMap<string, OwnershipOverride>;
+  readonly out: LayerEntry[];
+}
+
+/**
+ * Runs a synchronous fs call, turning its failure into a LayerError naming `path`. Metadata is
+ * almost always cached: a sync call costs microseconds, a thread-pool round trip far more.
+ */
+function fsCall<T>(path: string, call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw toLayerError(error, path);
+  }
+}
+
+function byBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function toSeconds(mtime: Date | number | undefined): number {
+  if (mtime === undefined) return 1;
+  const seconds = typeof mtime === 'number' ? mtime : Math.floor(mtime.getTime() / 1000);
+  if (!Number.isInteger(seconds) || seconds < 0) {
+    throw new LayerError('INVALID_OPTION', `layer: mtime must be a whole number of seconds >= 0, got ${String(mtime)}`);
+  }
+  return seconds;
+}
+
+function entryOf(ctx: WalkContext, path: string, header: Omit<TarHeader, keyof Ownership | 'name' | 'mtime'>): LayerEntry {
+  const o = ctx.overrides.get(path);
+  const name = header.type === 'directory' ? `${path}/` : path;
+  return {
+    ...header,
+    name,
+    mtime: ctx.mtime,
+    uid: o?.uid ?? ctx.owner.uid,
+    gid: o?.gid ?? ctx.owner.gid,
+    uname: o?.uname ?? ctx.owner.uname,
+    gname: o?.gname ?? ctx.owner.gname,
+    mode: o?.mode ?? header.mode,
+  };
+}
+
+function entryFromStat(ctx: WalkContext, path: string, st: Stats): LayerEntry {
+  const disk = ctx.root + path;
+  const mode = st.mode & 0o7777;
+  if (st.isDirectory()) return entryOf(ctx, path, { type: 'directory', mode, size: 0 });
+  if (st.isSymbolicLink()) {
+    const linkname = fsCall(disk, () => readlinkSync(disk));
+    return entryOf(ctx, path, { type: 'symlink', mode, size: 0, linkname });
+  }
+  // A hardlink is just another regular file here: nixpkgs writes every occurrence with its content.
+  if (st.isFile()) {
+    // Checked now so an unreadable file fails the build before the first byte is written.
+    fsCall(disk, () => accessSync(disk, constants.R_OK));
+    return { ...entryOf(ctx, path, { type: 'file', mode, size: st.size }), source: disk };
+  }
+  throw new LayerError('UNSUPPORTED_TYPE', `layer: ${disk} is neither a file, a directory nor a symlink`);
+}
+
+function walk(ctx: WalkContext, path: string, st: Stats): void {
+  ctx.out.push(entryFromStat(ctx, path, st));
+  if (!st.isDirectory()) return;
+  const disk = ctx.root + path;
+  const names = fsCall(disk, () => readdirSync(disk)).sort(byBytes);
+  // Pre-order with sorted children is exactly nixpkgs' order "sorted by path components".
+  for (const name of names) walk(ctx, `${path}/${name}`, fsCall(`${disk}/${name}`, () => lstatSync(`${disk}/${name}`)));
+}
+
+function checkStorePath(path: string, storeDir: string): void {
+  const rest = path.startsWith(`${storeDir}/`) ? path.slice(storeDir.length + 1) : '';
+  if (rest === '' || rest.includes('/') || rest === '.' || rest === '..') {
+    throw new LayerError('NOT_IN_STORE', `layer: ${path} is not a store path directly inside ${storeDir}`);
+  }
+}
+
+/**
+ * Plans a store layer from `lstat` data alone: the store directory's ancestors (`/nix/`, `/nix/store/`,
+ * mode 0755), then each store path and everything below it, sorted, with the given mtime and owner.
+ * Symlinks are never followed. The result knows the exact tar size before any file is read.
+ * @example
+ * const plan = await scanLayer(['/nix/store/abc-hello'], { mtime: 1 });
+ * console.log(plan.size, plan.entries.length);
+ */
+export async function scanLayer(storePaths: Iterable<string>, options: ScanLayerOptions = {}): Promise<LayerPlan> {
+  const storeDir = (options.storeDir ?? '/nix/store').replace(/\/+$/, '');
+  const overrides = options.overrides instanceof Map ? options.overrides : new Map(Object.entries(options.overrides ?? {}));
+  const ctx: WalkContext = {
+    root: (options.storeRoot ?? '').replace(/\/+$/, ''),
+    mtime: toSeconds(options.mtime),
+    owner: { uid: options.uid ?? 0, gid: options.gid ?? 0, uname: options.uname ?? 'root', gname: options.gname ?? 'root' },
+    overrides: overrides as ReadonlyMap<string, OwnershipOverride>,
+    out: [],
+  };
+  const paths = [...new Set(storePaths)].sort(byBytes);
+  for (const path of paths) checkStorePath(path, storeDir);
+  const parts = storeDir.split('/').filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    ctx.out.push(entryOf(ctx, `/${parts.slice(0, i).join('/')}`, { type: 'directory', mode: 0o755, size: 0 }));
+  }
+  for (const path of paths) {
+    walk(ctx, path, fsCall(ctx.root + path, () => lstatSync(ctx.root + path)));
+  }
+  return { paths, entries: ctx.out, size: tarSize(ctx.out) };
+}

@@ -1,0 +1,31 @@
+/** The kinds of entries strata writes. Hardlinks are written as regular files. */
+import type { Readable } from 'node:stream';
+
+export type TarEntryType = 'file' | 'directory' | 'symlink';
+
+/** Every header field of one tar entry, all set explicitly so archives are reproducible. */
+export interface TarHeader {
+  /** Entry name as written; directories end with `/`. */
+  readonly name: string;
+  readonly type: TarEntryType;
+  /** Permission bits including setuid/setgid/sticky (no file-type bits). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly uname: string;
+  readonly gname: string;
+  /** Modification time in whole seconds since the epoch. */
+  readonly mtime: number;
+  /** Content bytes; 0 for directories and symlinks. */
+  readonly size: number;
+  /** Symlink target. */
+  readonly linkname?: string;
+}
+
+/**
+ * A tar entry with its content: nothing, a buffer, or a function opening the bytes (a Node Readable
+ * or any async iterable of Buffers) of exactly `size` bytes, called once when the entry is written.
+ */
+export interface TarEntry extends TarHeader {
+  readonly body?: Buffer | (() => AsyncIterable<Buffer> | Readable);
+}

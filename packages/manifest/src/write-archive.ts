@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { type TarEntry, type TarHeader, type TarStream, tarSize, writeTar } from '@strata/layer';
+import { ManifestError } from './errors.js';
+import { type ImageConfig, serializeImageConfig } from './config.js';
+
+/** A layer to put into an archive: its exact size up front and a way to read its bytes once. */
+export interface ArchiveLayer {
+  /** Exact byte length of what `open()` produces. */
+  readonly size: number;
+  /**
+   * Opens the layer bytes. When the stream has a `digest` promise (as `packLayer`'s does) it is the
+   * diffID; otherwise the writer hashes the bytes on the way unless `diffId` is given.
+   */
+  open(): Readable;
+  /** The diffID when already known (a base image's layer); skips hashing. @default computed */
+  readonly diffId?: string;
+}
+
+/** Options for {@link writeDockerArchive}. */
+export interface WriteDockerArchiveOptions {
+  /** `RepoTags` of the image, e.g. `['hello:1.0']` (see repoTag). @default [] */
+  readonly repoTags?: readonly string[];
+  /** mtime of the archive's own entries, seconds since the epoch. @default 1 */
+  readonly mtime?: number;
+  /** Aborts writing; the stream is destroyed with the abort reason. @default none */
+  readonly signal?: AbortSignal;
+}
+
+/** A docker-archive being written; `config` resolves with the config bytes and digest (the image ID) once the layers have passed. */
+export interface DockerArchiveStream extends TarStream {
+  readonly config: Promise<{ readonly bytes: Buffer; readonly digest: string }>;
+}
+
+/** The image config template: everything but the diffIDs, which the writer fills in as layers stream. */
+export type ImageConfigTemplate = Omit<ImageConfig, 'rootfs'>;
+
+const PLACEHOLDER = `sha256:${'0'.repeat(64)}`;
+
+/** The member name of layer `index` (0-based) inside strata's docker-archives. */
+export function layerMemberName(index: number): string {
+  return `layers/${String(index + 1).padStart(3, '0')}.tar`;
+}
+
+function withDiffIds(template: ImageConfigTemplate, diffIds: readonly string[]): Buffer {
+  const { history, ...rest } = template;
+  const config: ImageConfig = { ...rest, rootfs: { type: 'layers', diff_ids: diffIds }, ...(history ? { history } : {}) };
+  return serializeImageConfig(config);
+}
+
+function manifestJson(configName: string, repoTags: readonly string[], layers: number): Buffer {
+  const entry = { Config: configName, RepoTags: repoTags, Layers: Array.from({ length: layers }, (_, i) => layerMemberName(i)) };
+  return Buffer.from(JSON.stringify([entry]));
+}
+
+function memberHeader(name: string, size: number, mtime: number): TarHeader {
+  return { name, type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime, size };
+}
+
+/** Opens a layer and records its diffID: known, computed by the layer's own stream, or hashed here. */
+function openLayer(layer: ArchiveLayer, diffIds: (string | Promise<string>)[], index: number): Readable {
+  const stream = layer.open() as Readable & { digest?: Promise<string> };
+  if (layer.diffId !== undefined) {
+    diffIds[index] = layer.diffId;
+  } else if (stream.digest !== undefined) {
+    // Still being computed: awaited only when the config is written, after the last layer.
+    diffIds[index] = stream.digest;
+  } else {
+    const hash = createHash('sha256');
+    stream.on('data', (chunk: Buffer) => hash.update(chunk));
+    const digest = new Promise<string>((resolve, reject) => {
+      stream.once('end', () => resolve(`sha256:${hash.digest('hex')}`));
+      stream.once('error', reject);
+    });
+    digest.catch(() => {});
+    diffIds[index] = digest;
+  }
+  return stream;
+}
+
+/**
+ * Streams a docker-archive (`docker load` / `podman load` format) in ONE pass over the layers:
+ * layer members first (named by position, `layers/001.tar`, since their digests are only known once
+ * their bytes have passed), then the config `<sha256>.json` with the diffIDs gathered on the way,
+ * then `manifest.json`. The archive's exact size is known before the first byte.
+ * @example
+ * const archive = writeDockerArchive([{ size: layer.size, open: () => layer }], template, { repoTags: ['hello:1'] });
+ * await pipeline(archive, createWriteStream('hello.tar'));
+ */
+export function writeDockerArchive(
+  layers: readonly ArchiveLayer[],
+  template: ImageConfigTemplate,
+  options: WriteDockerArchiveOptions = {},
+): DockerArchiveStream {
+  const mtime = options.mtime ?? 1;
+  const repoTags = options.repoTags ?? [];
+  if (template.history !== undefined && template.history.length !== layers.length) {
+    throw new ManifestError('INVALID_OPTION', `history: ${template.history.length} entries for ${layers.length} layers`);
+  }
+  const diffIds: (string | Promise<string>)[] = layers.map(() => PLACEHOLDER);
+  const layerHeaders = layers.map((l, i) => memberHeader(layerMemberName(i), l.size, mtime));
+  // Digests have a fixed length, so the config and manifest sizes are known from placeholders.
+  const configSize = withDiffIds(template, layers.map(() => PLACEHOLDER)).length;
+  const configName = `${'0'.repeat(64)}.json`;
+  const manifestSize = manifestJson(configName, repoTags, layers.length).length;
+  const size = tarSize([...layerHeaders, memberHeader(configName, configSize, mtime), memberHeader('manifest.json', manifestSize, mtime)]);
+  async function* entries(): AsyncGenerator<TarEntry> {
+    for (const [i, layer] of layers.entries()) yield { ...layerHeaders[i]!, body: () => openLayer(layer, diffIds, i) };
+    const config = withDiffIds(template, await Promise.all(diffIds));
+    const hex = createHash('sha256').update(config).digest('hex');
+    resolveConfig({ bytes: config, digest: `sha256:${hex}` });
+    const name = `${hex}.json`;
+    yield { ...memberHeader(name, config.length, mtime), body: config };
+    const manifest = manifestJson(name, repoTags, layers.length);
+    yield { ...memberHeader('manifest.json', manifest.length, mtime), body: manifest };
+  }
+  let resolveConfig!: (c: { bytes: Buffer; digest: string }) => void;
+  const config = new Promise<{ bytes: Buffer; digest: string }>((resolve) => {
+    resolveConfig = resolve;
+  });
+  const tar = writeTar(entries(), { size, digest: false, ...(options.signal ? { signal: options.signal } : {}) });
+  return Object.assign(tar, { config });
+}

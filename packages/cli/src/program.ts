@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { registerBuildLayered } from './commands/build-layered.js';
 import { registerClosure } from './commands/closure.js';
 import { registerPlanLayers } from './commands/plan-layers.js';
+import { registerPull } from './commands/pull.js';
+import { registerPush } from './commands/push.js';
 import { registerVm } from './commands/vm.js';
 import { registerStreamLayered } from './commands/stream-layered.js';
 import type { CommandContext } from './context.js';
@@ -21,5 +23,7 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerVm(program, context);
   registerStreamLayered(program, context);
   registerBuildLayered(program, context);
+  registerPush(program, context);
+  registerPull(program, context);
   return program;
 }

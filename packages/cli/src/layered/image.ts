@@ -22,6 +22,10 @@ export interface LayeredImage {
   /** Exact byte size of each layer, in image order. */
   readonly layerSizes: readonly number[];
   readonly archive: DockerArchiveStream;
+  /** The layers the archive streams, each re-openable (what `strata push SPEC` uploads in parallel). */
+  readonly layers: readonly ArchiveLayer[];
+  /** The config the archive writes, minus the diffIDs it learns from the layers. */
+  readonly template: ImageConfigTemplate;
 }
 
 /** Options for {@link prepareLayeredImage}. */
@@ -95,6 +99,7 @@ export async function prepareLayeredImage(spec: LayeredSpec, options: PrepareOpt
     },
   }));
   const name = repoTag(spec.name, tag);
-  const archive = writeDockerArchive(layers, configTemplate(spec, base, comments), { repoTags: [name], mtime: spec.mtime, signal });
-  return { repoTag: name, layerSizes: layers.map((l) => l.size), archive };
+  const template = configTemplate(spec, base, comments);
+  const archive = writeDockerArchive(layers, template, { repoTags: [name], mtime: spec.mtime, signal });
+  return { repoTag: name, layerSizes: layers.map((l) => l.size), archive, layers, template };
 }

@@ -1,0 +1,149 @@
+import { open } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { type ArchiveLayer, type ArchivedImage, type Compression, detectCompression, type ImageConfigTemplate, readDockerArchive, serializeImageConfig } from '@strata/manifest';
+import {
+  type ImageSource,
+  type LayerSource,
+  MediaType,
+  parseReference,
+  type PushProgress,
+  pushImage,
+  type Reference,
+  RegistryError,
+} from '@strata/registry';
+import { type Command, InvalidArgumentError } from 'commander';
+import type { CommandContext } from '../context.js';
+import { CliError } from '../errors.js';
+import { formatBytes } from '../format.js';
+import { prepareLayeredImage } from '../layered/image.js';
+import { parseSpec, readSpecFile } from '../layered/spec.js';
+
+interface PushFlags {
+  readonly tlsVerify: boolean;
+  readonly jobs: number;
+}
+
+/** Parses `--tls-verify false` style values. */
+export function parseBoolean(value: string): boolean {
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new InvalidArgumentError('expected true or false');
+}
+
+function positive(value: string): number {
+  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError('expected a whole number above 0');
+  return Number(value);
+}
+
+/** A registry reference from the command line; a bad one is a usage error (exit 2). */
+export function referenceArgument(value: string): Reference {
+  try {
+    return parseReference(value);
+  } catch (error) {
+    if (error instanceof RegistryError) throw new CliError(error.message, 'USAGE');
+    throw error;
+  }
+}
+
+/** Layer and config media types: Docker schema 2, unless a zstd layer forces OCI (zstd is OCI-only). */
+function mediaTypes(compressions: readonly Compression[]) {
+  const oci = compressions.includes('zstd');
+  const layer = (c: Compression) =>
+    c === 'zstd' ? MediaType.ociLayerZstd : c === 'gzip' ? (oci ? MediaType.ociLayerGzip : MediaType.dockerLayerGzip) : oci ? MediaType.ociLayer : MediaType.dockerLayer;
+  return { layer, config: oci ? MediaType.ociConfig : MediaType.dockerConfig };
+}
+
+/** An uncompressed layer's digest is its diffID, so a HEAD can skip it; a compressed one is hashed while it uploads. */
+function layerSource(layer: ArchiveLayer, compression: Compression, mediaType: string): LayerSource {
+  const known = compression === 'none' && layer.diffId ? { digest: layer.diffId } : {};
+  return { mediaType, size: layer.size, ...known, open: () => layer.open() };
+}
+
+function archiveSource(image: ArchivedImage): ImageSource {
+  const types = mediaTypes(image.layers.map((l) => l.compression));
+  return {
+    layers: image.layers.map((l) => layerSource(l, l.compression, types.layer(l.compression))),
+    config: { bytes: image.configBytes, mediaType: types.config },
+  };
+}
+
+async function peekCompression(layer: ArchiveLayer): Promise<Compression> {
+  const stream: Readable = layer.open();
+  for await (const chunk of stream) {
+    stream.destroy();
+    return detectCompression(chunk as Buffer);
+  }
+  return 'none';
+}
+
+/** Config bytes for these diffIDs, laid out as writeDockerArchive lays them out (so the image ID is the same). */
+function configBytes(template: ImageConfigTemplate, diffIds: readonly string[]): Buffer {
+  const { history, ...rest } = template;
+  return serializeImageConfig({ ...rest, rootfs: { type: 'layers', diff_ids: diffIds }, ...(history ? { history } : {}) });
+}
+
+/** Builds the spec's image lazily: layers are packed while they upload, in parallel, never written to disk. */
+async function specSource(file: string, signal: AbortSignal): Promise<ImageSource> {
+  const image = await prepareLayeredImage(parseSpec(await readSpecFile(file), file), { signal });
+  // Base-image layers may be stored compressed; strata's own store layers are plain tars.
+  const compressions = await Promise.all(image.layers.map((l) => (l.diffId ? peekCompression(l) : ('none' as const))));
+  const types = mediaTypes(compressions);
+  return {
+    layers: image.layers.map((l, i) => layerSource(l, compressions[i]!, types.layer(compressions[i]!))),
+    // A plain tar's digest is its diffID; base layers bring theirs.
+    config: (uploaded) => ({ bytes: configBytes(image.template, image.layers.map((l, i) => l.diffId ?? uploaded[i]!.digest)), mediaType: types.config }),
+  };
+}
+
+async function isSpecFile(file: string): Promise<boolean> {
+  const handle = await open(file, 'r').catch((error: Error) => {
+    throw new CliError(`${file}: cannot open: ${error.message}`);
+  });
+  try {
+    const head = Buffer.alloc(64);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return head.subarray(0, bytesRead).toString('utf8').trimStart().startsWith('{');
+  } finally {
+    await handle.close();
+  }
+}
+
+function reporter(stderr: NodeJS.WritableStream, layers: number): (e: PushProgress) => void {
+  return (e) => {
+    if (e.event === 'progress') return;
+    const which = e.blob === 'config' ? 'config' : `layer ${e.blob + 1}/${layers}`;
+    const what = e.event === 'exists' ? 'already in the registry' : e.event;
+    stderr.write(`${which} ${e.digest ?? ''} ${what} (${formatBytes(e.completedBytes)} of ${formatBytes(e.totalBytes)})\n`);
+  };
+}
+
+/** `strata push SOURCE REF`: an archive or a spec into a registry; prints `REF@sha256:…` on stdout. */
+export function registerPush(program: Command, context: CommandContext): void {
+  program
+    .command('push')
+    .description('push an image into a registry: a docker-archive, or a spec built straight into the registry (never written to disk)')
+    .argument('<source>', 'a docker-archive file (strata, nixpkgs, docker/podman save), or an image spec JSON file')
+    .argument('<reference>', 'where to push: registry/repository[:tag]', referenceArgument)
+    .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback (default: true)', parseBoolean, true)
+    .option('--jobs <n>', 'layers uploaded in parallel (default: 4)', positive, 4)
+    .action(async (source: string, reference: Reference, flags: PushFlags) => {
+      const file = resolve(source);
+      let image: ImageSource;
+      if (await isSpecFile(file)) image = await specSource(file, context.signal);
+      else {
+        const [first] = (await readDockerArchive(file)).images;
+        if (!first) throw new CliError(`${source}: the archive holds no image`);
+        image = archiveSource(first);
+      }
+      const pushed = await pushImage(reference, image, {
+        concurrency: flags.jobs,
+        insecure: !flags.tlsVerify,
+        signal: context.signal,
+        onProgress: reporter(context.stderr, image.layers.length),
+      });
+      const skipped = pushed.layers.filter((l) => l.status !== 'uploaded').length;
+      context.stderr.write(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}\n`);
+      context.stdout.write(`${pushed.reference}\n`);
+    });
+}

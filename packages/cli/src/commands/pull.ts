@@ -101,12 +101,12 @@ export function registerPull(program: Command, context: CommandContext): void {
     .description("pull an image into an uncompressed docker-archive (nixpkgs' pullImage)")
     .argument('<reference>', 'registry/repository@sha256:… (a tag works too, but only a digest is reproducible)', referenceArgument)
     .requiredOption('-o, --output <file>', 'the docker-archive to write, atomically (required)')
-    .option('--os <os>', 'operating system to pick from a multi-platform image (default: linux)', 'linux')
-    .option('--arch <arch>', `architecture to pick, in GOARCH terms (default: ${host.architecture})`, host.architecture)
+    .option('--os <os>', 'operating system to pick from a multi-platform image', 'linux')
+    .option('--arch <arch>', 'architecture to pick, in GOARCH terms', host.architecture)
     .option('--variant <variant>', 'architecture variant to pick, e.g. v8 (default: any)')
     .option('--final-name <name>', 'image name in the archive (default: the repository)')
-    .option('--final-tag <tag>', 'image tag in the archive (default: latest)', 'latest')
-    .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback (default: true)', parseBoolean, true)
+    .option('--final-tag <tag>', 'image tag in the archive', 'latest')
+    .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .option('--sha256 <hex>', 'expected sha256 of the written file; on a mismatch no file is written (default: not checked)', sha256Hex)
     .action(async (reference: Reference, flags: PullFlags) => {
       const { signal } = context;

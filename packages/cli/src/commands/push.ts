@@ -125,8 +125,8 @@ export function registerPush(program: Command, context: CommandContext): void {
     .description('push an image into a registry: a docker-archive, or a spec built straight into the registry (never written to disk)')
     .argument('<source>', 'a docker-archive file (strata, nixpkgs, docker/podman save), or an image spec JSON file')
     .argument('<reference>', 'where to push: registry/repository[:tag]', referenceArgument)
-    .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback (default: true)', parseBoolean, true)
-    .option('--jobs <n>', 'layers uploaded in parallel (default: 4)', positive, 4)
+    .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
+    .option('--jobs <n>', 'layers uploaded in parallel', positive, 4)
     .action(async (source: string, reference: Reference, flags: PushFlags) => {
       const file = resolve(source);
       let image: ImageSource;

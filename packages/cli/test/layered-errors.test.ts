@@ -40,12 +40,14 @@ describe.runIf(hasPeers('nix-build', 'nix'))('strata build-layered with bad inpu
     expect(await leftovers()).toEqual([]);
   });
 
-  it('rejects a spec key it does not know, and one it does not support yet', async () => {
+  it('rejects a spec key it does not know, and a customisation key of the wrong type', async () => {
     const spec = join(dir.path, 'keys.json');
     await writeFile(spec, JSON.stringify({ name: 'x', maxLayer: 3 }));
     expect((await runStrata(['stream-layered', '--spec', spec])).stderr).toBe(`strata: ${spec}: unknown key "maxLayer"\n`);
-    await writeFile(spec, JSON.stringify({ name: 'x', fakeRootCommands: 'chown 1 /x' }));
-    expect((await runStrata(['stream-layered', '--spec', spec])).stderr).toMatch(/fakeRootCommands: not supported yet/);
+    await writeFile(spec, JSON.stringify({ name: 'x', fakeRootCommands: ['chown 1 /x'] }));
+    expect((await runStrata(['stream-layered', '--spec', spec])).stderr).toMatch(/fakeRootCommands: .*expected string/i);
+    await writeFile(spec, JSON.stringify({ name: 'x', fakeNss: { extraUsers: [] } }));
+    expect((await runStrata(['stream-layered', '--spec', spec])).stderr).toMatch(/fakeNss.*extraUsers/);
   });
 
   it('fails on an unwritable output, leaving nothing behind', async () => {

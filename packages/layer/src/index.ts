@@ -25,7 +25,16 @@ export {
 export { LayerError, type LayerErrorCode } from './errors.js';
 export type { TarEntry, TarEntryType, TarHeader } from './tar-entry.js';
 export { type TarStream, tarSize, writeTar, type WriteTarOptions } from './tar.js';
-export { type LayerEntry, type LayerPlan, type Ownership, type OwnershipOverride, scanLayer, type ScanLayerOptions } from './scan.js';
+export {
+  type LayerEntry,
+  type LayerPlan,
+  type Ownership,
+  type OwnershipOverride,
+  scanDirectoryLayer,
+  type ScanDirectoryLayerOptions,
+  scanLayer,
+  type ScanLayerOptions,
+} from './scan.js';
 export { packLayer, type PackLayerOptions } from './pack.js';
 export { readTar, type TarMember } from './read.js';
 export { scanContentsLayer, type ScanContentsLayerOptions } from './contents.js';

@@ -1,5 +1,6 @@
 import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Stats } from 'node:fs';
+import { splitDevice } from './customisation/fakeroot-state.js';
 import { tarSize } from './tar.js';
 import { LayerError, toLayerError } from './errors.js';
 import type { TarHeader } from './tar-entry.js';
@@ -16,6 +17,8 @@ export interface Ownership {
 export interface OwnershipOverride extends Partial<Ownership> {
   /** Permission bits including setuid/setgid/sticky. */
   readonly mode?: number;
+  /** Makes the entry a device node or fifo (fakeroot's faked mknod leaves a plain file on disk). */
+  readonly device?: { readonly type: 'char' | 'block' | 'fifo'; readonly major: number; readonly minor: number };
 }
 
 /** One planned entry of a layer: its header, and the file its bytes come from when it is a file. */
@@ -26,7 +29,7 @@ export interface LayerEntry extends TarHeader {
 
 /** Everything known about a layer before any file is read: the entries in order and the exact tar size. */
 export interface LayerPlan {
-  /** The store paths the layer holds, sorted, as they appear in the image. */
+  /** The store paths the layer holds, in the order they are written. */
   readonly paths: readonly string[];
   readonly entries: readonly LayerEntry[];
   /** Exact byte length of the layer tar. */
@@ -58,6 +61,8 @@ export interface ScanLayerOptions {
 
 interface WalkContext {
   readonly root: string;
+  /** Prepended to each image path to make the entry name ('' for absolute names, '.' for `./x`). */
+  readonly namePrefix: string;
   readonly mtime: number;
   readonly owner: Ownership;
   readonly overrides: ReadonlyMap<string, OwnershipOverride>;
@@ -89,11 +94,15 @@ function toSeconds(mtime: Date | number | undefined): number {
   return seconds;
 }
 
+const DEVICE_TYPES = { char: 'character-device', block: 'block-device', fifo: 'fifo' } as const;
+
 function entryOf(ctx: WalkContext, path: string, header: Omit<TarHeader, keyof Ownership | 'name' | 'mtime'>): LayerEntry {
-  const o = ctx.overrides.get(path);
-  const name = header.type === 'directory' ? `${path}/` : path;
+  const o = ctx.overrides.get(path || '/');
+  const name = ctx.namePrefix + (header.type === 'directory' ? `${path}/` : path);
+  const device = o?.device ? { type: DEVICE_TYPES[o.device.type], size: 0, devmajor: o.device.major, devminor: o.device.minor } : {};
   return {
     ...header,
+    ...device,
     name,
     mtime: ctx.mtime,
     uid: o?.uid ?? ctx.owner.uid,
@@ -114,11 +123,19 @@ function entryFromStat(ctx: WalkContext, path: string, st: Stats): LayerEntry {
   }
   // A hardlink is just another regular file here: nixpkgs writes every occurrence with its content.
   if (st.isFile()) {
+    const entry = entryOf(ctx, path, { type: 'file', mode, size: st.size });
+    if (entry.type !== 'file') return entry; // a faked device node: no content
     // Checked now so an unreadable file fails the build before the first byte is written.
     fsCall(disk, () => accessSync(disk, constants.R_OK));
-    return { ...entryOf(ctx, path, { type: 'file', mode, size: st.size }), source: disk };
+    return { ...entry, source: disk };
   }
-  throw new LayerError('UNSUPPORTED_TYPE', `layer: ${disk} is neither a file, a directory nor a symlink`);
+  if (st.isFIFO()) return entryOf(ctx, path, { type: 'fifo', mode, size: 0 });
+  if (st.isCharacterDevice() || st.isBlockDevice()) {
+    const { major, minor } = splitDevice(st.rdev);
+    const type = st.isCharacterDevice() ? 'character-device' : 'block-device';
+    return entryOf(ctx, path, { type, mode, size: 0, devmajor: major, devminor: minor });
+  }
+  throw new LayerError('UNSUPPORTED_TYPE', `layer: ${disk} is a socket; a tar layer cannot hold it`);
 }
 
 function walk(ctx: WalkContext, path: string, st: Stats): void {
@@ -150,12 +167,15 @@ export async function scanLayer(storePaths: Iterable<string>, options: ScanLayer
   const overrides = options.overrides instanceof Map ? options.overrides : new Map(Object.entries(options.overrides ?? {}));
   const ctx: WalkContext = {
     root: (options.storeRoot ?? '').replace(/\/+$/, ''),
+    namePrefix: '',
     mtime: toSeconds(options.mtime),
     owner: { uid: options.uid ?? 0, gid: options.gid ?? 0, uname: options.uname ?? 'root', gname: options.gname ?? 'root' },
     overrides: overrides as ReadonlyMap<string, OwnershipOverride>,
     out: [],
   };
-  const paths = [...new Set(storePaths)].sort(byBytes);
+  // In the order given, as nixpkgs' stream script walks a layer's list (the planner's name-then-hash
+  // order); only each path's own tree is sorted.
+  const paths = [...new Set(storePaths)];
   for (const path of paths) checkStorePath(path, storeDir);
   const parts = storeDir.split('/').filter(Boolean);
   for (let i = 1; i <= parts.length; i++) {
@@ -165,4 +185,30 @@ export async function scanLayer(storePaths: Iterable<string>, options: ScanLayer
     walk(ctx, path, fsCall(ctx.root + path, () => lstatSync(ctx.root + path)));
   }
   return { paths, entries: ctx.out, size: tarSize(ctx.out) };
+}
+
+/** Options for {@link scanDirectoryLayer}. */
+export interface ScanDirectoryLayerOptions extends Pick<ScanLayerOptions, 'uid' | 'gid' | 'uname' | 'gname' | 'overrides'> {
+  /** mtime of every entry, seconds since the epoch. @default 315532800 (1980-01-01, nixpkgs' customisation layer) */
+  readonly mtime?: Date | number;
+}
+
+/**
+ * Plans a layer holding everything below `dir`, named as GNU tar names `tar -C dir -cf - .` does
+ * (`./`, `./bin/`, `./bin/hello`), sorted, as nixpkgs packs its customisation layer: numeric owners
+ * (uid/gid 0 and empty names unless overridden), mtime 1980-01-01. `overrides` are keyed by image
+ * path (`/`, `/home/alice`) and may turn plain files into device nodes (fakeroot's mknod).
+ */
+export async function scanDirectoryLayer(dir: string, options: ScanDirectoryLayerOptions = {}): Promise<LayerPlan> {
+  const overrides = options.overrides instanceof Map ? options.overrides : new Map(Object.entries(options.overrides ?? {}));
+  const ctx: WalkContext = {
+    root: dir.replace(/\/+$/, ''),
+    namePrefix: '.',
+    mtime: toSeconds(options.mtime ?? 315532800),
+    owner: { uid: options.uid ?? 0, gid: options.gid ?? 0, uname: options.uname ?? '', gname: options.gname ?? '' },
+    overrides: overrides as ReadonlyMap<string, OwnershipOverride>,
+    out: [],
+  };
+  walk(ctx, '', fsCall(ctx.root, () => lstatSync(ctx.root)));
+  return { paths: [], entries: ctx.out, size: tarSize(ctx.out) };
 }

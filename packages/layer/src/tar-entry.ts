@@ -1,7 +1,7 @@
-/** The kinds of entries strata writes. Hardlinks are written as regular files. */
 import type { Readable } from 'node:stream';
 
-export type TarEntryType = 'file' | 'directory' | 'symlink';
+/** The kinds of entries strata writes (tar-stream's names). Hardlinks are written as regular files. */
+export type TarEntryType = 'file' | 'directory' | 'symlink' | 'character-device' | 'block-device' | 'fifo';
 
 /** Every header field of one tar entry, all set explicitly so archives are reproducible. */
 export interface TarHeader {
@@ -20,6 +20,9 @@ export interface TarHeader {
   readonly size: number;
   /** Symlink target. */
   readonly linkname?: string;
+  /** Device numbers of a character or block device. @default 0 */
+  readonly devmajor?: number;
+  readonly devminor?: number;
 }
 
 /**

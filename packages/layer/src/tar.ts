@@ -32,20 +32,29 @@ export function tarSize(headers: Iterable<TarHeader>): number {
   return size;
 }
 
+const TYPE_BITS: Record<TarHeader['type'], number> = {
+  file: 0o100000,
+  directory: 0o40000,
+  symlink: 0o120000,
+  'character-device': 0o20000,
+  'block-device': 0o60000,
+  fifo: 0o10000,
+};
+
 function toPackHeader(entry: TarHeader): tarStream.Header {
   const pax = paxRecords(entry);
   return {
     name: entry.name,
     type: entry.type,
     // The file-type bit keeps tar-stream from replacing a mode of 0 with its default.
-    mode: (entry.type === 'directory' ? 0o40000 : 0o100000) | (entry.mode & 0o7777),
+    mode: TYPE_BITS[entry.type] | (entry.mode & 0o7777),
     uid: entry.uid,
     gid: entry.gid,
     uname: pax?.uname === undefined ? entry.uname : '',
     gname: pax?.gname === undefined ? entry.gname : '',
     mtime: new Date(entry.mtime * 1000),
-    devmajor: 0,
-    devminor: 0,
+    devmajor: entry.devmajor ?? 0,
+    devminor: entry.devminor ?? 0,
     size: entry.type === 'file' ? entry.size : 0,
     linkname: entry.linkname ?? '',
     ...(pax === undefined ? {} : { pax }),

@@ -5,9 +5,8 @@ import { type Command, Option } from 'commander';
 import { writeAtomically } from '../atomic.js';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { prepareLayeredImage } from '../layered/image.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
-import { createProgress } from '../layered/progress.js';
+import { withLayeredImage } from '../layered/run.js';
 
 type Compressor = 'none' | 'gz' | 'zstd';
 
@@ -30,13 +29,10 @@ export function registerBuildLayered(program: Command, context: CommandContext):
   addLayeredOptions(command).action(async (flags: { output: string; compressor?: Compressor }) => {
     const stages = compressStage(flags.compressor ?? 'gz');
     const spec = await resolveLayeredSpec(command);
-    let onLayer: (i: number) => void = () => {};
-    const image = await prepareLayeredImage(spec, { signal: context.signal, onLayer: (i) => onLayer(i) });
-    const progress = createProgress(context.stderr, image.archive.size, image.layerSizes.length);
-    onLayer = progress.onLayer;
-    await writeAtomically(flags.output, (temp) =>
-      pipeline([image.archive, ...progress.stages, ...stages, createWriteStream(temp, { flags: 'wx' })], { signal: context.signal }),
+    await withLayeredImage(spec, context, (image, progress) =>
+      writeAtomically(flags.output, (temp) =>
+        pipeline([image.archive, ...progress.stages, ...stages, createWriteStream(temp, { flags: 'wx' })], { signal: context.signal }),
+      ),
     );
-    progress.finish();
   });
 }

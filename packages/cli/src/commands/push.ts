@@ -83,17 +83,32 @@ function configBytes(template: ImageConfigTemplate, diffIds: readonly string[]):
   return serializeImageConfig({ ...rest, rootfs: { type: 'layers', diff_ids: diffIds }, ...(history ? { history } : {}) });
 }
 
-/** Builds the spec's image lazily: layers are packed while they upload, in parallel, never written to disk. */
-async function specSource(file: string, signal: AbortSignal): Promise<ImageSource> {
+/**
+ * Builds the spec's image lazily: layers are packed while they upload, in parallel, never written to
+ * disk. `dispose` removes the customisation layer's working directory.
+ */
+async function specSource(file: string, signal: AbortSignal): Promise<{ image: ImageSource; dispose(): Promise<void> }> {
   const image = await prepareLayeredImage(parseSpec(await readSpecFile(file), file), { signal });
-  // Base-image layers may be stored compressed; strata's own store layers are plain tars.
-  const compressions = await Promise.all(image.layers.map((l) => (l.diffId ? peekCompression(l) : ('none' as const))));
-  const types = mediaTypes(compressions);
-  return {
-    layers: image.layers.map((l, i) => layerSource(l, compressions[i]!, types.layer(compressions[i]!))),
-    // A plain tar's digest is its diffID; base layers bring theirs.
-    config: (uploaded) => ({ bytes: configBytes(image.template, image.layers.map((l, i) => l.diffId ?? uploaded[i]!.digest)), mediaType: types.config }),
-  };
+  try {
+    // Base-image layers may be stored compressed; strata's own layers are plain tars.
+    const compressions = await Promise.all(image.layers.map((l) => (l.diffId ? peekCompression(l) : ('none' as const))));
+    const types = mediaTypes(compressions);
+    const source: ImageSource = {
+      layers: image.layers.map((l, i) => layerSource(l, compressions[i]!, types.layer(compressions[i]!))),
+      // A plain tar's digest is its diffID; base layers bring theirs.
+      config: (uploaded) => ({ bytes: configBytes(image.template, image.layers.map((l, i) => l.diffId ?? uploaded[i]!.digest)), mediaType: types.config }),
+    };
+    return { image: source, dispose: () => image.dispose() };
+  } catch (error) {
+    await image.dispose();
+    throw error;
+  }
+}
+
+async function archiveSourceOf(file: string): Promise<{ image: ImageSource; dispose(): Promise<void> }> {
+  const [first] = (await readDockerArchive(file)).images;
+  if (!first) throw new CliError(`${file}: the archive holds no image`);
+  return { image: archiveSource(first), dispose: async () => {} };
 }
 
 async function isSpecFile(file: string): Promise<boolean> {
@@ -129,19 +144,13 @@ export function registerPush(program: Command, context: CommandContext): void {
     .option('--jobs <n>', 'layers uploaded in parallel', positive, 4)
     .action(async (source: string, reference: Reference, flags: PushFlags) => {
       const file = resolve(source);
-      let image: ImageSource;
-      if (await isSpecFile(file)) image = await specSource(file, context.signal);
-      else {
-        const [first] = (await readDockerArchive(file)).images;
-        if (!first) throw new CliError(`${source}: the archive holds no image`);
-        image = archiveSource(first);
-      }
+      const { image, dispose } = (await isSpecFile(file)) ? await specSource(file, context.signal) : await archiveSourceOf(file);
       const pushed = await pushImage(reference, image, {
         concurrency: flags.jobs,
         insecure: !flags.tlsVerify,
         signal: context.signal,
         onProgress: reporter(context.stderr, image.layers.length),
-      });
+      }).finally(dispose);
       const skipped = pushed.layers.filter((l) => l.status !== 'uploaded').length;
       context.stderr.write(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}\n`);
       context.stdout.write(`${pushed.reference}\n`);

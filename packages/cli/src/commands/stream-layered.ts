@@ -2,9 +2,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { prepareLayeredImage } from '../layered/image.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
-import { createProgress } from '../layered/progress.js';
+import { withLayeredImage } from '../layered/run.js';
 
 /** `strata stream-layered`: writes a layered image (docker-archive, uncompressed) to stdout, like nixpkgs' streamLayeredImage script. */
 export function registerStreamLayered(program: Command, context: CommandContext): void {
@@ -14,11 +13,8 @@ export function registerStreamLayered(program: Command, context: CommandContext)
   addLayeredOptions(command).action(async () => {
     if ((context.stdout as { isTTY?: boolean }).isTTY) throw new CliError('stream-layered: stdout is a terminal; pipe it (| podman load) or redirect it', 'USAGE');
     const spec = await resolveLayeredSpec(command);
-    let onLayer: (i: number) => void = () => {};
-    const image = await prepareLayeredImage(spec, { signal: context.signal, onLayer: (i) => onLayer(i) });
-    const progress = createProgress(context.stderr, image.archive.size, image.layerSizes.length);
-    onLayer = progress.onLayer;
-    await pipeline([image.archive, ...progress.stages, context.stdout], { signal: context.signal, end: false });
-    progress.finish();
+    await withLayeredImage(spec, context, (image, progress) =>
+      pipeline([image.archive, ...progress.stages, context.stdout], { signal: context.signal, end: false }),
+    );
   });
 }

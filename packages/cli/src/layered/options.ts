@@ -32,6 +32,16 @@ const OPTIONS: readonly [string, string, string, ((v: string) => unknown)?][] = 
   ['--from-image <file>', 'fromImage', 'base docker-archive whose layers come first; its Env is merged (default: none)'],
   ['--references-graph <file>', 'referencesGraph', 'take the closure from a references-graph JSON file (default: ask Nix, or scan without it)'],
   ['--store-root <dir>', 'storeRoot', 'a chroot store: image paths are /nix/store/..., bytes come from DIR/nix/store/... (default: /)'],
+  ['--layering-pipeline <file>', 'layeringPipeline', "a JSON file with nixpkgs' layeringPipeline; maxLayers is then not used (default: auto-layer)"],
+  ['--extra-commands <script>', 'extraCommands', 'bash run unprivileged in the customisation layer directory (default: none)'],
+  ['--fake-root-commands <script>', 'fakeRootCommands', 'bash run under fakeroot after extraCommands; ownership it sets is kept (default: none)'],
+  ['--enable-fakechroot', 'enableFakechroot', 'run fakeRootCommands under proot with the layer as / (default: off)'],
+  ['--include-nix-db', 'includeNixDB', 'register the closure of contents in /nix/var/nix/db (default: off)'],
+  ['--bin-sh [target]', 'binSh', 'link /bin/sh to a shell: bin/bash or bin/sh from contents, or TARGET (default: off)'],
+  ['--usr-bin-env [target]', 'usrBinEnv', 'link /usr/bin/env to bin/env from contents, or TARGET (default: off)'],
+  ['--ca-certificates [bundle]', 'caCertificates', "CA bundle at the three usual paths: the host's, or BUNDLE (default: off)"],
+  ['--fake-nss', 'fakeNss', 'minimal /etc/passwd, /etc/group, /etc/nsswitch.conf and /var/empty (default: off)'],
+  ['--shadow-setup', 'shadowSetup', "run nixpkgs' shadowSetup before fakeRootCommands (default: off)"],
 ];
 
 /** Adds the spec options shared by stream-layered and build-layered to `command`. */
@@ -55,7 +65,8 @@ export async function resolveLayeredSpec(command: Command): Promise<LayeredSpec>
   for (const key of keys) {
     if (command.getOptionValueSource(key) !== 'cli') continue;
     const value = flags[key];
-    raw[key] = ['fromImage', 'referencesGraph', 'storeRoot'].includes(key) ? resolve(value as string) : value;
+    const isPath = ['fromImage', 'referencesGraph', 'storeRoot', 'layeringPipeline', 'caCertificates'].includes(key) && typeof value === 'string';
+    raw[key] = isPath ? resolve(value as string) : value;
   }
   return parseSpec(raw, typeof flags.spec === 'string' ? flags.spec : 'spec');
 }

@@ -3,10 +3,10 @@ import { dirname, resolve } from 'node:path';
 import { type ContainerConfig, ManifestError, normalizeCreated, parseContainerConfig } from '@strata/manifest';
 import { z } from 'zod';
 import { CliError } from '../errors.js';
+import type { CustomisationSpec } from './customisation.js';
 
 const CLOSURE_SOURCES = ['nix', 'nix-store', 'graph', 'registration', 'scan'] as const;
-/** nixpkgs arguments that belong to the customisation layer, which strata does not build yet. */
-const NOT_YET = ['extraCommands', 'fakeRootCommands', 'enableFakechroot', 'includeNixDB', 'layeringPipeline'] as const;
+const helperTarget = z.union([z.boolean(), z.string().min(1)]);
 
 const time = z.union([z.string(), z.number().int().nonnegative()]);
 const id = z.number().int().nonnegative();
@@ -31,7 +31,16 @@ const SpecSchema = z
     referencesGraph: z.string(),
     storeRoot: z.string(),
     closureSource: z.enum(CLOSURE_SOURCES),
-    ...Object.fromEntries(NOT_YET.map((k) => [k, z.unknown()])),
+    layeringPipeline: z.union([z.array(z.unknown()), z.string().min(1)]),
+    extraCommands: z.string(),
+    fakeRootCommands: z.string(),
+    enableFakechroot: z.boolean(),
+    includeNixDB: z.boolean(),
+    binSh: helperTarget,
+    usrBinEnv: helperTarget,
+    caCertificates: helperTarget,
+    fakeNss: z.union([z.boolean(), z.object({ extraPasswdLines: z.array(z.string()), extraGroupLines: z.array(z.string()) }).partial().strict()]),
+    shadowSetup: z.boolean(),
   })
   .partial()
   .strict();
@@ -56,6 +65,10 @@ export interface LayeredSpec {
   readonly referencesGraph?: string;
   readonly storeRoot?: string;
   readonly closureSource?: (typeof CLOSURE_SOURCES)[number];
+  /** nixpkgs' layeringPipeline: a JSON pipeline, or a JSON file holding one; maxLayers is then not used. */
+  readonly layeringPipeline?: unknown;
+  /** The customisation layer's arguments (extraCommands, fakeRootCommands, helpers, ...). */
+  readonly customisation: CustomisationSpec;
 }
 
 /** Raw values before validation: the spec file's keys, overridden by flags. */
@@ -63,7 +76,10 @@ export type RawSpec = Record<string, unknown>;
 
 function describe(error: z.ZodError, where: string): string {
   const issue = error.issues[0]!;
-  if (issue.code === 'unrecognized_keys') return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') {
+    const at = [where, ...issue.path.map(String)].join('.');
+    return `${at}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  }
   return `${[where, ...issue.path.map(String)].join('.')}: ${issue.message}`;
 }
 
@@ -98,8 +114,14 @@ export async function readSpecFile(file: string): Promise<RawSpec> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CliError(`--spec ${file}: expected a JSON object`);
   const base = dirname(resolve(file));
   const raw = { ...(value as RawSpec) };
-  for (const key of ['fromImage', 'referencesGraph', 'storeRoot'] as const) {
+  for (const key of ['fromImage', 'referencesGraph', 'storeRoot', 'layeringPipeline', 'caCertificates'] as const) {
     if (typeof raw[key] === 'string') raw[key] = resolve(base, raw[key] as string);
+  }
+  // Contents may name local directories relative to the spec; store paths stay as they are.
+  const contents = raw.contents;
+  if (typeof contents === 'string' || Array.isArray(contents)) {
+    const list = (typeof contents === 'string' ? [contents] : contents).map((c) => (typeof c === 'string' && !c.startsWith('/') ? resolve(base, c) : c));
+    raw.contents = list;
   }
   return raw;
 }
@@ -109,9 +131,6 @@ export function parseSpec(raw: RawSpec, where = 'spec'): LayeredSpec {
   const result = SpecSchema.safeParse(raw);
   if (!result.success) throw new CliError(describe(result.error, where));
   const s = result.data;
-  for (const key of NOT_YET) {
-    if ((s as Record<string, unknown>)[key] !== undefined) throw new CliError(`${where}.${key}: not supported yet (the customisation layer is a later strata release)`);
-  }
   if (s.name === undefined) throw new CliError(`${where}.name: required (give --name or "name" in the spec)`);
   const maxLayers = s.maxLayers ?? 100;
   if (maxLayers < 2) throw new CliError(`${where}.maxLayers: must be greater than 1, got ${maxLayers}`);
@@ -134,5 +153,14 @@ export function parseSpec(raw: RawSpec, where = 'spec'): LayeredSpec {
     ...(s.referencesGraph === undefined ? {} : { referencesGraph: s.referencesGraph }),
     ...(s.storeRoot === undefined ? {} : { storeRoot: s.storeRoot }),
     ...(s.closureSource === undefined ? {} : { closureSource: s.closureSource }),
+    ...(s.layeringPipeline === undefined ? {} : { layeringPipeline: s.layeringPipeline }),
+    customisation: {
+      ...pick(s, ['extraCommands', 'fakeRootCommands', 'enableFakechroot', 'includeNixDB', 'binSh', 'usrBinEnv', 'caCertificates', 'shadowSetup']),
+      ...(s.fakeNss === undefined ? {} : { fakeNss: s.fakeNss }),
+    },
   };
+}
+
+function pick<T extends object, K extends keyof T>(value: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(keys.filter((k) => value[k] !== undefined).map((k) => [k, value[k]])) as Partial<Pick<T, K>>;
 }

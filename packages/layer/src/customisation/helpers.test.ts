@@ -53,10 +53,12 @@ describe('applyHelpers', () => {
     await applyHelpers(store, { caCertificates: '/nix/store/cccccccccccccccccccccccccccccccc-cacert/etc/ssl/certs/ca-bundle.crt' });
     expect(await readlink(join(store, 'etc/pki/tls/certs/ca-bundle.crt'))).toMatch(/-cacert\/etc\/ssl\/certs\/ca-bundle\.crt$/);
   });
-  it('refuses a helper file that contents already provide', async () => {
+  it('keeps a file that contents already provide, and says so', async () => {
     const root = join(dir, 'root');
     await mkdir(join(root, 'etc'), { recursive: true });
     await writeFile(join(root, 'etc/passwd'), 'x');
-    await expect(applyHelpers(root, { fakeNss: true })).rejects.toThrow(/\/etc\/passwd is provided both by contents and by a helper/);
+    expect(await applyHelpers(root, { fakeNss: true })).toEqual(["/etc/passwd is provided by contents already; keeping that one and not the helper's"]);
+    expect(await readFile(join(root, 'etc/passwd'), 'utf8')).toBe('x');
+    expect(await readFile(join(root, 'etc/group'), 'utf8')).toContain('nobody');
   });
 });

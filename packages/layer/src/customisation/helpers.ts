@@ -53,11 +53,13 @@ async function findInContents(relative: readonly string[], options: ApplyHelpers
   );
 }
 
-async function place(root: string, path: string, make: (target: string) => Promise<void>): Promise<void> {
+async function place(root: string, path: string, make: (target: string) => Promise<void>, notices: string[]): Promise<void> {
   const target = join(root, path);
   await mkdir(dirname(target), { recursive: true });
   if (await exists(target)) {
-    throw new CustomisationError('INVALID_OPTION', `${path} is provided both by contents and by a helper; remove one of them`);
+    // As in nixpkgs, where helpers are contents items merged by symlinkJoin: the first one wins.
+    notices.push(`${path} is provided by contents already; keeping that one and not the helper's`);
+    return;
   }
   await make(target);
 }
@@ -76,36 +78,39 @@ export function fakeNssFiles(options: FakeNssOptions = {}): Record<string, strin
  * Adds the dockerTools helpers to a customisation layer directory. Where nixpkgs points at a store
  * path (bash for /bin/sh, coreutils for env), the target comes from the option or from contents.
  * fakeNss writes real files (nixpkgs links them into a fakeNss store path; the content is the same).
+ * A path contents already provide is left as it is; the returned notices say which.
  */
-export async function applyHelpers(root: string, helpers: ImageHelpers, options: ApplyHelpersOptions = {}): Promise<void> {
+export async function applyHelpers(root: string, helpers: ImageHelpers, options: ApplyHelpersOptions = {}): Promise<string[]> {
+  const notices: string[] = [];
   if (helpers.binSh) {
     const shell = typeof helpers.binSh === 'string' ? helpers.binSh : await findInContents(['bin/bash', 'bin/sh'], options, 'binSh');
-    await place(root, '/bin/sh', (t) => symlink(shell, t));
+    await place(root, '/bin/sh', (t) => symlink(shell, t), notices);
   }
   if (helpers.usrBinEnv) {
     const env = typeof helpers.usrBinEnv === 'string' ? helpers.usrBinEnv : await findInContents(['bin/env'], options, 'usrBinEnv');
-    await place(root, '/usr/bin/env', (t) => symlink(env, t));
+    await place(root, '/usr/bin/env', (t) => symlink(env, t), notices);
   }
-  if (helpers.caCertificates) await addCaCertificates(root, helpers.caCertificates, options);
+  if (helpers.caCertificates) await addCaCertificates(root, helpers.caCertificates, options, notices);
   if (helpers.fakeNss) {
     const files = fakeNssFiles(typeof helpers.fakeNss === 'object' ? helpers.fakeNss : {});
-    for (const [path, text] of Object.entries(files)) await place(root, path, (t) => writeFile(t, text, { mode: 0o644 }));
-    await place(root, '/var/empty', (t) => mkdir(t, { mode: 0o555 }));
+    for (const [path, text] of Object.entries(files)) await place(root, path, (t) => writeFile(t, text, { mode: 0o644 }), notices);
+    await place(root, '/var/empty', (t) => mkdir(t, { mode: 0o555 }), notices);
   }
+  return notices;
 }
 
-async function addCaCertificates(root: string, option: true | string, options: ApplyHelpersOptions): Promise<void> {
+async function addCaCertificates(root: string, option: true | string, options: ApplyHelpersOptions, notices: string[]): Promise<void> {
   const bundle = typeof option === 'string' ? option : options.hostCaBundle ?? (await firstExisting(HOST_CA_BUNDLES));
   if (!bundle) throw new CustomisationError('INVALID_OPTION', `caCertificates: the host has no CA bundle (looked at ${HOST_CA_BUNDLES.join(', ')}); install ca-certificates or give a bundle path`);
   if (bundle.startsWith('/nix/store/')) {
     // A store bundle: three links into it, as nixpkgs does; the store path joins the closure.
-    for (const path of CA_PATHS) await place(root, path, (t) => symlink(bundle, t));
+    for (const path of CA_PATHS) await place(root, path, (t) => symlink(bundle, t), notices);
     return;
   }
   if (!(await exists(bundle))) throw new CustomisationError('INVALID_OPTION', `caCertificates: ${bundle} does not exist`);
   const [first, ...others] = CA_PATHS as [string, ...string[]];
-  await place(root, first, (t) => copyFile(bundle, t));
-  for (const path of others) await place(root, path, (t) => symlink(first, t));
+  await place(root, first, (t) => copyFile(bundle, t), notices);
+  for (const path of others) await place(root, path, (t) => symlink(first, t), notices);
 }
 
 async function firstExisting(paths: readonly string[]): Promise<string | undefined> {

@@ -1,14 +1,20 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { type HelperResult, resolveCredential } from './credentials.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-/** Config files in a fresh temp home; returns options pointing at them. */
+const homes: string[] = [];
+afterAll(async () => {
+  for (const dir of homes) await rm(dir, { recursive: true, force: true });
+});
+
+/** Config files in a fresh temp home (removed after the tests); returns options pointing at them. */
 async function home(files: Record<string, unknown>, env: Record<string, string> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'strata-cred-'));
+  homes.push(dir);
   for (const [rel, content] of Object.entries(files)) {
     await mkdir(join(dir, rel, '..'), { recursive: true });
     await writeFile(join(dir, rel), typeof content === 'string' ? content : JSON.stringify(content));

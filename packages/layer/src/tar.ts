@@ -75,6 +75,12 @@ async function writeEntry(pack: tarStream.Pack, entry: TarEntry): Promise<void> 
   done.catch(() => {});
   sink.on('error', () => {});
   const source = body();
+  // When the archive is torn down (a consumer's EPIPE, an abort), the source must stop too: a
+  // layer stream left paused would keep its hash worker, and so the process, alive.
+  sink.once('close', () => {
+    if (source instanceof Readable) source.destroy();
+    else void (source as AsyncGenerator<Buffer>).return?.(undefined);
+  });
   const written = source instanceof Readable ? await copyReadable(source, sink, entry.size) : await copyIterable(source, sink, entry.size);
   if (written !== entry.size) {
     const error = new LayerError('CHANGED', `layer: ${entry.name} changed while packing: expected ${entry.size} bytes, read ${written}`);
@@ -119,6 +125,7 @@ function copyReadable(source: Readable, sink: Sink, limit: number): Promise<numb
     });
     source.once('end', () => resolve(written));
     source.once('error', reject);
+    source.once('close', () => reject(new Error('tar entry source closed before its end')));
   });
 }
 

@@ -10,7 +10,7 @@ const root = new URL('..', import.meta.url).pathname;
 const reports = readdirSync(join(root, 'packages')).map((p) => join(root, 'packages', p, '.vitest-results.json'));
 for (const r of reports) rmSync(r, { force: true });
 
-const turbo = spawnSync('pnpm', ['exec', 'turbo', 'run', 'test', '--concurrency=1', ...process.argv.slice(2)], {
+const turbo = spawnSync('pnpm', ['exec', 'turbo', 'run', 'test', '--concurrency=1', '--continue', ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',
 });

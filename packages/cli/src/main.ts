@@ -14,7 +14,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = createProgram({ signal: controller.signal });
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // A command may report a status of its own (`vm run` passes on its script's exit code).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     const { exitCode, message } = describeError(error);

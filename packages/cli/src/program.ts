@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { registerBuildLayered } from './commands/build-layered.js';
 import { registerClosure } from './commands/closure.js';
+import { registerPlanLayers } from './commands/plan-layers.js';
+import { registerVm } from './commands/vm.js';
 import { registerStreamLayered } from './commands/stream-layered.js';
 import type { CommandContext } from './context.js';
 
@@ -15,6 +17,8 @@ export function createProgram(options: { signal: AbortSignal }): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   // One line per command: each command lives in its own file under commands/.
   registerClosure(program, context);
+  registerPlanLayers(program, context);
+  registerVm(program, context);
   registerStreamLayered(program, context);
   registerBuildLayered(program, context);
   return program;

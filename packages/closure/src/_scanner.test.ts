@@ -24,6 +24,11 @@ describe('HashScanner', () => {
       expect(s.found.has(B), `cut at ${cut}`).toBe(true);
     }
   });
+  it('finds a hash spread over many short chunks (short reads), one byte at a time', () => {
+    const s = new HashScanner(new Set([B]));
+    for (const byte of Buffer.from(`/nix/store/${B}-x`)) s.feed(Buffer.from([byte]));
+    expect([...s.found]).toEqual([B]);
+  });
   it('does not join the end of one stream to the start of the next', () => {
     const s = new HashScanner(new Set([B]));
     s.feed(Buffer.from(B.slice(0, 16)));

@@ -23,7 +23,9 @@ export class HashScanner {
       this.scan(Buffer.concat([this.carry, chunk.subarray(0, HASH_LENGTH - 1)]));
     }
     this.scan(chunk);
-    this.carry = Buffer.from(chunk.subarray(Math.max(0, chunk.length - (HASH_LENGTH - 1))));
+    // Keep the stream's last 31 bytes, which may span several short chunks (short reads).
+    const tail = chunk.length >= HASH_LENGTH - 1 ? chunk : Buffer.concat([this.carry, chunk]);
+    this.carry = Buffer.from(tail.subarray(Math.max(0, tail.length - (HASH_LENGTH - 1))));
   }
 
   /** Ends the current stream (the next feed starts a new one). */

@@ -1,6 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, readdir, readlink, lstat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { HashScanner } from './_scanner.js';
 import { ClosureError } from './errors.js';
 
@@ -50,7 +49,10 @@ class NarSink {
   }
 }
 
-async function dumpFile(sink: NarSink, file: string, size: number, signal?: AbortSignal): Promise<void> {
+// Paths are kept as bytes: a store may hold names that are not UTF-8, and a NAR records them as they are.
+const SLASH = Buffer.from('/');
+
+async function dumpFile(sink: NarSink, file: Buffer, size: number, signal?: AbortSignal): Promise<void> {
   sink.u64(size);
   const handle = await open(file, 'r');
   try {
@@ -66,14 +68,15 @@ async function dumpFile(sink: NarSink, file: string, size: number, signal?: Abor
       total += bytesRead;
     }
     sink.scanner.end();
-    if (total !== size) throw new ClosureError('MALFORMED', `${file} changed size while being read`);
+    if (total !== size) throw new ClosureError('MALFORMED', `${file.toString()} changed size while being read`);
   } finally {
     await handle.close();
   }
   sink.pad(size);
 }
 
-async function dumpNode(sink: NarSink, file: string, signal?: AbortSignal): Promise<void> {
+async function dumpNode(sink: NarSink, file: Buffer, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
   const st = await lstat(file);
   sink.str('(');
   sink.str('type');
@@ -100,11 +103,11 @@ async function dumpNode(sink: NarSink, file: string, signal?: AbortSignal): Prom
       sink.str('name');
       sink.str(name);
       sink.str('node');
-      await dumpNode(sink, join(file, name.toString('utf8')), signal);
+      await dumpNode(sink, Buffer.concat([file, SLASH, name]), signal);
       sink.str(')');
     }
   } else {
-    throw new ClosureError('MALFORMED', `${file} is neither a file, a directory nor a symlink; a NAR cannot hold it`);
+    throw new ClosureError('MALFORMED', `${file.toString()} is neither a file, a directory nor a symlink; a NAR cannot hold it`);
   }
   sink.str(')');
 }
@@ -121,7 +124,7 @@ export async function dumpNarInfo(
 ): Promise<NarInfo> {
   const sink = new NarSink(new HashScanner(candidateHashes));
   sink.str('nix-archive-1');
-  await dumpNode(sink, file, signal);
+  await dumpNode(sink, Buffer.from(file), signal);
   return {
     narSize: sink.size,
     narHash: `sha256-${sink.hash.digest('base64')}`,

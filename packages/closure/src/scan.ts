@@ -27,9 +27,32 @@ async function candidatePaths(storeDisk: string): Promise<Map<string, string>> {
   const byHash = new Map<string, string>();
   for (const name of names) {
     // A .drv is never a runtime reference of a built path (Nix only looks for the build's inputs).
-    if (STORE_ENTRY.test(name) && !name.endsWith('.drv')) byHash.set(name.slice(0, 32), `${DEFAULT_STORE_DIR}/${name}`);
+    if (!STORE_ENTRY.test(name) || name.endsWith('.drv')) continue;
+    // Nix keeps files beside a path that share its hash part (`X.lock` while building or
+    // substituting X, `X.check` for --check builds): the store path is the shortest of the names.
+    const hash = name.slice(0, 32);
+    const path = `${DEFAULT_STORE_DIR}/${name}`;
+    const other = byHash.get(hash);
+    if (other === undefined || path.length < other.length) byHash.set(hash, path);
   }
   return byHash;
+}
+
+/** Serialises one store path and maps the hashes found in it to store paths. */
+async function scanPath(
+  path: string,
+  storeRoot: string,
+  candidates: ReadonlyMap<string, string>,
+  candidateHashes: ReadonlySet<string>,
+  signal: AbortSignal,
+): Promise<StorePath> {
+  signal.throwIfAborted();
+  if (candidates.get(hashPart(path)) !== path) {
+    throw new ClosureError('NOT_FOUND', `${path} does not exist in the store ${join(storeRoot, DEFAULT_STORE_DIR)}`);
+  }
+  const nar = await dumpNarInfo(join(storeRoot, path), candidateHashes, signal);
+  const references = [...nar.foundHashes].map((h) => candidates.get(h)!).sort(compareStrings);
+  return { path, narSize: nar.narSize, narHash: nar.narHash, references };
 }
 
 /**
@@ -42,22 +65,21 @@ export async function scanClosure(roots: readonly string[], options: ScanOptions
   const candidates = await candidatePaths(join(storeRoot, DEFAULT_STORE_DIR));
   const candidateHashes = new Set(candidates.keys());
   const limit = pLimit(options.concurrency ?? 4);
+  // When one path fails, the paths being read and those queued stop too instead of running on unseen.
+  const failed = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, failed.signal]) : failed.signal;
   const records = new Map<string, StorePath>();
   let frontier = [...new Set(roots)];
   const seen = new Set(frontier);
   while (frontier.length > 0) {
     const scanned = await Promise.all(
       frontier.map((path) =>
-        limit(async () => {
-          if (candidates.get(hashPart(path)) !== path) {
-            throw new ClosureError('NOT_FOUND', `${path} does not exist in the store ${join(storeRoot, DEFAULT_STORE_DIR)}`);
-          }
-          const nar = await dumpNarInfo(join(storeRoot, path), candidateHashes, options.signal);
-          const references = [...nar.foundHashes].map((h) => candidates.get(h)!).sort(compareStrings);
-          return { path, narSize: nar.narSize, narHash: nar.narHash, references };
-        }),
+        limit(() => scanPath(path, storeRoot, candidates, candidateHashes, signal)),
       ),
-    );
+    ).catch((error: unknown) => {
+      failed.abort(error);
+      throw error;
+    });
     frontier = [];
     for (const record of scanned) {
       records.set(record.path, record);
@@ -70,4 +92,15 @@ export async function scanClosure(roots: readonly string[], options: ScanOptions
     }
   }
   return [...records.values()].sort((a, b) => compareStrings(a.path, b.path));
+}
+
+/**
+ * The store paths that any file tree refers to (file contents, names and symlink targets), found the
+ * way Nix's scanner finds references: e.g. what a customisation layer's symlinks and scripts point at.
+ * `storeRoot` says which store's paths are candidates. Sorted.
+ */
+export async function findStoreReferences(tree: string, options: Pick<ScanOptions, 'storeRoot' | 'signal'> = {}): Promise<string[]> {
+  const candidates = await candidatePaths(join(options.storeRoot ?? '', DEFAULT_STORE_DIR));
+  const nar = await dumpNarInfo(tree, new Set(candidates.keys()), options.signal);
+  return [...nar.foundHashes].map((h) => candidates.get(h)!).sort(compareStrings);
 }

@@ -1,4 +1,4 @@
-import { symlink, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   buildHelloClosure,
@@ -12,10 +12,11 @@ import {
   type NixPathInfo,
   nixPathInfo,
   run,
+  shDerivation,
   type TempDir,
 } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClosureError, collectClosure, type DiscoverClosureOptions, type StorePath } from '../src/index.js';
+import { ClosureError, collectClosure, type DiscoverClosureOptions, findStoreReferences, type StorePath } from '../src/index.js';
 
 const comparable = (records: readonly StorePath[] | readonly NixPathInfo[]) =>
   records.map((r) => ({ path: r.path, narSize: r.narSize, narHash: r.narHash, references: [...r.references] }));
@@ -117,5 +118,88 @@ describe.runIf(hasPeers('nix-build', 'nix', 'nix-store'))('discoverClosure on a 
     expect(outside.message).toContain('/etc/hostname');
     const inChroot = await failure([hello.hello], { source: 'scan', storeRoot: dir.path });
     expect(inChroot.message).toContain(`does not exist in the store root ${dir.path}`);
+  });
+});
+
+// Names Nix stores as raw bytes: not UTF-8, with a newline, and a symlink target that is not UTF-8.
+const RAW_NAMES = `derivation { name = "raw-names"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
+  args = [ "-c" ''
+    mkdir -p "$out/$(printf 'caf\\351')"
+    printf 'latin-1' > "$out/$(printf 'caf\\351')/$(printf '\\377\\376')"
+    printf 'newline' > "$out/$(printf 'a\\nb')"
+    ln -s "$(printf '/weird\\377target')" $out/odd-link
+  '' ]; }`;
+
+describe.runIf(hasPeers('nix-build', 'nix'))('scanning paths whose names are not UTF-8', () => {
+  it('serialises them byte for byte, as nix path-info reports', async () => {
+    const [raw] = (await buildNix(RAW_NAMES)) as [string];
+    const closure = await collectClosure([raw], { source: 'scan' });
+    expect(comparable(closure)).toEqual(comparable(await nixPathInfo([raw])));
+  });
+});
+
+describe.runIf(hasPeers('nix-build', 'nix-store'))('roots given as symlinks', () => {
+  let dir: TempDir;
+  beforeAll(async () => {
+    dir = await makeTempDir();
+  });
+  afterAll(() => dir.remove());
+
+  it('keeps a store path that is itself a symlink as the root, as nix-store -qR ./result does', async () => {
+    const [target, linked] = (await buildNix(
+      `let target = ${shDerivation('link-target', 'mkdir $out; echo x > $out/f')}; in [ target (derivation { name = "store-link"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "/bin/ln -s \${target} $out" ]; }) ]`,
+    )) as [string, string];
+    const result = join(dir.path, 'result');
+    await symlink(linked, result);
+    const want = (await run('nix-store', ['-qR', result])).stdout.split('\n').filter(Boolean).sort();
+    expect(want).toEqual([linked, target].sort());
+    for (const source of ['nix', 'scan'] as const) {
+      expect((await collectClosure([result], { source })).map((r) => r.path), source).toEqual(want);
+    }
+  });
+
+  it('follows a result link to a /nix/store path that exists only in the chroot store', async () => {
+    const storeRoot = join(dir.path, 'chroot');
+    const only = '/nix/store/00000000000000000000000000000000-only-in-chroot';
+    await mkdir(join(storeRoot, only), { recursive: true });
+    await writeFile(join(storeRoot, only, 'f'), 'x');
+    const result = join(dir.path, 'chroot-result');
+    await symlink(only, result); // what nix-store --store local?root=DIR --add-root writes
+    expect((await collectClosure([result], { source: 'scan', storeRoot })).map((r) => r.path)).toEqual([only]);
+  });
+});
+
+describe('scanning a store with files beside its paths', () => {
+  it('takes X, not X.lock or X.check, as the store path of a hash part', async () => {
+    const dir = await makeTempDir();
+    try {
+      const store = join(dir.path, 'nix/store');
+      // Several hash parts, so that directory order puts a side file after its path at least once.
+      const paths = ['0', '1', '2', '3', '4', '5'].map((c) => `/nix/store/${c.repeat(32)}-foo`);
+      for (const [i, path] of paths.entries()) {
+        await mkdir(join(dir.path, path), { recursive: true });
+        await writeFile(join(dir.path, path, 'next'), paths[i + 1] ?? 'end');
+        await writeFile(join(store, `${path.slice('/nix/store/'.length)}.lock`), '');
+        await mkdir(join(store, `${path.slice('/nix/store/'.length)}.check`));
+      }
+      const closure = await collectClosure([paths[0]!], { source: 'scan', storeRoot: dir.path });
+      expect(closure.map((r) => [r.path, r.references])).toEqual(paths.map((p, i) => [p, paths.slice(i + 1, i + 2)]));
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
+describe.runIf(hasPeers('nix-build'))('findStoreReferences', () => {
+  it('finds store paths that a tree refers to through links and file contents only', async () => {
+    const hello = await buildHelloClosure();
+    const dir = await makeTempDir();
+    try {
+      await symlink(`${hello.hello}/bin/hello`, join(dir.path, 'hello'));
+      await writeFile(join(dir.path, 'config'), `greeting=${hello.greeting}/share/greeting/message\n`);
+      expect(await findStoreReferences(dir.path)).toEqual([hello.greeting, hello.hello].sort());
+    } finally {
+      await dir.remove();
+    }
   });
 });

@@ -17,6 +17,9 @@ export const PEERS = {
   proot: 'proot',
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
+  cpio: 'cpio',
+  getfattr: 'attr',
+  setfattr: 'attr',
 } as const;
 
 /** A peer program name. */

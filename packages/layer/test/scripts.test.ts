@@ -1,0 +1,55 @@
+import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hasPeers, makeTempDir, type TempDir } from '@strata/test-utils';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CustomisationError, runCustomisationScripts } from '../src/customisation/index.js';
+
+let dir: TempDir;
+beforeEach(async () => {
+  dir = await makeTempDir();
+});
+afterEach(() => dir.remove());
+
+describe.runIf(hasPeers('fakeroot', 'proot'))('runCustomisationScripts', () => {
+  it('runs extraCommands in the layer directory with quotes, parentheses and $ intact', async () => {
+    const script = `echo "(parens) 'quotes' \\$HOME=$HOME" > ./extraCommands; mkdir -p tmp`;
+    const result = await runCustomisationScripts(dir.path, { extraCommands: script });
+    expect(await readFile(join(dir.path, 'extraCommands'), 'utf8')).toBe(`(parens) 'quotes' $HOME=${process.env.HOME}\n`);
+    expect(result.ownership.size).toBe(0);
+  });
+
+  it('records ownership, setuid modes and device nodes set under fakeroot', async () => {
+    await mkdir(join(dir.path, 'home/alice'), { recursive: true });
+    await writeFile(join(dir.path, 'app'), '#!/bin/sh\n');
+    const { ownership } = await runCustomisationScripts(dir.path, {
+      fakeRootCommands: 'chown 1000:100 ./home/alice; chmod 4755 ./app; mknod ./null c 1 3; mkfifo ./fifo',
+    });
+    expect(ownership.get('/home/alice')).toMatchObject({ uid: 1000, gid: 100, mode: 0o755 });
+    expect(ownership.get('/app')).toMatchObject({ uid: 0, gid: 0, mode: 0o4755 });
+    expect(ownership.get('/null')).toMatchObject({ device: { type: 'char', major: 1, minor: 3 } });
+    expect((await lstat(join(dir.path, 'null'))).isFile()).toBe(true); // on disk it stays a plain file
+    // mkfifo needs no privilege: fakeroot lets it really happen, so the packer sees a FIFO on disk.
+    expect((await lstat(join(dir.path, 'fifo'))).isFIFO()).toBe(true);
+  });
+
+  it('with enableFakechroot the layer directory is / and absolute paths land in it', async () => {
+    const { ownership } = await runCustomisationScripts(dir.path, {
+      enableFakechroot: true,
+      fakeRootCommands: 'mkdir /bin && ln -s /nix/store/x-hello/bin/hello /bin/hello && touch /testfile && chown 12345:12345 /testfile && test -d /nix/store',
+    });
+    expect(await readlink(join(dir.path, 'bin/hello'))).toBe('/nix/store/x-hello/bin/hello');
+    expect(ownership.get('/testfile')).toMatchObject({ uid: 12345, gid: 12345 });
+    // Nothing bound into the chroot leaks into the layer directory.
+    for (const leaked of ['usr', 'nix', 'proc', 'dev', 'sys', 'lib64', '.strata-fakeroot']) {
+      await expect(lstat(join(dir.path, leaked)), leaked).rejects.toThrow();
+    }
+  });
+
+  it('fails with the script stderr and exit code', async () => {
+    const failing = runCustomisationScripts(dir.path, { fakeRootCommands: 'echo broken >&2; exit 3' });
+    await expect(failing).rejects.toSatisfy(
+      (e) => e instanceof CustomisationError && e.code === 'SCRIPT_FAILED' && /fakeRootCommands failed \(exit 3\):\nbroken/.test(e.message),
+    );
+    await expect(runCustomisationScripts(dir.path, { extraCommands: 'false; echo not reached > x' })).rejects.toThrow(/extraCommands failed \(exit 1\)/);
+  });
+});

@@ -1,0 +1,66 @@
+const kVmError = Symbol.for('strata.vm.VmError');
+
+/** Every `code` a {@link VmError} can carry. */
+export type VmErrorCode = 'MISSING_COMPONENT' | 'INVALID_OPTION' | 'BOOT_FAILED' | 'TIMEOUT' | 'KVM_UNAVAILABLE';
+
+/** The base class of every error `@strata/vm` throws; `instanceof` works across installed copies. */
+export class VmError extends Error {
+  readonly code: VmErrorCode;
+  readonly [kVmError] = true;
+  constructor(code: VmErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'VmError';
+    this.code = code;
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kVmError] === true;
+  }
+}
+
+/** A kernel, its modules, busybox, QEMU or getfattr is missing; the message says what to install. */
+export class VmMissingComponentError extends VmError {
+  declare readonly code: 'MISSING_COMPONENT';
+  constructor(message: string, options?: ErrorOptions) {
+    super('MISSING_COMPONENT', message, options);
+    this.name = 'VmMissingComponentError';
+  }
+}
+
+/** An option is out of range or malformed; the message names the option. */
+export class VmOptionError extends VmError {
+  declare readonly code: 'INVALID_OPTION';
+  constructor(message: string) {
+    super('INVALID_OPTION', message);
+    this.name = 'VmOptionError';
+  }
+}
+
+/** The VM stopped without running the script (kernel panic, failed mount); carries the console tail. */
+export class VmBootError extends VmError {
+  declare readonly code: 'BOOT_FAILED';
+  /** The last lines QEMU's serial console printed. */
+  readonly console: string;
+  constructor(message: string, console: string) {
+    super('BOOT_FAILED', message);
+    this.name = 'VmBootError';
+    this.console = console;
+  }
+}
+
+/** The script did not finish within `timeoutMs`; the VM was killed. */
+export class VmTimeoutError extends VmError {
+  declare readonly code: 'TIMEOUT';
+  constructor(message: string) {
+    super('TIMEOUT', message);
+    this.name = 'VmTimeoutError';
+  }
+}
+
+/** `accel: 'kvm'` was forced but KVM does not work on this machine. */
+export class VmKvmError extends VmError {
+  declare readonly code: 'KVM_UNAVAILABLE';
+  constructor(message: string) {
+    super('KVM_UNAVAILABLE', message);
+    this.name = 'VmKvmError';
+  }
+}

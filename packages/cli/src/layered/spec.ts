@@ -97,10 +97,14 @@ export async function readSpecFile(file: string): Promise<RawSpec> {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CliError(`--spec ${file}: expected a JSON object`);
   const base = dirname(resolve(file));
-  const raw = { ...(value as RawSpec) };
+  const raw: RawSpec = { ...(value as RawSpec) };
   for (const key of ['fromImage', 'referencesGraph', 'storeRoot'] as const) {
     if (typeof raw[key] === 'string') raw[key] = resolve(base, raw[key] as string);
   }
+  // contents may name links such as ./result next to the spec.
+  const at = (p: unknown) => (typeof p === 'string' && !p.startsWith('/') ? resolve(base, p) : p);
+  if (Array.isArray(raw.contents)) raw.contents = raw.contents.map(at);
+  else raw.contents = at(raw.contents);
   return raw;
 }
 

@@ -23,6 +23,8 @@ export interface WriteTarOptions {
   readonly digest?: boolean;
   /** Aborts the archive; the stream is destroyed with the abort reason. @default none */
   readonly signal?: AbortSignal;
+  /** Hash archives of 1 MiB or more on a worker thread. @default true when the machine has 3 or more cores */
+  readonly hashThread?: boolean;
 }
 
 /** The exact byte size of an archive holding `headers`, computed from metadata alone. */
@@ -144,7 +146,7 @@ export function writeTar(entries: readonly TarEntry[] | AsyncIterable<TarEntry>,
     throw new TypeError('writeTar: options.size is required when entries is an async iterable');
   }
   const size = options.size ?? tarSize(entries as readonly TarEntry[]);
-  const hash = options.digest === false ? undefined : createSha256(size);
+  const hash = options.digest === false ? undefined : createSha256(size, options.hashThread);
   let resolveDigest!: (d: string) => void;
   let rejectDigest!: (e: unknown) => void;
   const digest = new Promise<string>((resolve, reject) => {

@@ -80,6 +80,21 @@ describe.runIf(hasPeers('nix-build', 'nix'))('strata build-layered with bad inpu
     expect((await import('node:fs/promises').then((fs) => fs.stat(out))).size).toBe(0);
   });
 
+  it('stops promptly when its reader goes away (EPIPE)', async () => {
+    const root = join(dir.path, 'epipe');
+    const path = '/nix/store/33333333333333333333333333333333-epipe';
+    await mkdir(join(root, path), { recursive: true });
+    await run('truncate', ['-s', '256M', join(root, path, 'zeros')]);
+    const bin = join(repoRoot(), 'packages/cli/dist/bin.js');
+    const args = `--name p --contents ${path} --store-root ${root} --closure-source scan`;
+    const script = `set -o pipefail; timeout 20 '${process.execPath}' '${bin}' stream-layered ${args} | head -c 1000 | wc -c`;
+    const result = await run('bash', ['-c', script], { allowFailure: true });
+    expect(result.stdout.trim()).toBe('1000');
+    // 1 (EPIPE reported), not 124 (timeout killed a process kept alive by a paused layer).
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe('strata: EPIPE: write EPIPE\n');
+  });
+
   it('exits 130 on Ctrl-C and leaves no output file', async () => {
     // A store path with 2 GiB (sparse) keeps the build busy long enough to interrupt it.
     const root = join(dir.path, 'big');

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// `pnpm demo`: builds a small runnable image on a machine WITHOUT Nix. It assembles a chroot store
-// itself (the host's static busybox plus a hello script that refers to it, under store paths whose
-// hashes it derives from their contents), lets strata discover the closure by scanning the files,
-// and builds the image through strata's stages.
+// `pnpm demo [OUTDIR]`: builds a small runnable image on a machine WITHOUT Nix. It assembles a
+// chroot store itself (the host's static busybox plus a hello script that refers to it, under store
+// paths whose hashes it derives from their contents), lets strata discover the closure by scanning
+// the files, builds the image through strata's stages, and says how to load and run it.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -34,3 +34,16 @@ const strata = (...args) => execFileSync(process.execPath, [join(root, 'packages
 console.log(`Assembled a chroot store at ${storeRoot} (no Nix involved).\n`);
 console.log(`$ strata closure --scan --store-root ${storeRoot} ${hello}`);
 console.log(strata('closure', '--scan', '--store-root', storeRoot, hello));
+
+const image = join(out, 'strata-demo.tar');
+const build = ['build-layered', '--name', 'strata-demo', '--tag', 'latest', '--store-root', storeRoot, '--closure-source', 'scan',
+  '--contents', hello, '--config', JSON.stringify({ Cmd: ['/bin/hello'] }), '--compressor', 'none', '-o', image];
+console.log(`$ strata ${build.map((a) => (/[\s{}"]/.test(a) ? `'${a}'` : a)).join(' ')}`);
+strata(...build);
+console.log(`Wrote ${image}. Load and run it:
+
+  podman load -i ${image}
+  podman run --rm strata-demo:latest
+
+(on machines like the CI ones here, podman needs: podman --cgroup-manager=cgroupfs run --rm --runtime runc
+ --network=none --ulimit nofile=20000:20000 --ulimit nproc=1000:1000 strata-demo:latest)`);

@@ -9,6 +9,8 @@ import {
   podmanLoad,
   podmanRemove,
   podmanRun,
+  repoRoot,
+  run,
   runStrata,
   skopeoInspect,
   type TempDir,
@@ -95,6 +97,22 @@ describe.runIf(hasPeers('nix-build', 'nix', 'podman', 'skopeo', 'umoci'))('strat
     const changed = after.filter((l, i) => l.diffId !== before[i]!.diffId).map((l) => l.comment);
     expect(changed.some((c) => c.includes(other.greeting))).toBe(true);
     expect(changed.some((c) => c.includes(hello.busybox))).toBe(false);
+  });
+
+  it('reads contents next to the spec file, and shows progress only on a terminal', async () => {
+    const { symlink, writeFile } = await import('node:fs/promises');
+    await symlink(hello.hello, join(dir.path, 'result'));
+    await writeFile(join(dir.path, 'rel.json'), JSON.stringify({ name: 'rel', tag: 'r', contents: './result' }));
+    const out = join(dir.path, 'rel.tar');
+    const quiet = await runStrata(['build-layered', '--spec', join(dir.path, 'rel.json'), '--compressor', 'none', '-o', out]);
+    expect([quiet.exitCode, quiet.stderr, quiet.stdout]).toEqual([0, '', '']);
+    expect((await readArchiveJson(out)).config.history?.at(-1)?.comment).toBe(`customisation layer: ["${hello.hello}"]`);
+    // script(1) gives the command a terminal for stderr; the image still goes to a file.
+    const bin = join(repoRoot(), 'packages/cli/dist/bin.js');
+    const cmd = `'${process.execPath}' '${bin}' build-layered --spec '${join(dir.path, 'rel.json')}' --compressor none -o '${join(dir.path, 'tty.tar')}'`;
+    const tty = await run('script', ['-qec', cmd, '/dev/null']);
+    expect(tty.stdout).toMatch(/layer \d+ of \d+ +[\d.]+ (KiB|MiB) \/ [\d.]+ MiB +[\d.]+ (B|KiB|MiB|GiB)\/s/);
+    expect((await bytesOf(join(dir.path, 'tty.tar'))).equals(await bytesOf(out))).toBe(true);
   });
 
   it('keeps the layer count within maxLayers and names a default tag from the inputs', async () => {

@@ -2,6 +2,7 @@
 // it hashes; for large archives the bytes are copied into a shared ring buffer and a worker thread
 // hashes them in parallel, so a layer costs one read, one memcpy and one write on the main thread.
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 /** An incremental sha256 whose digest resolves as `sha256:<hex>`. */
@@ -134,12 +135,22 @@ class ParallelSha256 implements Sha256 {
   }
 }
 
-/** Archives at least this large are hashed on a worker thread. */
+/** Archives at least this large are hashed on a worker thread (when threads are used at all). */
 export const PARALLEL_HASH_THRESHOLD = 1 << 20;
 
-/** A sha256 for about `expectedSize` bytes: inline when small, on a worker thread when large. */
-export function createSha256(expectedSize: number): Sha256 {
-  if (expectedSize >= PARALLEL_HASH_THRESHOLD) return new ParallelSha256();
+/**
+ * Whether hashing on a thread of its own pays by default: it needs a core besides the one that
+ * reads and writes and the one the consumer (a pipe reader, a compressor) runs on. On two cores
+ * the copy into the ring and the wake-ups cost what the parallelism saves, and the thread adds
+ * ~25 MiB of RSS (measured in bench/stream-layered).
+ */
+export function defaultHashThread(): boolean {
+  return availableParallelism() >= 3;
+}
+
+/** A sha256 for about `expectedSize` bytes: on a worker thread when large and `thread`, else inline. */
+export function createSha256(expectedSize: number, thread = defaultHashThread()): Sha256 {
+  if (thread && expectedSize >= PARALLEL_HASH_THRESHOLD) return new ParallelSha256();
   const hash = createHash('sha256');
   return {
     update: (chunk) => void hash.update(chunk),

@@ -37,4 +37,3 @@ export {
 } from './scan.js';
 export { packLayer, type PackLayerOptions } from './pack.js';
 export { readTar, type TarMember } from './read.js';
-export { scanContentsLayer, type ScanContentsLayerOptions } from './contents.js';

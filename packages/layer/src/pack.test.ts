@@ -97,7 +97,7 @@ describe('packLayer', () => {
 
   it('hashes a large layer on a worker thread to the same digest', async () => {
     const { dir, path } = await makeLargeStore();
-    const layer = packLayer(await scanLayer([path], { storeRoot: dir }));
+    const layer = packLayer(await scanLayer([path], { storeRoot: dir }), { hashThread: true });
     const bytes = await buffer(layer);
     expect(bytes.length).toBe(layer.size);
     expect(await layer.digest).toBe(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
@@ -109,7 +109,7 @@ describe('packLayer', () => {
     const path = '/nix/store/ffffffffffffffffffffffffffffffff-odd';
     await mkdir(join(dir, path), { recursive: true });
     for (let i = 0; i < 40; i++) await writeFile(join(dir, path, `f${i}`), Buffer.alloc(i * 37 * 1024 + 333, i));
-    const layer = packLayer(await scanLayer([path], { storeRoot: dir }), { readSize: 100 << 10 });
+    const layer = packLayer(await scanLayer([path], { storeRoot: dir }), { readSize: 100 << 10, hashThread: true });
     const hash = createHash('sha256');
     let total = 0;
     const slow = new Writable({

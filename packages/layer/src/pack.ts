@@ -10,6 +10,8 @@ export interface PackLayerOptions {
   readonly signal?: AbortSignal;
   /** Bytes read from a file at a time. @default 512 KiB */
   readonly readSize?: number;
+  /** Hash on a worker thread (layers of 1 MiB or more). @default true when the machine has 3 or more cores */
+  readonly hashThread?: boolean;
 }
 
 /**
@@ -55,5 +57,8 @@ export function packLayer(plan: LayerPlan, options: PackLayerOptions = {}): TarS
   const entries: TarEntry[] = plan.entries.map(({ source, ...header }) =>
     source === undefined || header.size === 0 ? header : { ...header, body: () => readFile(source, header.size, readSize) },
   );
-  return writeTar(entries, options.signal ? { signal: options.signal } : {});
+  return writeTar(entries, {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.hashThread === undefined ? {} : { hashThread: options.hashThread }),
+  });
 }

@@ -23,6 +23,8 @@ export interface WriteTarOptions {
   readonly digest?: boolean;
   /** Aborts the archive; the stream is destroyed with the abort reason. @default none */
   readonly signal?: AbortSignal;
+  /** Hash archives of 1 MiB or more on a worker thread. @default true when the machine has 3 or more cores */
+  readonly hashThread?: boolean;
 }
 
 /** The exact byte size of an archive holding `headers`, computed from metadata alone. */
@@ -84,6 +86,12 @@ async function writeEntry(pack: tarStream.Pack, entry: TarEntry): Promise<void> 
   done.catch(() => {});
   sink.on('error', () => {});
   const source = body();
+  // When the archive is torn down (a consumer's EPIPE, an abort), the source must stop too: a
+  // layer stream left paused would keep its hash worker, and so the process, alive.
+  sink.once('close', () => {
+    if (source instanceof Readable) source.destroy();
+    else void (source as AsyncGenerator<Buffer>).return?.(undefined);
+  });
   const written = source instanceof Readable ? await copyReadable(source, sink, entry.size) : await copyIterable(source, sink, entry.size);
   if (written !== entry.size) {
     const error = new LayerError('CHANGED', `layer: ${entry.name} changed while packing: expected ${entry.size} bytes, read ${written}`);
@@ -128,6 +136,7 @@ function copyReadable(source: Readable, sink: Sink, limit: number): Promise<numb
     });
     source.once('end', () => resolve(written));
     source.once('error', reject);
+    source.once('close', () => reject(new Error('tar entry source closed before its end')));
   });
 }
 
@@ -146,7 +155,7 @@ export function writeTar(entries: readonly TarEntry[] | AsyncIterable<TarEntry>,
     throw new TypeError('writeTar: options.size is required when entries is an async iterable');
   }
   const size = options.size ?? tarSize(entries as readonly TarEntry[]);
-  const hash = options.digest === false ? undefined : createSha256(size);
+  const hash = options.digest === false ? undefined : createSha256(size, options.hashThread);
   let resolveDigest!: (d: string) => void;
   let rejectDigest!: (e: unknown) => void;
   const digest = new Promise<string>((resolve, reject) => {

@@ -115,3 +115,25 @@ describe('readDockerArchive', () => {
     await expect(readDockerArchive(join(tmp.path, 'nope.tar'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });
+
+describe('readDockerArchive and member links', () => {
+  it('follows a manifest layer that is a symlink to another member, as docker save and skopeo write them', async () => {
+    const dir = join(tmp.path, 'linked');
+    await run('mkdir', ['-p', join(dir, 'id1'), join(dir, 'id2')]);
+    const layer = await layerBytes('/l', 'linked');
+    await writeFile(join(dir, 'shared.tar'), layer);
+    await run('ln', ['-s', '../shared.tar', join(dir, 'id1/layer.tar')]);
+    await run('ln', ['-s', '../id1/layer.tar', join(dir, 'id2/layer.tar')]);
+    const diffId = sha(layer);
+    await writeFile(join(dir, 'c.json'), JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId, diffId] } }));
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify([{ Config: 'c.json', RepoTags: ['l:1'], Layers: ['id1/layer.tar', 'id2/layer.tar'] }]));
+    const file = join(tmp.path, 'linked.tar');
+    await run('tar', ['-C', dir, '-cf', file, '.']);
+    const [image] = (await readDockerArchive(file)).images;
+    expect(image?.layers.map((l) => [l.path, l.size])).toEqual([
+      ['id1/layer.tar', layer.length],
+      ['id2/layer.tar', layer.length],
+    ]);
+    expect((await buffer(image!.layers[1]!.open())).equals(layer)).toBe(true);
+  });
+});

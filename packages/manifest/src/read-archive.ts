@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
@@ -84,11 +85,20 @@ interface Member {
   readonly head: Buffer;
 }
 
-async function indexArchive(file: string, compression: Compression): Promise<{ members: Map<string, Member>; small: Map<string, Buffer> }> {
+interface ArchiveIndex {
+  readonly members: Map<string, Member>;
+  readonly small: Map<string, Buffer>;
+  /** Symlink members (docker save and skopeo link `<id>/layer.tar` to a shared file). */
+  readonly links: Map<string, string>;
+}
+
+async function indexArchive(file: string, compression: Compression): Promise<ArchiveIndex> {
   const members = new Map<string, Member>();
   const small = new Map<string, Buffer>();
+  const links = new Map<string, string>();
   for await (const m of readTar(openArchive(file, compression))) {
     const name = m.name.replace(/^\.\//, '');
+    if (m.type === 'symlink' && m.linkname) links.set(name, posix.join(posix.dirname(name), m.linkname));
     if (m.type !== 'file') continue;
     // manifest.json and configs are small; keep every small member (configs may be named blobs/sha256/<hex>).
     if (m.size <= 1 << 20 || (name.endsWith('.json') && m.size <= 64 << 20)) {
@@ -101,7 +111,14 @@ async function indexArchive(file: string, compression: Compression): Promise<{ m
     for await (const chunk of m.body as AsyncIterable<Buffer>) if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4)]);
     members.set(name, { offset: m.offset, size: m.size, head });
   }
-  return { members, small };
+  return { members, small, links };
+}
+
+/** Follows member symlinks (a few hops at most) to the member holding the bytes. */
+function resolveMember(index: ArchiveIndex, name: string): string {
+  let current = name;
+  for (let hops = 0; hops < 8 && index.links.has(current); hops++) current = index.links.get(current)!;
+  return current;
 }
 
 function openMember(file: string, compression: Compression, name: string, member: Member): Readable {
@@ -158,7 +175,8 @@ async function readCompression(file: string): Promise<Compression> {
  */
 export async function readDockerArchive(file: string): Promise<DockerArchive> {
   const compression = await readCompression(file);
-  const { members, small } = await indexArchive(file, compression);
+  const index = await indexArchive(file, compression);
+  const { members, small } = index;
   const manifest = parseJson(ManifestSchema, small.get('manifest.json'), `${file}: manifest.json`);
   const images = manifest.map((entry, i): ArchivedImage => {
     const where = `${file}: manifest.json[${i}]`;
@@ -169,9 +187,10 @@ export async function readDockerArchive(file: string): Promise<DockerArchive> {
       throw new ManifestError('INVALID_ARCHIVE', `${where}: ${entry.Layers.length} layers but ${diffIds.length} diff_ids in ${entry.Config}`);
     }
     const layers = entry.Layers.map((path, j): ArchivedLayer => {
-      const member = members.get(path);
+      const target = resolveMember(index, path);
+      const member = members.get(target);
       if (!member) throw new ManifestError('INVALID_ARCHIVE', `${where}: layer ${path} is not in the archive`);
-      return { path, size: member.size, diffId: diffIds[j]!, compression: detectCompression(member.head), open: () => openMember(file, compression, path, member) };
+      return { path, size: member.size, diffId: diffIds[j]!, compression: detectCompression(member.head), open: () => openMember(file, compression, target, member) };
     });
     const configDigest = `sha256:${createHash('sha256').update(configBytes!).digest('hex')}`;
     return { repoTags: entry.RepoTags ?? [], configBytes: configBytes!, configDigest, config, layers };

@@ -113,16 +113,14 @@ export async function readSpecFile(file: string): Promise<RawSpec> {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CliError(`--spec ${file}: expected a JSON object`);
   const base = dirname(resolve(file));
-  const raw = { ...(value as RawSpec) };
+  const raw: RawSpec = { ...(value as RawSpec) };
   for (const key of ['fromImage', 'referencesGraph', 'storeRoot', 'layeringPipeline', 'caCertificates'] as const) {
     if (typeof raw[key] === 'string') raw[key] = resolve(base, raw[key] as string);
   }
-  // Contents may name local directories relative to the spec; store paths stay as they are.
-  const contents = raw.contents;
-  if (typeof contents === 'string' || Array.isArray(contents)) {
-    const list = (typeof contents === 'string' ? [contents] : contents).map((c) => (typeof c === 'string' && !c.startsWith('/') ? resolve(base, c) : c));
-    raw.contents = list;
-  }
+  // contents may name links such as ./result, or local directories, next to the spec.
+  const at = (p: unknown) => (typeof p === 'string' && !p.startsWith('/') ? resolve(base, p) : p);
+  if (Array.isArray(raw.contents)) raw.contents = raw.contents.map(at);
+  else raw.contents = at(raw.contents);
   return raw;
 }
 

@@ -208,7 +208,8 @@ async function readCompression(file: string): Promise<Compression> {
 /**
  * Reads a docker-archive (as written by strata, nixpkgs, `docker save`, `podman save` or skopeo;
  * plain, gzip or zstd): its images, configs and layers. Layers are not loaded: each `open()`
- * streams the member from the file (by offset when the file is not compressed).
+ * streams the member from the file (by offset when the file is not compressed). Indexing a plain
+ * archive reads its tar headers only; a compressed one must be decompressed in full once.
  * @example
  * const { images: [image] } = await readDockerArchive('base.tar');
  * for (const layer of image.layers) console.log(layer.path, layer.size, layer.diffId);

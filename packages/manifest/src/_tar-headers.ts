@@ -88,6 +88,9 @@ export async function* walkTarHeaders(handle: FileHandle, fileSize: number, wher
     const offset = position + BLOCK;
     const extension = flag === 'x' || flag === 'L' || flag === 'K';
     const size = extension || flag === 'g' ? numeric(block, 124, 12) : (pending.size ?? numeric(block, 124, 12));
+    if (!Number.isSafeInteger(size) || size < 0 || offset + size > fileSize) {
+      throw new ManifestError('INVALID_ARCHIVE', `${where}: the tar member at byte ${position} claims ${size} bytes past the end of the file`);
+    }
     position = offset + Math.ceil(size / BLOCK) * BLOCK;
     if (extension) {
       const body = await readAt(handle, offset, size, where);

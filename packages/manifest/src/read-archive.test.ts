@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, open, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { makeTempDir, run, type TempDir } from '@strata/test-utils';
@@ -41,20 +41,22 @@ function padded(bytes: Buffer): Buffer {
   return Buffer.concat([bytes, Buffer.alloc((512 - (bytes.length % 512)) % 512)]);
 }
 
-/** A docker-archive staged as skopeo and docker save lay it out: a symlinked layer member, a layer listed twice, long names. */
+/** A docker-archive staged as skopeo and docker save lay it out: symlinked and hard-linked layer members, a layer listed twice, long names. */
 async function stageArchive(dir: string): Promise<{ one: Buffer; two: Buffer; config: Buffer }> {
   const one = Buffer.alloc(3 << 20, 1); // above the "small member" limit: only its first bytes are read when indexing
   const two = Buffer.from('second layer');
   const long = `${'d'.repeat(60)}/${'e'.repeat(60)}/layer.tar`;
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(one), sha(two), sha(one)] } }));
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(one), sha(two), sha(one), sha(one)] } }));
   await mkdir(join(dir, 'a'), { recursive: true });
   await mkdir(join(dir, 'b'));
   await mkdir(join(dir, 'd'.repeat(60), 'e'.repeat(60)), { recursive: true });
   await writeFile(join(dir, 'a/layer.tar'), one);
   await symlink('../a/layer.tar', join(dir, 'b/layer.tar'));
+  await mkdir(join(dir, 'c'));
+  await link(join(dir, 'a/layer.tar'), join(dir, 'c/layer.tar'));
   await writeFile(join(dir, long), two);
   await writeFile(join(dir, `${sha(config).slice(7)}.json`), config);
-  const manifest = [{ Config: `${sha(config).slice(7)}.json`, RepoTags: ['x:1'], Layers: ['b/layer.tar', long, 'a/layer.tar'] }];
+  const manifest = [{ Config: `${sha(config).slice(7)}.json`, RepoTags: ['x:1'], Layers: ['b/layer.tar', long, 'a/layer.tar', 'c/layer.tar'] }];
   await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
   return { one, two, config };
 }
@@ -65,7 +67,7 @@ describe('readDockerArchive', () => {
     ['pax', false],
     ['ustar', false],
     ['pax', true],
-  ])('indexes a %s archive (gzip: %s) with long names, a symlinked layer and a layer listed twice', async (format, gzip) => {
+  ])('indexes a %s archive (gzip: %s) with long names, linked layers and a layer listed twice', async (format, gzip) => {
     const staging = join(tmp.path, `stage-${format}-${gzip}`);
     const { one, two, config } = await stageArchive(staging);
     const file = join(tmp.path, `${format}-${gzip}.tar`);
@@ -79,9 +81,10 @@ describe('readDockerArchive', () => {
       [one.length, sha(one)],
       [two.length, sha(two)],
       [one.length, sha(one)],
+      [one.length, sha(one)],
     ]);
     const bodies = await Promise.all(image!.layers.map(async (l) => sha(await buffer(l.open()))));
-    expect(bodies).toEqual([sha(one), sha(two), sha(one)]);
+    expect(bodies).toEqual([sha(one), sha(two), sha(one), sha(one)]);
   });
 
   it('indexes a 4 GiB layer member reading less than 1 MiB of the file', async () => {
@@ -104,6 +107,12 @@ describe('readDockerArchive', () => {
     const read = bytesRead() - before;
     expect(archive.images[0]?.layers.map((l) => [l.path, l.size, l.compression])).toEqual([['big/layer.tar', layerSize, 'none']]);
     expect(read).toBeLessThan(1 << 20);
+  });
+
+  it('rejects a member that claims more bytes than the file holds', async () => {
+    const file = join(tmp.path, 'truncated.tar');
+    await writeFile(file, Buffer.concat([ustarHeader('layer.tar', 4096), Buffer.alloc(512)]));
+    await expect(readDockerArchive(file)).rejects.toThrow(`${file}: the tar member at byte 0 claims 4096 bytes past the end of the file`);
   });
 
   it('rejects a header whose checksum is wrong, naming the file and offset', async () => {

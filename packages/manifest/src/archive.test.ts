@@ -85,6 +85,7 @@ describe('writeDockerArchive', () => {
     expect(bytes.includes(kept)).toBe(true);
     const other = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [sha(Buffer.from('x'))] } }));
     await expect(buffer(writeDockerArchive(layers, template(1), { configBytes: other }))).rejects.toThrow("configBytes: rootfs.diff_ids do not match the 1 layers' diffIDs");
+    await expect(buffer(writeDockerArchive(layers, template(1), { configBytes: Buffer.from('{') }))).rejects.toThrow('configBytes: not JSON');
   });
 
   it('fails when a layer is not the size it announced', async () => {

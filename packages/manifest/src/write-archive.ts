@@ -64,7 +64,12 @@ export function imageConfigBytes(template: ImageConfigTemplate, diffIds: readonl
 
 /** Checks that kept config bytes name exactly the diffIDs of the layers written with them. */
 function checkKeptConfig(bytes: Buffer, diffIds: readonly string[]): Buffer {
-  const listed = (JSON.parse(bytes.toString('utf8')) as { rootfs?: { diff_ids?: unknown } }).rootfs?.diff_ids;
+  let listed: unknown;
+  try {
+    listed = (JSON.parse(bytes.toString('utf8')) as { rootfs?: { diff_ids?: unknown } } | null)?.rootfs?.diff_ids;
+  } catch (error) {
+    throw new ManifestError('INVALID_OPTION', 'configBytes: not JSON', { cause: error });
+  }
   if (!Array.isArray(listed) || listed.length !== diffIds.length || listed.some((d, i) => d !== diffIds[i])) {
     throw new ManifestError('INVALID_OPTION', `configBytes: rootfs.diff_ids do not match the ${diffIds.length} layers' diffIDs`);
   }

@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   buildHelloClosure,
   type HelloClosure,
   hasPeers,
   makeTempDir,
+  podmanInspect,
   podmanLoad,
   podmanRemove,
   podmanRun,
@@ -99,6 +100,46 @@ describe.runIf(hasPeers('nix-build', 'docker-registry', 'skopeo', 'podman', 'run
     expect(wrong.exitCode).toBe(1);
     expect(wrong.stderr).toMatch(/sha256/);
     await expect(stat(bad)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('pulls an image keeping the registry config bytes: same image ID, empty-layer history intact', async () => {
+    const staging = join(dir.path, 'history');
+    await mkdir(join(staging, 'root/etc'), { recursive: true });
+    await writeFile(join(staging, 'root/etc/greeting'), 'hi\n');
+    const layer = join(staging, 'layer.tar');
+    await run('tar', ['-C', join(staging, 'root'), '--owner=0', '--group=0', '--numeric-owner', '--mtime=@1', '-cf', layer, '.']);
+    const diffId = `sha256:${createHash('sha256').update(await readFile(layer)).digest('hex')}`;
+    const history = [
+      { created: '2024-01-01T00:00:00Z', created_by: 'ENV GREETING=hi', empty_layer: true },
+      { created: '2024-01-01T00:00:01Z', created_by: 'COPY greeting /etc/' },
+    ];
+    // Indented, history before rootfs: bytes no re-serialisation would reproduce.
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: ['GREETING=hi'] }, history, rootfs: { type: 'layers', diff_ids: [diffId] } }, null, 2));
+    const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+    await writeFile(join(staging, 'config.json'), config);
+    await writeFile(join(staging, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: ['h:1'], Layers: ['layer.tar'] }]));
+    const source = join(dir.path, 'history.tar');
+    await run('tar', ['-C', staging, '-cf', source, 'config.json', 'manifest.json', 'layer.tar']);
+    const pushed = await runStrata(['push', source, `${reg.host}/strata/history:v1`]);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    const raw = (await skopeoInspect(`docker://${reg.host}/strata/history:v1`, ['--tls-verify=false', '--raw'])) as { config: { digest: string } };
+    expect(raw.config.digest).toBe(configDigest);
+
+    const out = join(dir.path, 'history-pulled.tar');
+    const pulled = await runStrata(['pull', pushed.stdout.trim(), '-o', out, '--final-name', `${unique}-history`, '--final-tag', 'v1']);
+    expect(pulled.exitCode, pulled.stderr).toBe(0);
+    const member = await run('tar', ['-xOf', out, `${configDigest.slice(7)}.json`]);
+    expect(member.stdout).toBe(config.toString('utf8'));
+    const archived = (await skopeoInspect(`docker-archive:${out}`, ['--raw'])) as { config: { digest: string } };
+    expect(archived.config.digest).toBe(configDigest);
+    const name = await podmanLoad(out);
+    loaded.push(name);
+    const inspected = await podmanInspect(name);
+    expect(inspected.Id).toBe(configDigest.slice(7));
+    expect(inspected.History).toEqual([
+      { created: '2024-01-01T00:00:00Z', created_by: 'ENV GREETING=hi', empty_layer: true },
+      { created: '2024-01-01T00:00:01Z', created_by: 'COPY greeting /etc/' },
+    ]);
   });
 
   it('pulls an image skopeo pushed with gzip layers, usable as fromImage for a new build', async () => {

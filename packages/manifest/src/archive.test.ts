@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImageConfig } from './config.js';
 import { ManifestError } from './errors.js';
 import { readDockerArchive } from './read-archive.js';
-import { type ArchiveLayer, writeDockerArchive } from './write-archive.js';
+import { type ArchiveLayer, imageConfigBytes, writeDockerArchive } from './write-archive.js';
 
 let tmp: TempDir;
 beforeAll(async () => {
@@ -64,6 +64,28 @@ describe('writeDockerArchive', () => {
     const one = await layerBytes('/a', 'same');
     const make = () => buffer(writeDockerArchive([{ size: one.length, open: () => Readable.from([one]) }], template(1), { repoTags: ['x:y'] }));
     expect((await make()).equals(await make())).toBe(true);
+  });
+
+  it('writes the config bytes imageConfigBytes computes for the same template and diffIDs', async () => {
+    const one = await layerBytes('/a', 'same');
+    const archive = writeDockerArchive([{ size: one.length, open: () => Readable.from([one]) }], template(1));
+    await buffer(archive);
+    expect((await archive.config).bytes.equals(imageConfigBytes(template(1), [sha(one)]))).toBe(true);
+  });
+
+  it('keeps given config bytes exactly, and rejects ones naming other diffIDs', async () => {
+    const one = await layerBytes('/a', 'kept');
+    const history = [{ created_by: 'ENV A=1', empty_layer: true }, { created_by: 'COPY a' }];
+    const kept = Buffer.from(JSON.stringify({ os: 'linux', architecture: 'amd64', history, rootfs: { type: 'layers', diff_ids: [sha(one)] } }, null, 2));
+    const layers = [{ size: one.length, open: () => Readable.from([one]) }];
+    const archive = writeDockerArchive(layers, template(1), { configBytes: kept });
+    const bytes = await buffer(archive);
+    expect(bytes.length).toBe(archive.size);
+    expect((await archive.config).digest).toBe(sha(kept));
+    expect(bytes.includes(kept)).toBe(true);
+    const other = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [sha(Buffer.from('x'))] } }));
+    await expect(buffer(writeDockerArchive(layers, template(1), { configBytes: other }))).rejects.toThrow("configBytes: rootfs.diff_ids do not match the 1 layers' diffIDs");
+    await expect(buffer(writeDockerArchive(layers, template(1), { configBytes: Buffer.from('{') }))).rejects.toThrow('configBytes: not JSON');
   });
 
   it('fails when a layer is not the size it announced', async () => {

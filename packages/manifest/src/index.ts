@@ -17,6 +17,7 @@ export {
   type ArchiveLayer,
   type DockerArchiveStream,
   type ImageConfigTemplate,
+  imageConfigBytes,
   layerMemberName,
   writeDockerArchive,
   type WriteDockerArchiveOptions,

@@ -8,6 +8,7 @@ import { createGunzip } from 'node:zlib';
 import * as zlib from 'node:zlib';
 import { readTar } from '@strata/layer';
 import { z } from 'zod';
+import { walkTarHeaders } from './_tar-headers.js';
 import { describeZodError, ManifestError } from './errors.js';
 import type { ImageConfig } from './config.js';
 import type { ArchiveLayer } from './write-archive.js';
@@ -92,16 +93,55 @@ interface ArchiveIndex {
   readonly links: Map<string, string>;
 }
 
-async function indexArchive(file: string, compression: Compression): Promise<ArchiveIndex> {
+/** manifest.json and configs are small; keep every small member (configs may be named blobs/sha256/<hex>). */
+function isSmall(name: string, size: number): boolean {
+  return size <= 1 << 20 || (name.endsWith('.json') && size <= 64 << 20);
+}
+
+/** Where a link member points, as an archive path: hard links name one, symlinks are relative to their directory. */
+function linkTarget(name: string, type: 'symlink' | 'link', linkname: string): string {
+  const target = type === 'link' ? posix.normalize(linkname) : posix.join(posix.dirname(name), linkname);
+  return target.replace(/^\.\//, '');
+}
+
+/**
+ * Indexes an uncompressed archive from its tar headers: bodies are skipped by offset, and only small
+ * members and the first bytes of each large one are read, so a 1 GiB archive costs milliseconds.
+ */
+async function indexPlainArchive(file: string): Promise<ArchiveIndex> {
+  const members = new Map<string, Member>();
+  const small = new Map<string, Buffer>();
+  const links = new Map<string, string>();
+  const handle = await openFile(file, 'r');
+  try {
+    const { size: fileSize } = await handle.stat();
+    for await (const h of walkTarHeaders(handle, fileSize, file)) {
+      const name = h.name.replace(/^\.\//, '');
+      if ((h.type === 'symlink' || h.type === 'link') && h.linkname) links.set(name, linkTarget(name, h.type, h.linkname));
+      if (h.type !== 'file') continue;
+      const bytes = Buffer.alloc(isSmall(name, h.size) ? h.size : Math.min(4, h.size));
+      await handle.read(bytes, 0, bytes.length, h.offset);
+      if (bytes.length === h.size) small.set(name, bytes);
+      // A later member of the same name replaces an earlier one, as extracting the tar would.
+      links.delete(name);
+      members.set(name, { offset: h.offset, size: h.size, head: bytes.subarray(0, 4) });
+    }
+  } finally {
+    await handle.close();
+  }
+  return { members, small, links };
+}
+
+/** Indexes a compressed archive: it cannot seek, so every byte is decompressed once (costs as much as reading the layers). */
+async function indexCompressedArchive(file: string, compression: Compression): Promise<ArchiveIndex> {
   const members = new Map<string, Member>();
   const small = new Map<string, Buffer>();
   const links = new Map<string, string>();
   for await (const m of readTar(openArchive(file, compression))) {
     const name = m.name.replace(/^\.\//, '');
-    if (m.type === 'symlink' && m.linkname) links.set(name, posix.join(posix.dirname(name), m.linkname));
+    if ((m.type === 'symlink' || m.type === 'link') && m.linkname) links.set(name, linkTarget(name, m.type, m.linkname));
     if (m.type !== 'file') continue;
-    // manifest.json and configs are small; keep every small member (configs may be named blobs/sha256/<hex>).
-    if (m.size <= 1 << 20 || (name.endsWith('.json') && m.size <= 64 << 20)) {
+    if (isSmall(name, m.size)) {
       const bytes = await buffer(m.body);
       small.set(name, bytes);
       members.set(name, { offset: m.offset, size: m.size, head: bytes.subarray(0, 4) });
@@ -168,14 +208,15 @@ async function readCompression(file: string): Promise<Compression> {
 /**
  * Reads a docker-archive (as written by strata, nixpkgs, `docker save`, `podman save` or skopeo;
  * plain, gzip or zstd): its images, configs and layers. Layers are not loaded: each `open()`
- * streams the member from the file (by offset when the file is not compressed).
+ * streams the member from the file (by offset when the file is not compressed). Indexing a plain
+ * archive reads its tar headers only; a compressed one must be decompressed in full once.
  * @example
  * const { images: [image] } = await readDockerArchive('base.tar');
  * for (const layer of image.layers) console.log(layer.path, layer.size, layer.diffId);
  */
 export async function readDockerArchive(file: string): Promise<DockerArchive> {
   const compression = await readCompression(file);
-  const index = await indexArchive(file, compression);
+  const index = compression === 'none' ? await indexPlainArchive(file) : await indexCompressedArchive(file, compression);
   const { members, small } = index;
   const manifest = parseJson(ManifestSchema, small.get('manifest.json'), `${file}: manifest.json`);
   const images = manifest.map((entry, i): ArchivedImage => {

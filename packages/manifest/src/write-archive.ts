@@ -25,6 +25,12 @@ export interface WriteDockerArchiveOptions {
   readonly mtime?: number;
   /** Aborts writing; the stream is destroyed with the abort reason. @default none */
   readonly signal?: AbortSignal;
+  /**
+   * Exact config bytes to write instead of serialising the template, so the image ID (their digest)
+   * and any history of empty layers survive (a pulled image). Their `rootfs.diff_ids` must be the
+   * layers' diffIDs; the template is then ignored. @default the template with the layers' diffIDs
+   */
+  readonly configBytes?: Buffer;
 }
 
 /** A docker-archive being written; `config` resolves with the config bytes and digest (the image ID) once the layers have passed. */
@@ -42,10 +48,32 @@ export function layerMemberName(index: number): string {
   return `layers/${String(index + 1).padStart(3, '0')}.tar`;
 }
 
-function withDiffIds(template: ImageConfigTemplate, diffIds: readonly string[]): Buffer {
+/**
+ * The exact config bytes strata writes for `template` and these diffIDs: the template's keys in
+ * order, `rootfs` before `history`. Anything that must reproduce an archive's image ID (a push
+ * straight from a spec) serialises with this.
+ * @example
+ * const bytes = imageConfigBytes(template, layers.map((l) => l.diffId));
+ * const imageId = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+ */
+export function imageConfigBytes(template: ImageConfigTemplate, diffIds: readonly string[]): Buffer {
   const { history, ...rest } = template;
   const config: ImageConfig = { ...rest, rootfs: { type: 'layers', diff_ids: diffIds }, ...(history ? { history } : {}) };
   return serializeImageConfig(config);
+}
+
+/** Checks that kept config bytes name exactly the diffIDs of the layers written with them. */
+function checkKeptConfig(bytes: Buffer, diffIds: readonly string[]): Buffer {
+  let listed: unknown;
+  try {
+    listed = (JSON.parse(bytes.toString('utf8')) as { rootfs?: { diff_ids?: unknown } } | null)?.rootfs?.diff_ids;
+  } catch (error) {
+    throw new ManifestError('INVALID_OPTION', 'configBytes: not JSON', { cause: error });
+  }
+  if (!Array.isArray(listed) || listed.length !== diffIds.length || listed.some((d, i) => d !== diffIds[i])) {
+    throw new ManifestError('INVALID_OPTION', `configBytes: rootfs.diff_ids do not match the ${diffIds.length} layers' diffIDs`);
+  }
+  return bytes;
 }
 
 function manifestJson(configName: string, repoTags: readonly string[], layers: number): Buffer {
@@ -94,19 +122,20 @@ export function writeDockerArchive(
 ): DockerArchiveStream {
   const mtime = options.mtime ?? 1;
   const repoTags = options.repoTags ?? [];
-  if (template.history !== undefined && template.history.length !== layers.length) {
+  if (options.configBytes === undefined && template.history !== undefined && template.history.length !== layers.length) {
     throw new ManifestError('INVALID_OPTION', `history: ${template.history.length} entries for ${layers.length} layers`);
   }
   const diffIds: (string | Promise<string>)[] = layers.map(() => PLACEHOLDER);
   const layerHeaders = layers.map((l, i) => memberHeader(layerMemberName(i), l.size, mtime));
   // Digests have a fixed length, so the config and manifest sizes are known from placeholders.
-  const configSize = withDiffIds(template, layers.map(() => PLACEHOLDER)).length;
+  const configSize = options.configBytes?.length ?? imageConfigBytes(template, layers.map(() => PLACEHOLDER)).length;
   const configName = `${'0'.repeat(64)}.json`;
   const manifestSize = manifestJson(configName, repoTags, layers.length).length;
   const size = tarSize([...layerHeaders, memberHeader(configName, configSize, mtime), memberHeader('manifest.json', manifestSize, mtime)]);
   async function* entries(): AsyncGenerator<TarEntry> {
     for (const [i, layer] of layers.entries()) yield { ...layerHeaders[i]!, body: () => openLayer(layer, diffIds, i) };
-    const config = withDiffIds(template, await Promise.all(diffIds));
+    const ids = await Promise.all(diffIds);
+    const config = options.configBytes ? checkKeptConfig(options.configBytes, ids) : imageConfigBytes(template, ids);
     const hex = createHash('sha256').update(config).digest('hex');
     resolveConfig({ bytes: config, digest: `sha256:${hex}` });
     const name = `${hex}.json`;

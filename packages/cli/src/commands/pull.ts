@@ -71,17 +71,14 @@ async function archiveLayers(image: PulledImage, dir: string, signal: AbortSigna
   );
 }
 
-/** The pulled config as the archive's template: everything but rootfs, which the writer fills in again. */
-function template(image: PulledImage): ImageConfigTemplate {
-  const { rootfs: _, history, ...rest } = JSON.parse(image.config.bytes.toString('utf8')) as ImageConfigTemplate & { rootfs?: unknown };
-  // writeDockerArchive wants one history entry per layer; Docker images also list empty layers.
-  const aligned = history?.length === image.layers.length ? { history } : {};
-  return { ...rest, ...aligned } as ImageConfigTemplate;
-}
-
-/** Writes the archive atomically; with `sha256` the file must hash to it or it never appears. */
+/**
+ * Writes the archive atomically; with `sha256` the file must hash to it or it never appears. The
+ * registry's config bytes go in unchanged (as skopeo's docker-archive keeps them), so the image ID
+ * and the history of empty layers survive.
+ */
 async function writeArchive(output: string, layers: ArchiveLayer[], image: PulledImage, name: string, expected: string | undefined, signal: AbortSignal): Promise<void> {
-  const archive = writeDockerArchive(layers, template(image), { repoTags: [name], signal });
+  const { rootfs: _, ...template } = JSON.parse(image.config.bytes.toString('utf8')) as ImageConfigTemplate & { rootfs?: unknown };
+  const archive = writeDockerArchive(layers, template, { repoTags: [name], signal, configBytes: image.config.bytes });
   await writeAtomically(output, async (temp) => {
     if (expected === undefined) return pipeline([archive, createWriteStream(temp, { flags: 'wx' })], { signal });
     const hash = hashing();

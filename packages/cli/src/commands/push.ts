@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { type ArchiveLayer, type ArchivedImage, type Compression, detectCompression, type ImageConfigTemplate, readDockerArchive, serializeImageConfig } from '@strata/manifest';
+import { type ArchiveLayer, type ArchivedImage, type Compression, detectCompression, imageConfigBytes, readDockerArchive } from '@strata/manifest';
 import {
   type ImageSource,
   type LayerSource,
@@ -77,12 +77,6 @@ async function peekCompression(layer: ArchiveLayer): Promise<Compression> {
   return 'none';
 }
 
-/** Config bytes for these diffIDs, laid out as writeDockerArchive lays them out (so the image ID is the same). */
-function configBytes(template: ImageConfigTemplate, diffIds: readonly string[]): Buffer {
-  const { history, ...rest } = template;
-  return serializeImageConfig({ ...rest, rootfs: { type: 'layers', diff_ids: diffIds }, ...(history ? { history } : {}) });
-}
-
 /**
  * Builds the spec's image lazily: layers are packed while they upload, in parallel, never written to
  * disk. `dispose` removes the customisation layer's working directory.
@@ -95,8 +89,8 @@ async function specSource(file: string, signal: AbortSignal): Promise<{ image: I
     const types = mediaTypes(compressions);
     const source: ImageSource = {
       layers: image.layers.map((l, i) => layerSource(l, compressions[i]!, types.layer(compressions[i]!))),
-      // A plain tar's digest is its diffID; base layers bring theirs.
-      config: (uploaded) => ({ bytes: configBytes(image.template, image.layers.map((l, i) => l.diffId ?? uploaded[i]!.digest)), mediaType: types.config }),
+      // A plain tar's digest is its diffID; base layers bring theirs. Same bytes as the archive writer's, so the same image ID.
+      config: (uploaded) => ({ bytes: imageConfigBytes(image.template, image.layers.map((l, i) => l.diffId ?? uploaded[i]!.digest)), mediaType: types.config }),
     };
     return { image: source, dispose: () => image.dispose() };
   } catch (error) {

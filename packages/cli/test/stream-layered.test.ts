@@ -99,6 +99,20 @@ describe.runIf(hasPeers('nix-build', 'nix', 'podman', 'skopeo', 'umoci'))('strat
     expect(changed.some((c) => c.includes(hello.busybox))).toBe(false);
   });
 
+  it('writes the same bytes into a pipe as into a file', async () => {
+    // A pipe on stdout takes the thread-pool path (a blocking reopen of the pipe); a file does not.
+    const file = join(dir.path, 'direct.tar');
+    const piped = join(dir.path, 'piped.tar');
+    const args = [...helloArgs('pipe'), '--tag', 'p'];
+    expect((await streamToFile(args, file)).exitCode).toBe(0);
+    const bin = join(repoRoot(), 'packages/cli/dist/bin.js');
+    const cmd = `set -o pipefail; '${process.execPath}' '${bin}' stream-layered ${args.map((a) => `'${a}'`).join(' ')} | cat > '${piped}'`;
+    expect((await run('bash', ['-c', cmd])).exitCode).toBe(0);
+    const bytes = await bytesOf(piped);
+    expect(bytes.length).toBeGreaterThan(1 << 20);
+    expect(bytes.equals(await bytesOf(file))).toBe(true);
+  });
+
   it('reads contents next to the spec file, and shows progress only on a terminal', async () => {
     const { symlink, writeFile } = await import('node:fs/promises');
     await symlink(hello.hello, join(dir.path, 'result'));

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, read, readSync } from 'node:fs';
 import { toLayerError } from './errors.js';
 import type { LayerPlan } from './scan.js';
 import type { TarEntry } from './tar-entry.js';
@@ -14,10 +14,19 @@ export interface PackLayerOptions {
   readonly hashThread?: boolean;
 }
 
+/** One positioned read into a new buffer, on the thread pool. */
+function readAt(fd: number, position: number, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const buffer = Buffer.allocUnsafeSlow(length);
+    read(fd, buffer, 0, length, position, (error, n) => (error ? reject(error) : resolve(n === length ? buffer : buffer.subarray(0, n))));
+  });
+}
+
 /**
- * Reads a file in `readSize` pieces with synchronous reads, as tar does: the bytes are almost
- * always in the page cache, and a trip through the thread pool per piece (plus open and close)
- * costs more than the copy, most of all on a busy machine where that thread waits for a core.
+ * Reads a file in `readSize` pieces, always one piece ahead: the thread pool copies the next piece
+ * out of the page cache while the main thread hashes and passes on this one, so reading costs the
+ * main thread nothing but the hop. The first piece is read synchronously (a file's first trip
+ * through the pool would only add latency); most files fit in one piece.
  */
 async function* readFile(path: string, size: number, readSize: number): AsyncGenerator<Buffer> {
   let fd: number;
@@ -26,20 +35,24 @@ async function* readFile(path: string, size: number, readSize: number): AsyncGen
   } catch (error) {
     throw toLayerError(error, path);
   }
+  let ahead: Promise<Buffer> | undefined;
   try {
-    for (let position = 0; position < size; ) {
-      const buffer = Buffer.allocUnsafeSlow(Math.min(readSize, size - position));
-      let read: number;
-      try {
-        read = readSync(fd, buffer, 0, buffer.length, position);
-      } catch (error) {
-        throw toLayerError(error, path);
-      }
-      if (read === 0) return;
-      position += read;
-      yield read === buffer.length ? buffer : buffer.subarray(0, read);
+    const first = Buffer.allocUnsafeSlow(Math.min(readSize, size));
+    let position = readSync(fd, first, 0, first.length, 0);
+    let piece: Buffer | undefined = position === first.length ? first : first.subarray(0, position);
+    while (piece !== undefined && piece.length > 0) {
+      ahead = position < size ? readAt(fd, position, Math.min(readSize, size - position)) : undefined;
+      ahead?.catch(() => {});
+      yield piece;
+      piece = await ahead;
+      ahead = undefined;
+      position += piece?.length ?? 0;
     }
+  } catch (error) {
+    throw toLayerError(error, path);
   } finally {
+    // A read still in flight (the consumer stopped early) must finish before its fd can be closed.
+    await ahead?.catch(() => {});
     closeSync(fd);
   }
 }

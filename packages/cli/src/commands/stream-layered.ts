@@ -1,9 +1,9 @@
-import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
+import { pipeToStdout } from '../layered/stdout.js';
 
 /** `strata stream-layered`: writes a layered image (docker-archive, uncompressed) to stdout, like nixpkgs' streamLayeredImage script. */
 export function registerStreamLayered(program: Command, context: CommandContext): void {
@@ -13,8 +13,6 @@ export function registerStreamLayered(program: Command, context: CommandContext)
   addLayeredOptions(command).action(async () => {
     if ((context.stdout as { isTTY?: boolean }).isTTY) throw new CliError('stream-layered: stdout is a terminal; pipe it (| podman load) or redirect it', 'USAGE');
     const spec = await resolveLayeredSpec(command);
-    await withLayeredImage(spec, context, (image, progress) =>
-      pipeline([image.archive, ...progress.stages, context.stdout], { signal: context.signal, end: false }),
-    );
+    await withLayeredImage(spec, context, (image, progress) => pipeToStdout(image.archive, progress.stages, context));
   });
 }

@@ -140,8 +140,11 @@ async function assemble(
   const plans: LayerPlan[] = [];
   for (const paths of storeLayers) plans.push(await scanLayer(paths, owner));
   plans.push(custom.plan); // the customisation layer is always last, as in nixpkgs
-  const customDigest = await digestOf(packLayer(custom.plan, { signal }));
-  const tag = spec.tag ?? imageTag({ ...spec, storeLayers, customisationLayer: customDigest, base: base?.configDigest ?? null, tool: 'strata-layered-2' });
+  // The default tag must change with anything the scripts or local contents put in the last layer,
+  // so it hashes that layer's bytes; with a tag given, the layer is read only once, when written.
+  const tag =
+    spec.tag ??
+    imageTag({ ...spec, storeLayers, customisationLayer: await digestOf(packLayer(custom.plan, { signal })), base: base?.configDigest ?? null, tool: 'strata-layered-2' });
   const comments = [
     ...baseLayers.map((l) => `base image layer ${l.path}`),
     ...storeLayers.map((paths) => `store paths: ${JSON.stringify(paths)}`),

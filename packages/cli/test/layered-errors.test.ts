@@ -126,4 +126,36 @@ describe.runIf(hasPeers('nix-build', 'nix'))('strata build-layered with bad inpu
     expect(stderr).toBe('strata: interrupted\n');
     expect((await readdir(dir.path)).filter((f) => f.includes('out-interrupted'))).toEqual([]);
   });
+
+  it('stops a long fakeRootCommands on SIGTERM: exit 130, no script left running, no working directories left', async () => {
+    const tmp = join(dir.path, 'tmp-sigterm');
+    await mkdir(tmp);
+    const started = join(dir.path, 'script-started');
+    const spec = join(dir.path, 'sleepy.json');
+    // An odd duration names this test's sleep among everything else running on the machine.
+    await writeFile(spec, JSON.stringify({ name: 'sleepy', fakeRootCommands: `touch ${started}; sleep 37.25` }));
+    const bin = join(repoRoot(), 'packages/cli/dist/bin.js');
+    const out = join(dir.path, 'out-sleepy.tar');
+    const child = spawn(process.execPath, [bin, 'build-layered', '--spec', spec, '-o', out], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    let sent = false;
+    const timer = setInterval(async () => {
+      // A signal to strata alone, as a CI timeout or `kill` sends it (Ctrl-C would reach the script too).
+      if (!sent && (await readdir(dir.path)).includes('script-started')) {
+        sent = true;
+        child.kill('SIGTERM');
+      }
+    }, 20);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearInterval(timer);
+    expect(code).toBe(130);
+    expect(stderr).toBe('strata: interrupted\n');
+    expect(await readdir(tmp)).toEqual([]);
+    const { stdout } = await run('ps', ['-eo', 'args=']);
+    expect(stdout).not.toContain('sleep 37.25');
+    expect((await readdir(dir.path)).filter((f) => f.includes('out-sleepy'))).toEqual([]);
+  }, 20_000);
 });

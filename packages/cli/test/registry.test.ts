@@ -74,6 +74,23 @@ describe.runIf(hasPeers('nix-build', 'docker-registry', 'skopeo', 'podman', 'run
     expect(await skopeoInspect(`docker://${reg.host}/strata/spec:direct`, ['--tls-verify=false'])).toMatchObject({ Digest: fromSpec.stdout.trim().split('@')[1] });
   });
 
+  it('shows what the customisation scripts print and contents conflicts when pushing a spec, as build-layered does', async () => {
+    const noisy = join(dir.path, 'noisy.json');
+    await writeFile(
+      noisy,
+      JSON.stringify({ name: 'strata-registry-test-noisy', contents: [hello.hello, hello.hello], extraCommands: 'echo made-by-extraCommands; echo to-stderr >&2' }),
+    );
+    const built = await runStrata(['build-layered', '--spec', noisy, '--compressor', 'none', '-o', join(dir.path, 'noisy.tar')]);
+    const pushed = await runStrata(['push', noisy, `${reg.host}/strata/noisy:1`]);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    expect(pushed.stdout).toMatch(new RegExp(`^${reg.host}/strata/noisy@sha256:[a-f0-9]{64}\\n$`));
+    for (const result of [built, pushed]) {
+      // Both streams of the script reach stderr (in the order they arrived).
+      expect(result.stderr).toMatch(/^strata: (made-by-extraCommands\nto-stderr|to-stderr\nmade-by-extraCommands)$/m);
+      expect(result.stderr).toContain(`strata: contents conflict: /bin/hello is in both ${hello.hello} and ${hello.hello}`);
+    }
+  });
+
   it('rejects a bad reference as a usage error', async () => {
     const result = await runStrata(['push', archive, 'Not A Reference']);
     expect(result.exitCode).toBe(2);

@@ -75,7 +75,10 @@ async function dumpFile(sink: NarSink, file: Buffer, size: number, signal?: Abor
   sink.pad(size);
 }
 
-async function dumpNode(sink: NarSink, file: Buffer, signal?: AbortSignal): Promise<void> {
+/** `throw` for a store path (Nix refuses FIFOs, sockets, devices); `empty` dumps one as an empty file, for scanning any tree. */
+type SpecialFiles = 'throw' | 'empty';
+
+async function dumpNode(sink: NarSink, file: Buffer, signal: AbortSignal | undefined, special: SpecialFiles): Promise<void> {
   signal?.throwIfAborted();
   const st = await lstat(file);
   sink.str('(');
@@ -103,9 +106,14 @@ async function dumpNode(sink: NarSink, file: Buffer, signal?: AbortSignal): Prom
       sink.str('name');
       sink.str(name);
       sink.str('node');
-      await dumpNode(sink, Buffer.concat([file, SLASH, name]), signal);
+      await dumpNode(sink, Buffer.concat([file, SLASH, name]), signal, special);
       sink.str(')');
     }
+  } else if (special === 'empty') {
+    // Its name was scanned with its directory; it has no contents to scan.
+    sink.str('regular');
+    sink.str('contents');
+    sink.str('');
   } else {
     throw new ClosureError('MALFORMED', `${file.toString()} is neither a file, a directory nor a symlink; a NAR cannot hold it`);
   }
@@ -117,14 +125,26 @@ async function dumpNode(sink: NarSink, file: Buffer, signal?: AbortSignal): Prom
  * returning its exact size and sha256 and which of `candidateHashes` occur in it.
  * Every byte of the tree is read once.
  */
-export async function dumpNarInfo(
+export function dumpNarInfo(
   file: string,
   candidateHashes: ReadonlySet<string> = new Set(),
   signal?: AbortSignal,
 ): Promise<NarInfo> {
+  return dumpTree(file, candidateHashes, signal, 'throw');
+}
+
+/**
+ * Like {@link dumpNarInfo} for any file tree, not only a store path: FIFOs, sockets and devices
+ * (which a customisation layer may hold) count as empty files instead of failing.
+ */
+export function scanTreeNar(file: string, candidateHashes: ReadonlySet<string>, signal?: AbortSignal): Promise<NarInfo> {
+  return dumpTree(file, candidateHashes, signal, 'empty');
+}
+
+async function dumpTree(file: string, candidateHashes: ReadonlySet<string>, signal: AbortSignal | undefined, special: SpecialFiles): Promise<NarInfo> {
   const sink = new NarSink(new HashScanner(candidateHashes));
   sink.str('nix-archive-1');
-  await dumpNode(sink, Buffer.from(file), signal);
+  await dumpNode(sink, Buffer.from(file), signal, special);
   return {
     narSize: sink.size,
     narHash: `sha256-${sink.hash.digest('base64')}`,

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { ClosureError } from './errors.js';
-import { dumpNarInfo } from './nar.js';
+import { dumpNarInfo, scanTreeNar } from './nar.js';
 import { compareStrings, DEFAULT_STORE_DIR, hashPart, type StorePath } from './store-path.js';
 
 /** Options for {@link scanClosure}. */
@@ -101,6 +101,7 @@ export async function scanClosure(roots: readonly string[], options: ScanOptions
  */
 export async function findStoreReferences(tree: string, options: Pick<ScanOptions, 'storeRoot' | 'signal'> = {}): Promise<string[]> {
   const candidates = await candidatePaths(join(options.storeRoot ?? '', DEFAULT_STORE_DIR));
-  const nar = await dumpNarInfo(tree, new Set(candidates.keys()), options.signal);
+  // A customisation layer may hold FIFOs made by fakeRootCommands: they have names but no contents.
+  const nar = await scanTreeNar(tree, new Set(candidates.keys()), options.signal);
   return [...nar.foundHashes].map((h) => candidates.get(h)!).sort(compareStrings);
 }

@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import {
   buildHelloClosure,
   buildNix,
@@ -197,6 +198,19 @@ describe.runIf(hasPeers('nix-build'))('findStoreReferences', () => {
     try {
       await symlink(`${hello.hello}/bin/hello`, join(dir.path, 'hello'));
       await writeFile(join(dir.path, 'config'), `greeting=${hello.greeting}/share/greeting/message\n`);
+      expect(await findStoreReferences(dir.path)).toEqual([hello.greeting, hello.hello].sort());
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it('scans a tree holding a named pipe (made by fakeRootCommands), reading its name but no contents', async () => {
+    const hello = await buildHelloClosure();
+    const dir = await makeTempDir();
+    try {
+      await symlink(`${hello.hello}/bin/hello`, join(dir.path, 'hello'));
+      await mkdir(join(dir.path, 'run'));
+      execFileSync('mkfifo', [join(dir.path, 'run/ctl'), join(dir.path, 'run', basename(hello.greeting))]);
       expect(await findStoreReferences(dir.path)).toEqual([hello.greeting, hello.hello].sort());
     } finally {
       await dir.remove();

@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hasPeers, makeTempDir, type TempDir } from '@strata/test-utils';
+import { hasPeers, makeTempDir, run, type TempDir } from '@strata/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CustomisationError, runCustomisationScripts } from '../src/customisation/index.js';
 
@@ -52,4 +53,25 @@ describe.runIf(hasPeers('fakeroot', 'proot'))('runCustomisationScripts', () => {
     );
     await expect(runCustomisationScripts(dir.path, { extraCommands: 'false; echo not reached > x' })).rejects.toThrow(/extraCommands failed \(exit 1\)/);
   });
+
+  it('on abort stops the whole script, fakeroot daemon included, instead of waiting for it', async () => {
+    // The script runs in a process group of its own: a signal to strata alone (kill, a CI timeout)
+    // must not leave it running, nor leave fakeroot's faked behind with its state file deleted.
+    const orphanedFakeds = async () => {
+      const { stdout } = await run('ps', ['-eo', 'pid=,args='], { allowFailure: true });
+      return stdout.split('\n').filter((line) => {
+        const file = /faked\S* .*--save-file (\S+)/.exec(line)?.[1];
+        return file?.includes('strata-fakeroot-') && !existsSync(file.slice(0, file.lastIndexOf('/')));
+      });
+    };
+    const before = new Set(await orphanedFakeds());
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new DOMException('interrupted', 'AbortError')), 1000);
+    const marker = join(dir.path, 'still-running');
+    const script = runCustomisationScripts(dir.path, { fakeRootCommands: `sleep 20; touch ${marker}`, signal: controller.signal });
+    await expect(script).rejects.toMatchObject({ name: 'AbortError' });
+    expect((await orphanedFakeds()).filter((line) => !before.has(line))).toEqual([]);
+    const { stdout } = await run('ps', ['-eo', 'args='], { allowFailure: true });
+    expect(stdout).not.toContain(`touch ${marker}`);
+  }, 15_000);
 });

@@ -81,8 +81,12 @@ async function peekCompression(layer: ArchiveLayer): Promise<Compression> {
  * Builds the spec's image lazily: layers are packed while they upload, in parallel, never written to
  * disk. `dispose` removes the customisation layer's working directory.
  */
-async function specSource(file: string, signal: AbortSignal): Promise<{ image: ImageSource; dispose(): Promise<void> }> {
-  const image = await prepareLayeredImage(parseSpec(await readSpecFile(file), file), { signal });
+async function specSource(file: string, context: CommandContext): Promise<{ image: ImageSource; dispose(): Promise<void> }> {
+  const image = await prepareLayeredImage(parseSpec(await readSpecFile(file), file), {
+    signal: context.signal,
+    // What the scripts print and contents conflicts, on stderr as build-layered shows them.
+    onNotice: (message) => context.stderr.write(`strata: ${message}\n`),
+  });
   try {
     // Base-image layers may be stored compressed; strata's own layers are plain tars.
     const compressions = await Promise.all(image.layers.map((l) => (l.diffId ? peekCompression(l) : ('none' as const))));
@@ -138,7 +142,7 @@ export function registerPush(program: Command, context: CommandContext): void {
     .option('--jobs <n>', 'layers uploaded in parallel', positive, 4)
     .action(async (source: string, reference: Reference, flags: PushFlags) => {
       const file = resolve(source);
-      const { image, dispose } = (await isSpecFile(file)) ? await specSource(file, context.signal) : await archiveSourceOf(file);
+      const { image, dispose } = (await isSpecFile(file)) ? await specSource(file, context) : await archiveSourceOf(file);
       const pushed = await pushImage(reference, image, {
         concurrency: flags.jobs,
         insecure: !flags.tlsVerify,

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +59,16 @@ describe('joinContents', () => {
   it('names a contents item that does not exist', async () => {
     await expect(joinContents([join(dir, 'nope')], join(dir, 'root'))).rejects.toSatisfy(
       (e) => e instanceof CustomisationError && e.code === 'CONTENTS_NOT_FOUND' && e.message.includes('nope'),
+    );
+  });
+
+  it('refuses a named pipe or socket in a local directory instead of blocking on it', async () => {
+    // Copying a FIFO opens it for reading, which waits for a writer forever (even past SIGTERM).
+    const local = join(dir, 'local');
+    await mkdir(join(local, 'run'), { recursive: true });
+    execFileSync('mkfifo', [join(local, 'run/pipe')]);
+    await expect(joinContents([local], join(dir, 'root'))).rejects.toSatisfy(
+      (e) => e instanceof CustomisationError && e.code === 'INVALID_OPTION' && e.message === `contents: ${local}/run/pipe is a named pipe; a local directory in contents may hold only files, directories and symlinks`,
     );
   });
 });

@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CustomisationError } from './errors.js';
@@ -37,6 +38,10 @@ async function kindAt(path: string): Promise<'dir' | 'other' | 'none'> {
   }
 }
 
+function specialKind(st: Stats): string {
+  return st.isFIFO() ? 'a named pipe' : st.isSocket() ? 'a socket' : 'a device node';
+}
+
 async function joinTree(walk: Walk, rel: string): Promise<void> {
   const names = (await readdir(join(walk.diskBase, rel))).sort();
   for (const name of names) {
@@ -61,8 +66,11 @@ async function joinTree(walk: Walk, rel: string): Promise<void> {
       await symlink(await readlink(from), to); // copied verbatim, as lndir does
     } else if (walk.logicalBase !== undefined) {
       await symlink(`${walk.logicalBase}/${relPath}`, to); // an absolute link into the store
-    } else {
+    } else if (st.isFile()) {
       await copyFile(from, to); // a local directory has no store copy: its files are copied
+    } else {
+      // Nix would not import these either; copying a FIFO would wait for a writer forever.
+      throw new CustomisationError('INVALID_OPTION', `contents: ${from} is ${specialKind(st)}; a local directory in contents may hold only files, directories and symlinks`);
     }
   }
 }

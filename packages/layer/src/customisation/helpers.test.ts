@@ -24,6 +24,17 @@ describe('applyHelpers', () => {
     expect(await readlink(join(root, 'bin/sh'))).toBe(`${BASH}/bin/bash`);
     expect(await readlink(join(root, 'usr/bin/env'))).toBe(`${BASH}/bin/env`);
   });
+  it('links to the image path of a shell that a local directory in contents provides', async () => {
+    // A local directory is copied into the image root, so its bin/sh is at /bin/sh there, not at the host path.
+    const local = join(dir, 'rootfs');
+    await mkdir(join(local, 'bin'), { recursive: true });
+    await writeFile(join(local, 'bin/bash'), '');
+    await writeFile(join(local, 'bin/env'), '');
+    const root = join(dir, 'root');
+    await applyHelpers(root, { binSh: true, usrBinEnv: true }, { contents: [local, BASH] });
+    expect(await readlink(join(root, 'bin/sh'))).toBe('/bin/bash');
+    expect(await readlink(join(root, 'usr/bin/env'))).toBe('/bin/env');
+  });
   it('says clearly when nothing provides a shell', async () => {
     await expect(applyHelpers(join(dir, 'root'), { binSh: true }, { contents: [] })).rejects.toSatisfy(
       (e) => e instanceof CustomisationError && /binSh: no contents item provides bin\/bash or bin\/sh/.test(e.message),

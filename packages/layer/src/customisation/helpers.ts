@@ -43,8 +43,10 @@ async function exists(path: string): Promise<boolean> {
 async function findInContents(relative: readonly string[], options: ApplyHelpersOptions, helper: string): Promise<string> {
   for (const item of options.contents ?? []) {
     for (const rel of relative) {
-      const disk = item.startsWith('/nix/store/') ? join(options.storeRoot ?? '', item, rel) : join(item, rel);
-      if (await exists(disk)) return `${item}/${rel}`;
+      const inStore = item.startsWith('/nix/store/');
+      const disk = inStore ? join(options.storeRoot ?? '', item, rel) : join(item, rel);
+      // A local directory is copied into the image root: its files are at their own path there.
+      if (await exists(disk)) return inStore ? `${item}/${rel}` : `/${rel}`;
     }
   }
   throw new CustomisationError(

@@ -42,14 +42,35 @@ function requireTool(program: string, debianPackage: string, option: string): st
   return found;
 }
 
+/**
+ * Stops a script's whole process group: SIGINT first, as a terminal's Ctrl-C would (fakeroot traps
+ * it and stops its faked daemon), then SIGKILL for a script that ignores it.
+ */
+function stopGroup(pid: number | undefined): () => void {
+  const signalGroup = (sig: NodeJS.Signals) => {
+    try {
+      if (pid !== undefined) process.kill(-pid, sig);
+    } catch {
+      // The group has already gone.
+    }
+  };
+  signalGroup('SIGINT');
+  const timer = setTimeout(() => signalGroup('SIGKILL'), 3000);
+  timer.unref();
+  return () => clearTimeout(timer);
+}
+
 function runScript(what: string, argv: string[], cwd: string, script: string, signal?: AbortSignal): Promise<string> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), {
-      cwd,
-      env: { ...process.env, STRATA_SCRIPT: script },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(signal ? { signal } : {}),
-    });
+    // A process group of its own, so an abort reaches every process the script started, however
+    // strata itself was stopped (a terminal's Ctrl-C reaches the group, `kill PID` only strata).
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, STRATA_SCRIPT: script }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let cancelKill: (() => void) | undefined;
+    const onAbort = () => {
+      cancelKill = stopGroup(child.pid);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     let output = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => {
@@ -59,8 +80,12 @@ function runScript(what: string, argv: string[], cwd: string, script: string, si
       output += c.toString();
       stderr += c.toString();
     });
-    child.on('error', (error) => reject(error.name === 'AbortError' ? error : new CustomisationError('TOOL_MISSING', `${what}: cannot run ${argv[0]}: ${error.message}`)));
+    child.on('error', (error) => reject(new CustomisationError('TOOL_MISSING', `${what}: cannot run ${argv[0]}: ${error.message}`)));
     child.on('close', (code, sig) => {
+      signal?.removeEventListener('abort', onAbort);
+      cancelKill?.();
+      // Settles only once the script has stopped, so the caller may remove its directory safely.
+      if (signal?.aborted) return reject(signal.reason);
       if (code === 0) return resolve(output);
       const tail = stderr.length > 4000 ? `…${stderr.slice(-4000)}` : stderr;
       reject(new CustomisationError('SCRIPT_FAILED', `${what} failed (${sig ? `signal ${sig}` : `exit ${code}`}):\n${tail.trimEnd()}`));

@@ -1,6 +1,8 @@
-// sha256 on a second core. Node hashes on the main thread, which then cannot read or write while
-// it hashes; for large archives the bytes are copied into a shared ring buffer and a worker thread
-// hashes them in parallel, so a layer costs one read, one memcpy and one write on the main thread.
+// sha256 of a layer as its bytes stream through. By default it runs on the main thread: measured on
+// 2 cores, a worker thread did not pay (the main thread mostly hashes while reads and writes run in
+// the thread pool), and it cost about 25 MiB of RSS. With 3 or more cores, or when forced with the
+// hashThread option, the bytes are copied into a shared ring buffer and a worker thread hashes them
+// in parallel, so a layer costs one read, one memcpy and one write on the main thread.
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';

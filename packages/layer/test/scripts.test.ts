@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasPeers, makeTempDir, run, type TempDir } from '@strata/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -75,3 +75,29 @@ describe.runIf(hasPeers('fakeroot', 'proot'))('runCustomisationScripts', () => {
     expect(stdout).not.toContain(`touch ${marker}`);
   }, 15_000);
 });
+
+describe('runCustomisationScripts without its tools', () => {
+  it('names the missing program and the Debian package to install', async () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      await expect(runCustomisationScripts(dir.path, { fakeRootCommands: 'true' })).rejects.toSatisfy(
+        (e) => e instanceof CustomisationError && e.code === 'TOOL_MISSING' && /fakeRootCommands needs bash/.test(e.message),
+      );
+      // bash found through a directory that has it but not fakeroot or proot:
+      const bin = await mkdtemp(join(dir.path, 'bin-'));
+      await symlink('/bin/bash', join(bin, 'bash'));
+      process.env.PATH = bin;
+      await expect(runCustomisationScripts(dir.path, { fakeRootCommands: 'true' })).rejects.toThrow(
+        'fakeRootCommands needs fakeroot, which is not installed (Debian: apt-get install fakeroot)',
+      );
+      await symlink('/usr/bin/fakeroot', join(bin, 'fakeroot'));
+      await expect(runCustomisationScripts(dir.path, { fakeRootCommands: 'true', enableFakechroot: true })).rejects.toThrow(
+        'enableFakechroot needs proot, which is not installed (Debian: apt-get install proot)',
+      );
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});
+

@@ -144,7 +144,15 @@ async function assemble(
   // so it hashes that layer's bytes; with a tag given, the layer is read only once, when written.
   const tag =
     spec.tag ??
-    imageTag({ ...spec, storeLayers, customisationLayer: await digestOf(packLayer(custom.plan, { signal })), base: base?.configDigest ?? null, tool: 'strata-layered-2' });
+    imageTag({
+      ...spec,
+      // nixpkgs hashes the literal "now" (its tag is the conf derivation's hash), so the tag is stable.
+      created: spec.createdInput === 'now' ? 'now' : spec.created,
+      storeLayers,
+      customisationLayer: await digestOf(packLayer(custom.plan, { signal })),
+      base: base?.configDigest ?? null,
+      tool: 'strata-layered-2',
+    });
   const comments = [
     ...baseLayers.map((l) => `base image layer ${l.path}`),
     ...storeLayers.map((paths) => `store paths: ${JSON.stringify(paths)}`),

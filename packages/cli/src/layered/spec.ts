@@ -53,6 +53,8 @@ export interface LayeredSpec {
   readonly config: ContainerConfig;
   readonly architecture?: string;
   readonly created: string;
+  /** `created` as the user gave it, so "now" does not change the default tag (as in nixpkgs). */
+  readonly createdInput?: string | number;
   /** Seconds since the epoch. */
   readonly mtime: number;
   readonly uid: number;
@@ -140,6 +142,7 @@ export function parseSpec(raw: RawSpec, where = 'spec'): LayeredSpec {
     config: guard(() => parseContainerConfig(s.config ?? {}, `${where}.config`)),
     ...(s.architecture === undefined ? {} : { architecture: s.architecture }),
     created: guard(() => normalizeCreated(typeof s.created === 'number' ? new Date(s.created * 1000) : s.created, `${where}.created`)),
+    ...(s.created === undefined ? {} : { createdInput: s.created }),
     mtime: toSeconds(s.mtime ?? '1970-01-01T00:00:01Z', `${where}.mtime`),
     uid: s.uid ?? 0,
     gid: s.gid ?? 0,

@@ -25,6 +25,16 @@ describe.runIf(hasPeers('nix-build', 'nix'))('strata build-layered with bad inpu
     expect(await leftovers()).toEqual([]);
   });
 
+  it('names a socket the scripts leave in the customisation layer by its image path', async () => {
+    // A listening Unix socket left behind (the process exits without closing it).
+    const script = `'${process.execPath}' -e "require('node:net').createServer().listen('./run.sock', () => process.exit(0))"`;
+    const result = await build(join(dir.path, 'out-socket.tar'), '--contents', hello.hello, '--extra-commands', script);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/UNSUPPORTED_TYPE: layer: \/run\.sock is a socket/);
+    expect(result.stderr).not.toContain('strata-customisation-');
+    expect(await leftovers()).toEqual([]);
+  });
+
   it('names an unknown config key (exit 2) and a maxLayers below 2', async () => {
     const bad = await build(join(dir.path, 'out2.tar'), '--contents', hello.hello, '--config', '{"Cmd":["x"],"Entrypiont":["y"]}');
     expect(bad.exitCode).toBe(2);

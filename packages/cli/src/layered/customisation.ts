@@ -6,6 +6,7 @@ import {
   applyHelpers,
   type ImageHelpers,
   joinContents,
+  LayerError,
   type LayerPlan,
   type OwnershipOverride,
   runCustomisationScripts,
@@ -94,7 +95,11 @@ export async function buildCustomisationLayer(contents: readonly string[], spec:
       signal: options.signal,
     });
     if (scripts.output) options.onNotice?.(scripts.output.trimEnd());
-    const plan = await scanDirectoryLayer(root, { overrides: toOverrides(scripts.ownership) });
+    const plan = await scanDirectoryLayer(root, { overrides: toOverrides(scripts.ownership) }).catch((error: unknown) => {
+      // Name the path as it would be in the image, not in strata's working directory.
+      if (error instanceof LayerError) throw new LayerError(error.code, error.message.replaceAll(`${root}/`, '/'), { cause: error });
+      throw error;
+    });
     const references = await findStoreReferences(root, { ...storeRoot, signal: options.signal });
     return { plan, references, storeContents: store, dispose };
   } catch (error) {

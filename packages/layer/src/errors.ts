@@ -7,9 +7,13 @@ export type LayerErrorCode =
   | 'UNREADABLE'
   | 'UNSUPPORTED_TYPE'
   | 'CHANGED'
-  | 'INVALID_OPTION';
+  | 'INVALID_OPTION'
+  // The customisation layer's failures (see CustomisationError).
+  | 'CONTENTS_NOT_FOUND'
+  | 'SCRIPT_FAILED'
+  | 'TOOL_MISSING';
 
-/** The one error class of `@strata/layer`; `code` says which failure, the message names the path. */
+/** The base error class of `@strata/layer`; `code` says which failure, the message names the path. */
 export class LayerError extends Error {
   readonly code: LayerErrorCode;
   readonly [kLayerError] = true;

@@ -1,3 +1,5 @@
+import { LayerError } from '../errors.js';
+
 const kCustomisationError = Symbol.for('strata.layer.CustomisationError');
 
 /** Why building the customisation layer failed. */
@@ -11,14 +13,13 @@ export type CustomisationErrorCode =
   /** An option's value is unusable (e.g. binSh with nothing that provides a shell). */
   | 'INVALID_OPTION';
 
-/** The error of the customisation-layer stage; `code` says which failure it is. */
-export class CustomisationError extends Error {
-  readonly code: CustomisationErrorCode;
+/** A {@link LayerError} of the customisation-layer stage; `code` says which failure it is. */
+export class CustomisationError extends LayerError {
+  declare readonly code: CustomisationErrorCode;
   readonly [kCustomisationError] = true;
   constructor(code: CustomisationErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'CustomisationError';
-    this.code = code;
   }
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kCustomisationError] === true;

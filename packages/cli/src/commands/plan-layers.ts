@@ -4,6 +4,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
+import { formatBytes, formatTable } from '../format.js';
 
 // `strata plan-layers`: inspect how a closure would be split into image layers.
 
@@ -115,20 +116,7 @@ function renderTable(layers: readonly string[][], graph: readonly GraphNode[]): 
     if (paths.length > 3) biggest.push(`+${paths.length - 3} more`);
     return [String(i + 1), formatBytes(total), String(paths.length), biggest.join(', ')];
   });
-  const all = [['layer', 'size', 'paths', 'biggest paths'], ...rows];
-  const widths = [0, 1, 2].map((c) => Math.max(...all.map((r) => r[c]!.length)));
-  return all.map((r) => r.map((cell, c) => (c < 3 ? cell.padEnd(widths[c]!) : cell)).join('  ')).join('\n') + '\n';
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+  return `${formatTable([['layer', 'size', 'paths', 'biggest paths'], ...rows])}\n`;
 }
 
 function positiveInteger(value: string): number {

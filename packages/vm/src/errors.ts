@@ -1,4 +1,9 @@
 const kVmError = Symbol.for('strata.vm.VmError');
+const kVmMissingComponentError = Symbol.for('strata.vm.VmMissingComponentError');
+const kVmOptionError = Symbol.for('strata.vm.VmOptionError');
+const kVmBootError = Symbol.for('strata.vm.VmBootError');
+const kVmTimeoutError = Symbol.for('strata.vm.VmTimeoutError');
+const kVmKvmError = Symbol.for('strata.vm.VmKvmError');
 
 /** Every `code` a {@link VmError} can carry. */
 export type VmErrorCode = 'MISSING_COMPONENT' | 'INVALID_OPTION' | 'BOOT_FAILED' | 'TIMEOUT' | 'KVM_UNAVAILABLE';
@@ -20,24 +25,33 @@ export class VmError extends Error {
 /** A kernel, its modules, busybox, QEMU or getfattr is missing; the message says what to install. */
 export class VmMissingComponentError extends VmError {
   declare readonly code: 'MISSING_COMPONENT';
+  readonly [kVmMissingComponentError] = true;
   constructor(message: string, options?: ErrorOptions) {
     super('MISSING_COMPONENT', message, options);
     this.name = 'VmMissingComponentError';
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kVmMissingComponentError] === true;
   }
 }
 
 /** An option is out of range or malformed; the message names the option. */
 export class VmOptionError extends VmError {
   declare readonly code: 'INVALID_OPTION';
+  readonly [kVmOptionError] = true;
   constructor(message: string) {
     super('INVALID_OPTION', message);
     this.name = 'VmOptionError';
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kVmOptionError] === true;
   }
 }
 
 /** The VM stopped without running the script (kernel panic, failed mount); carries the console tail. */
 export class VmBootError extends VmError {
   declare readonly code: 'BOOT_FAILED';
+  readonly [kVmBootError] = true;
   /** The last lines QEMU's serial console printed. */
   readonly console: string;
   constructor(message: string, console: string) {
@@ -45,22 +59,33 @@ export class VmBootError extends VmError {
     this.name = 'VmBootError';
     this.console = console;
   }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kVmBootError] === true;
+  }
 }
 
 /** The script did not finish within `timeoutMs`; the VM was killed. */
 export class VmTimeoutError extends VmError {
   declare readonly code: 'TIMEOUT';
+  readonly [kVmTimeoutError] = true;
   constructor(message: string) {
     super('TIMEOUT', message);
     this.name = 'VmTimeoutError';
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kVmTimeoutError] === true;
   }
 }
 
 /** `accel: 'kvm'` was forced but KVM does not work on this machine. */
 export class VmKvmError extends VmError {
   declare readonly code: 'KVM_UNAVAILABLE';
+  readonly [kVmKvmError] = true;
   constructor(message: string) {
     super('KVM_UNAVAILABLE', message);
     this.name = 'VmKvmError';
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kVmKvmError] === true;
   }
 }

@@ -5,6 +5,6 @@ export { dumpNarInfo, type NarInfo } from './nar.js';
 export { parseReferencesGraph, readReferencesGraph } from './graph-file.js';
 export { parseRegistration, readRegistration } from './registration.js';
 export { type ExecFunction, execProgram, parsePathInfoJson, queryNixStore, queryPathInfo } from './live-nix.js';
-export { findStoreReferences, scanClosure, type ScanOptions } from './scan.js';
+export { findStoreReferences, scanClosure, type ScanOptions, scanTree, type TreeScan } from './scan.js';
 export { resolveRoots, type ResolveRootsOptions } from './roots.js';
 export { type ClosureSource, collectClosure, discoverClosure, type DiscoverClosureOptions } from './discover.js';

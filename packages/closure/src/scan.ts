@@ -100,8 +100,25 @@ export async function scanClosure(roots: readonly string[], options: ScanOptions
  * `storeRoot` says which store's paths are candidates. Sorted.
  */
 export async function findStoreReferences(tree: string, options: Pick<ScanOptions, 'storeRoot' | 'signal'> = {}): Promise<string[]> {
+  return (await scanTree(tree, options)).references;
+}
+
+/** What {@link scanTree} found: the store paths a tree refers to, and its NAR serialisation's size and hash. */
+export interface TreeScan {
+  /** Store paths the tree refers to, sorted. */
+  readonly references: string[];
+  /** The tree's NAR hash (SRI, `sha256-…`): it changes with any file's content, name, type, link target or executable bit. */
+  readonly narHash: string;
+  readonly narSize: number;
+}
+
+/**
+ * Reads a file tree once as a NAR: the store paths it refers to (as {@link findStoreReferences})
+ * and its NAR hash, which identifies its content. FIFOs, sockets and devices count as empty files.
+ */
+export async function scanTree(tree: string, options: Pick<ScanOptions, 'storeRoot' | 'signal'> = {}): Promise<TreeScan> {
   const candidates = await candidatePaths(join(options.storeRoot ?? '', DEFAULT_STORE_DIR));
   // A customisation layer may hold FIFOs made by fakeRootCommands: they have names but no contents.
   const nar = await scanTreeNar(tree, new Set(candidates.keys()), options.signal);
-  return [...nar.foundHashes].map((h) => candidates.get(h)!).sort(compareStrings);
+  return { references: [...nar.foundHashes].map((h) => candidates.get(h)!).sort(compareStrings), narHash: nar.narHash, narSize: nar.narSize };
 }

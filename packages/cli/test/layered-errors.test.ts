@@ -69,7 +69,7 @@ describe.runIf(hasPeers('nix-build', 'nix'))('strata build-layered with bad inpu
       env: { PATH: '/nonexistent' },
     });
     expect(noZstd.exitCode).toBe(2);
-    expect(noZstd.stderr).toMatch(/--compressor zstd: .*the zstd program is not installed \(Debian: apt-get install zstd\)/);
+    expect(noZstd.stderr).toMatch(/compressor zstd: .*the zstd program is not installed \(Debian: apt-get install zstd\)/);
     const zstd = await build(join(dir.path, 'out4.tar'), '--contents', hello.hello, '--compressor', 'zstd');
     expect(zstd.exitCode, zstd.stderr).toBe(0);
     const listing = await run('bash', ['-c', `zstd -dc '${join(dir.path, 'out4.tar')}' | tar -t`]);

@@ -14,6 +14,7 @@ export {
 } from './config.js';
 export { imageTag, repoTag } from './tag.js';
 export {
+  type ArchiveConfig,
   type ArchiveLayer,
   type DockerArchiveStream,
   type ImageConfigTemplate,

@@ -1,9 +1,6 @@
-import { createWriteStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { type Compressor, saveImage } from '@strata/image';
 import { type Command, Option } from 'commander';
-import { writeAtomically } from '../atomic.js';
 import type { CommandContext } from '../context.js';
-import { type Compressor, compressStages } from '../compress.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
 
@@ -15,12 +12,14 @@ export function registerBuildLayered(program: Command, context: CommandContext):
     .requiredOption('-o, --output <file>', 'the image file to write, atomically (required)')
     .addOption(new Option('--compressor <name>', 'whole-archive compression (default: gz)').choices(['none', 'gz', 'zstd']));
   addLayeredOptions(command).action(async (flags: { output: string; compressor?: Compressor }) => {
-    const stages = compressStages(flags.compressor ?? 'gz');
-    const spec = await resolveLayeredSpec(command);
-    await withLayeredImage(spec, context, (image, progress) =>
-      writeAtomically(flags.output, (temp) =>
-        pipeline([image.archive, ...progress.stages, ...stages, createWriteStream(temp, { flags: 'wx' })], { signal: context.signal }),
-      ),
+    const options = await resolveLayeredSpec(command);
+    await withLayeredImage(options, context, (image, progress) =>
+      saveImage(image, flags.output, {
+        compressor: flags.compressor ?? 'gz',
+        signal: context.signal,
+        onLayer: progress.onLayer,
+        through: progress.stages,
+      }),
     );
   });
 }

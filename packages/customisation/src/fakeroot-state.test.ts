@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFakerootState, splitDevice } from './fakeroot-state.js';
+import { parseFakerootState } from './fakeroot-state.js';
 
 describe('parseFakerootState', () => {
   it('reads dev in hex, mode in octal and the rest in decimal', () => {
@@ -8,10 +8,5 @@ describe('parseFakerootState', () => {
       { dev: 0xfe00, ino: 2146468, mode: 0o104755, uid: 1000, gid: 1001, rdev: 0 },
       { dev: 0xfe00, ino: 7, mode: 0o20644, uid: 0, gid: 0, rdev: 259 },
     ]);
-  });
-  it('splits device numbers as glibc does', () => {
-    expect(splitDevice(259)).toEqual({ major: 1, minor: 3 });
-    expect(splitDevice(0x10300)).toEqual({ major: 259, minor: 0 });
-    expect(splitDevice(8 * 256 + 17)).toEqual({ major: 8, minor: 17 });
   });
 });

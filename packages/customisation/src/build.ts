@@ -1,19 +1,13 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClosureError, findStoreReferences, resolveRoots, type StorePath } from '@strata/closure';
-import {
-  applyHelpers,
-  type ImageHelpers,
-  joinContents,
-  LayerError,
-  type LayerPlan,
-  type OwnershipOverride,
-  runCustomisationScripts,
-  scanDirectoryLayer,
-  shadowSetupScript,
-  writeNixDb,
-} from '@strata/layer';
+import { createHash } from 'node:crypto';
+import { ClosureError, resolveRoots, type StorePath, scanTree } from '@strata/closure';
+import { LayerError, type LayerPlan, type OwnershipOverride, scanDirectoryLayer } from '@strata/layer';
+import { joinContents } from './contents.js';
+import { applyHelpers, type ImageHelpers, shadowSetupScript } from './helpers.js';
+import { writeNixDb } from './nix-db.js';
+import { runCustomisationScripts } from './scripts.js';
 
 /** nixpkgs' customisation-layer arguments, as the spec names them. */
 export interface CustomisationSpec extends ImageHelpers {
@@ -31,6 +25,12 @@ export interface CustomisationLayer {
   readonly references: readonly string[];
   /** The contents items that are store paths, resolved (`./result` → `/nix/store/...`). */
   readonly storeContents: readonly string[];
+  /**
+   * Identifies the layer's bytes without packing it: the sha256 of its tree's NAR hash (contents,
+   * names, links) and of every entry's header (owners, modes, device numbers), as `sha256:<hex>`.
+   * Computed while scanning for references, so it costs no extra read.
+   */
+  readonly contentDigest: string;
   /** Removes the working directory; call once the layer has been written. */
   dispose(): Promise<void>;
 }
@@ -38,7 +38,8 @@ export interface CustomisationLayer {
 /** Options for {@link buildCustomisationLayer}. */
 export interface BuildCustomisationOptions {
   readonly storeRoot?: string;
-  readonly signal: AbortSignal;
+  /** Stops the scripts and removes the working directory. @default none */
+  readonly signal?: AbortSignal;
   /** The closure of the store contents, for includeNixDB. */
   readonly closureOf: (roots: readonly string[]) => Promise<StorePath[]>;
   /** Says what the user should know: conflicts in contents, script output. */
@@ -92,7 +93,7 @@ export async function buildCustomisationLayer(contents: readonly string[], spec:
       ...(fakeRootCommands ? { fakeRootCommands } : {}),
       enableFakechroot: spec.enableFakechroot ?? false,
       ...storeRoot,
-      signal: options.signal,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     if (scripts.output) options.onNotice?.(scripts.output.trimEnd());
     const plan = await scanDirectoryLayer(root, { overrides: toOverrides(scripts.ownership) }).catch((error: unknown) => {
@@ -100,8 +101,10 @@ export async function buildCustomisationLayer(contents: readonly string[], spec:
       if (error instanceof LayerError) throw new LayerError(error.code, error.message.replaceAll(`${root}/`, '/'), { cause: error });
       throw error;
     });
-    const references = await findStoreReferences(root, { ...storeRoot, signal: options.signal });
-    return { plan, references, storeContents: store, dispose };
+    const scan = await scanTree(root, { ...storeRoot, ...(options.signal ? { signal: options.signal } : {}) });
+    const headers = plan.entries.map(({ source: _, ...header }) => header);
+    const contentDigest = `sha256:${createHash('sha256').update(JSON.stringify({ nar: scan.narHash, headers })).digest('hex')}`;
+    return { plan, references: scan.references, storeContents: store, contentDigest, dispose };
   } catch (error) {
     await dispose();
     throw error;

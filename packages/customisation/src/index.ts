@@ -1,6 +1,7 @@
+export { buildCustomisationLayer, type BuildCustomisationOptions, type CustomisationLayer, type CustomisationSpec } from './build.js';
 export { CustomisationError, type CustomisationErrorCode } from './errors.js';
 export { type ContentsConflict, joinContents, type JoinContentsOptions } from './contents.js';
-export { type FakerootEntry, parseFakerootState, splitDevice } from './fakeroot-state.js';
+export { type FakerootEntry, parseFakerootState } from './fakeroot-state.js';
 export {
   type CustomisationScriptOptions,
   type CustomisationScriptResult,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { collectClosure } from '@strata/closure';
 import { buildHelloClosure, copyStoreFiles, hasPeers, makeTempDir, run } from '@strata/test-utils';
 import { describe, expect, it } from 'vitest';
-import { makeNixDb, writeNixDb } from '../src/customisation/nix-db.js';
+import { makeNixDb, writeNixDb } from '../src/nix-db.js';
 
 describe.runIf(hasPeers('nix-build', 'nix-store'))('writeNixDb', () => {
   it('writes a database the real nix-store reads: references, requisites, verified contents', async () => {

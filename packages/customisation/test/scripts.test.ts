@@ -3,8 +3,7 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, symlink, writeFile } from 'n
 import { join } from 'node:path';
 import { hasPeers, makeTempDir, run, type TempDir } from '@strata/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CustomisationError, runCustomisationScripts } from '../src/customisation/index.js';
-import { LayerError } from '../src/errors.js';
+import { CustomisationError, runCustomisationScripts } from '../src/index.js';
 
 let dir: TempDir;
 beforeEach(async () => {
@@ -83,7 +82,7 @@ describe('runCustomisationScripts without its tools', () => {
     process.env.PATH = '/nonexistent';
     try {
       await expect(runCustomisationScripts(dir.path, { fakeRootCommands: 'true' })).rejects.toSatisfy(
-        (e) => e instanceof CustomisationError && e instanceof LayerError && e.code === 'TOOL_MISSING' && /fakeRootCommands needs bash/.test(e.message),
+        (e) => e instanceof CustomisationError && e.code === 'TOOL_MISSING' && /fakeRootCommands needs bash/.test(e.message),
       );
       // bash found through a directory that has it but not fakeroot or proot:
       const bin = await mkdtemp(join(dir.path, 'bin-'));

@@ -1,10 +1,8 @@
-import { LayerError } from '../errors.js';
-
-const kCustomisationError = Symbol.for('strata.layer.CustomisationError');
+const kCustomisationError = Symbol.for('strata.customisation.CustomisationError');
 
 /** Why building the customisation layer failed. */
 export type CustomisationErrorCode =
-  /** A `contents` path does not exist. */
+  /** A `contents` path does not exist, or is of a type a layer cannot hold. */
   | 'CONTENTS_NOT_FOUND'
   /** extraCommands or fakeRootCommands exited non-zero. */
   | 'SCRIPT_FAILED'
@@ -13,13 +11,14 @@ export type CustomisationErrorCode =
   /** An option's value is unusable (e.g. binSh with nothing that provides a shell). */
   | 'INVALID_OPTION';
 
-/** A {@link LayerError} of the customisation-layer stage; `code` says which failure it is. */
-export class CustomisationError extends LayerError {
-  declare readonly code: CustomisationErrorCode;
+/** The one error class of `@strata/customisation`; `code` says which failure it is. */
+export class CustomisationError extends Error {
+  readonly code: CustomisationErrorCode;
   readonly [kCustomisationError] = true;
   constructor(code: CustomisationErrorCode, message: string, options?: ErrorOptions) {
-    super(code, message, options);
+    super(message, options);
     this.name = 'CustomisationError';
+    this.code = code;
   }
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kCustomisationError] === true;

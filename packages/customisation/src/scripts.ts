@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { which } from './_which.js';
 import { CustomisationError } from './errors.js';
-import { type FakerootEntry, parseFakerootState, splitDevice } from './fakeroot-state.js';
+import { splitDevice } from '@strata/layer';
+import { type FakerootEntry, parseFakerootState } from './fakeroot-state.js';
 
 /** Ownership and type that the scripts gave one path, as fakeroot recorded it. */
 export interface PathOwnership {

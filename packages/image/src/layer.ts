@@ -101,7 +101,7 @@ class VerifyingStream extends Transform {
     this.#hash = own ? undefined : createHash('sha256');
     const compression = source.compression ?? 'none';
     if (compression !== 'none') {
-      this.#inflate = decompressor(compression, source.name ?? 'layer');
+      this.#inflate = decompressor(compression);
       this.#inflate.on('data', (chunk: Buffer) => this.#inflated.update(chunk));
       this.#inflateDone = quiet(
         new Promise<void>((resolve, reject) => {

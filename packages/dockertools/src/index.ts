@@ -7,5 +7,19 @@ export {
   type ResolvedLayeredOptions,
   type RunOptions,
 } from './options.js';
-export { describeSpecError, parseLayeredSpec, type RawSpec, readSpecFile, resolveContentsPaths, SPEC_PATH_KEYS } from './spec.js';
-export { type BuildLayeredImageOptions, type BuiltImage, buildLayeredImage, streamLayeredImage } from './layered.js';
+export {
+  CLOSURE_SOURCES,
+  describeSpecError,
+  parseLayeredSpec,
+  type RawSpec,
+  readSpecFile,
+  resolveContentsPaths,
+  SPEC_BUILDERS,
+  SPEC_PATH_KEYS,
+  specBuilder,
+} from './spec.js';
+export { parseBuildImageSpec } from './build-image-spec.js';
+export type { BuiltImage } from './_built-image.js';
+export { type BuildLayeredImageOptions, buildLayeredImage, streamLayeredImage } from './layered.js';
+export { buildImage, buildImageWithNixDb } from './build-image.js';
+export { type BuildImageOptions, resolveBuildImageOptions, type ResolvedBuildImageOptions } from './build-image-options.js';

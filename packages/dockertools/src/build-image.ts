@@ -1,0 +1,120 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveRoots, scanTree } from '@strata/closure';
+import { runCustomisationScripts, writeNixDb } from '@strata/customisation';
+import { createLayer, type Image, readImage } from '@strata/image';
+import { packLayer } from '@strata/layer';
+import { imageTag } from '@strata/manifest';
+import { type BuiltImage, builtImage, imageTemplate } from './_built-image.js';
+import { baseEnvOf, baseIdentity, closureOf, configReferences } from './_inputs.js';
+import { BUILD_IMAGE_MTIME, type BuildImageLayer, planBuildImageLayer } from './_build-image-layer.js';
+import { copyToRoot, removeTree, type RootItem, type RootTree, resolveRootItems } from './_build-image-root.js';
+import { type BuildImageOptions, type ResolvedBuildImageOptions, resolveBuildImageOptions } from './build-image-options.js';
+import { DockerToolsError } from './errors.js';
+
+async function openBase(o: ResolvedBuildImageOptions): Promise<Image | undefined> {
+  if (o.fromImage === undefined) return undefined;
+  if (typeof o.fromImage !== 'string') return o.fromImage;
+  return readImage(o.fromImage, { ...(o.fromImageName === undefined ? {} : { name: o.fromImageName }), ...(o.fromImageTag === undefined ? {} : { tag: o.fromImageTag }) });
+}
+
+/** The new layer's directory: copyToRoot, the Nix database (includeNixDB), then extraCommands. */
+async function buildRootTree(o: ResolvedBuildImageOptions, items: readonly RootItem[], dir: string, options: BuildImageOptions): Promise<RootTree> {
+  const { signal } = options;
+  const root = await copyToRoot(items, dir, { keepContentsDirlinks: o.keepContentsDirlinks, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}) });
+  const store = items.flatMap((item) => (item.storePath ? [item.storePath] : []));
+  // nixpkgs registers the closure of copyToRoot before extraCommands run, with a gcroot per item.
+  if (o.includeNixDB && store.length > 0) await writeNixDb(root.dir, await closureOf(o, store, signal), { gcRoots: store });
+  if (o.extraCommands) {
+    const scripts = await runCustomisationScripts(root.dir, { extraCommands: o.extraCommands, ...(signal ? { signal } : {}) });
+    if (scripts.output) options.onNotice?.(scripts.output.trimEnd());
+  }
+  return root;
+}
+
+/**
+ * nixpkgs' `buildImage`: the base image's layers (if any) and ONE new layer holding the contents
+ * of copyToRoot at `/` (extraCommands run in it, owners from uid/gid) plus the store paths its
+ * files, links and config refer to, with their closure, that the base image does not already hold.
+ * A file both at `/` and in the store is stored once, as a hard link (nixpkgs #94636). The image is
+ * lazy: the layer's entries and size are known here, no store file is read until a sink pulls.
+ * Call `dispose()` when done, to remove the layer's working directory.
+ * @example
+ * const image = await buildImage({ name: 'bash', tag: 'latest', copyToRoot: ['./result'], config: { Cmd: ['/bin/bash'] } });
+ * try {
+ *   await saveImage(image, 'bash.tar.gz');
+ * } finally {
+ *   await image.dispose();
+ * }
+ */
+export async function buildImage(options: BuildImageOptions): Promise<BuiltImage> {
+  const o = resolveBuildImageOptions(options);
+  const key = o.usedContents ? 'contents' : 'copyToRoot';
+  if (o.usedContents) options.onNotice?.('buildImage: contents is deprecated; use copyToRoot (the same: the items are copied to /)');
+  if (o.runAsRoot !== undefined) throw new DockerToolsError('INVALID_OPTION', 'runAsRoot: not supported yet by this version of strata');
+  const base = await openBase(o);
+  const work = await mkdtemp(join(tmpdir(), 'strata-build-image-'));
+  try {
+    const items = await resolveRootItems(o.copyToRoot, o.storeRoot, key);
+    const root = await buildRootTree(o, items, join(work, 'layer'), options);
+    const storeRoot = o.storeRoot ? { storeRoot: o.storeRoot } : {};
+    const scan = await scanTree(root.dir, { ...storeRoot, ...(options.signal ? { signal: options.signal } : {}) });
+    const configRefs = await resolveRoots(configReferences(o.config), storeRoot);
+    const closure = await closureOf(o, [...new Set([...scan.references, ...configRefs])], options.signal);
+    const layer = await planBuildImageLayer({ root, uid: o.uid, gid: o.gid, storePaths: closure.map((p) => p.path), ...storeRoot });
+    return assemble(o, { base, layer, items, narHash: scan.narHash, work }, options.signal);
+  } catch (error) {
+    await removeTree(work);
+    await base?.dispose();
+    throw error;
+  }
+}
+
+interface Parts {
+  readonly base: Image | undefined;
+  readonly layer: BuildImageLayer;
+  readonly items: readonly RootItem[];
+  /** NAR hash of the root tree: its files' content, which the layer's headers do not show. */
+  readonly narHash: string;
+  readonly work: string;
+}
+
+function assemble(o: ResolvedBuildImageOptions, parts: Parts, signal: AbortSignal | undefined): BuiltImage {
+  const { base, layer } = parts;
+  const baseLayers = base?.layers ?? [];
+  const own = createLayer({ size: layer.plan.size, open: () => packLayer(layer.plan, signal ? { signal } : {}) });
+  const comments = [
+    ...baseLayers.map((_, i) => `base image layer ${i + 1}`),
+    `copyToRoot: ${JSON.stringify(parts.items.map((i) => i.storePath ?? i.given))}; store paths: ${JSON.stringify(layer.storePaths)}`,
+  ];
+  // nixpkgs appends the config's Env to the base image's; merged by name here, which is what the
+  // container sees either way (the last value of a variable wins).
+  const template = imageTemplate({ ...o, baseEnv: base ? baseEnvOf(base) : [], comments });
+  const tag =
+    o.tag ??
+    imageTag({
+      name: o.name,
+      config: template.config,
+      architecture: template.architecture,
+      // nixpkgs hashes the literal "now" (its tag is the output's hash), so the tag is stable.
+      created: o.createdInput === 'now' ? 'now' : o.created,
+      root: parts.narHash,
+      layer: layer.headersDigest,
+      base: base ? baseIdentity(base) : null,
+      tool: 'strata-build-image-1',
+    });
+  const dispose = async () => {
+    await removeTree(parts.work);
+    await base?.dispose();
+  };
+  return builtImage({ name: o.name, tag, template, layers: [...baseLayers, own], mtime: BUILD_IMAGE_MTIME, dispose });
+}
+
+/**
+ * nixpkgs' `buildImageWithNixDb`: {@link buildImage} with `includeNixDB`, so Nix inside the image
+ * knows the store paths of copyToRoot's closure (`nix-store -qR` works).
+ */
+export function buildImageWithNixDb(options: BuildImageOptions): Promise<BuiltImage> {
+  return buildImage({ ...options, includeNixDB: true });
+}

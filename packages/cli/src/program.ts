@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerBuildImage } from './commands/build-image.js';
 import { registerBuildLayered } from './commands/build-layered.js';
 import { registerClosure } from './commands/closure.js';
 import { registerPlanLayers } from './commands/plan-layers.js';
@@ -23,6 +24,7 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerVm(program, context);
   registerStreamLayered(program, context);
   registerBuildLayered(program, context);
+  registerBuildImage(program, context);
   registerPush(program, context);
   registerPull(program, context);
   return program;

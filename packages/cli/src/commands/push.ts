@@ -1,12 +1,13 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseLayeredSpec, readSpecFile, streamLayeredImage } from '@strata/dockertools';
+import { buildImage, parseBuildImageSpec, parseLayeredSpec, readSpecFile, specBuilder, streamLayeredImage } from '@strata/dockertools';
 import { type Image, pushImage, readImage } from '@strata/image';
 import { parseReference, type PushProgress, type Reference, RegistryError } from '@strata/registry';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes } from '../format.js';
+import { noticesTo } from '../run-image.js';
 
 interface PushFlags {
   readonly tlsVerify: boolean;
@@ -37,16 +38,16 @@ export function referenceArgument(value: string): Reference {
 
 /**
  * The image to push, as a lazy value: an archive's (layers streamed from the file), or a spec's,
- * built straight into the registry: layers are packed while they upload, never written to disk.
+ * built straight into the registry: layers are packed while they upload, never written to disk. A
+ * spec is a streamLayeredImage spec unless its `"builder"` key names buildImage(WithNixDb).
  */
 async function imageOf(file: string, context: CommandContext): Promise<Image> {
   if (!(await isSpecFile(file))) return readImage(file);
-  return streamLayeredImage({
-    ...parseLayeredSpec(await readSpecFile(file), file),
-    signal: context.signal,
-    // What the scripts print and contents conflicts, on stderr as build-layered shows them.
-    onNotice: (message) => context.stderr.write(`strata: ${message}\n`),
-  });
+  const raw = await readSpecFile(file);
+  // What the scripts print and contents conflicts, on stderr as the build commands show them.
+  const run = { signal: context.signal, onNotice: noticesTo(context) };
+  if (specBuilder(raw, file) === 'image') return buildImage({ ...parseBuildImageSpec(raw, file), ...run });
+  return streamLayeredImage({ ...parseLayeredSpec(raw, file), ...run });
 }
 
 async function isSpecFile(file: string): Promise<boolean> {

@@ -1,6 +1,7 @@
 import { type BuiltImage, type LayeredImageOptions, streamLayeredImage } from '@strata/dockertools';
 import type { CommandContext } from '../context.js';
-import { createProgress, type Progress } from './progress.js';
+import { noticesTo, withImage } from '../run-image.js';
+import type { Progress } from './progress.js';
 
 /**
  * Builds a layered image (nothing is read yet), lets `use` stream it to a sink, with progress on
@@ -8,18 +9,6 @@ import { createProgress, type Progress } from './progress.js';
  * removes the working files afterwards.
  */
 export async function withLayeredImage<T>(options: LayeredImageOptions, context: CommandContext, use: (image: BuiltImage, progress: Progress) => Promise<T>): Promise<T> {
-  const image = await streamLayeredImage({
-    ...options,
-    signal: context.signal,
-    onNotice: (message) => context.stderr.write(`strata: ${message}\n`),
-  });
-  try {
-    const total = image.layers.reduce((sum, l) => sum + l.size, 0);
-    const progress = createProgress(context.stderr, total, image.layers.length);
-    const result = await use(image, progress);
-    progress.finish();
-    return result;
-  } finally {
-    await image.dispose();
-  }
+  const image = await streamLayeredImage({ ...options, signal: context.signal, onNotice: noticesTo(context) });
+  return withImage(image, context, use);
 }

@@ -1,0 +1,19 @@
+import { buildImage } from '@strata/dockertools';
+import type { Command } from 'commander';
+import { addBuildImageOptions, resolveBuildImageSpec } from '../build-image/options.js';
+import type { CommandContext } from '../context.js';
+import { addOutputOptions, type OutputFlags, writeOutput } from '../output.js';
+import { noticesTo, withImage } from '../run-image.js';
+
+/** `strata build-image -o FILE`: nixpkgs' buildImage, written as a docker-archive compressed as a whole. */
+export function registerBuildImage(program: Command, context: CommandContext): void {
+  const command = program
+    .command('build-image')
+    .description("build an image file as nixpkgs' buildImage does: a base image's layers plus one layer with copyToRoot at / and the store paths it needs");
+  addOutputOptions(command);
+  addBuildImageOptions(command).action(async (flags: OutputFlags) => {
+    const options = await resolveBuildImageSpec(command);
+    const image = await buildImage({ ...options, signal: context.signal, onNotice: noticesTo(context) });
+    await withImage(image, context, (built, progress) => writeOutput(built, flags, context, progress));
+  });
+}

@@ -1,4 +1,4 @@
-export { ClosureError, type ClosureErrorCode } from './errors.js';
+export { ClosureError, type ClosureErrorCode, DerivationError } from './errors.js';
 export { type StorePath, DEFAULT_STORE_DIR, compareStrings, hashPart, toStorePath, validateStorePath } from './store-path.js';
 export { decodeNixBase32, encodeNixBase32, NIX_BASE32_ALPHABET, normaliseNarHash } from './nix-hash.js';
 export { dumpNarInfo, type NarInfo } from './nar.js';
@@ -8,3 +8,13 @@ export { type ExecFunction, execProgram, parsePathInfoJson, queryNixStore, query
 export { findStoreReferences, scanClosure, type ScanOptions } from './scan.js';
 export { resolveRoots, type ResolveRootsOptions } from './roots.js';
 export { type ClosureSource, collectClosure, discoverClosure, type DiscoverClosureOptions } from './discover.js';
+export {
+  DEFAULT_MAX_DERIVATION_BYTES,
+  type Derivation,
+  type DerivationOutput,
+  type DynamicDerivationInput,
+  isDerivationPath,
+  type ParseDerivationOptions,
+  parseDerivation,
+  readDerivation,
+} from './derivation.js';

@@ -1,7 +1,6 @@
-import { open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readDerivationFile } from './_derivation-file.js';
 import { AtermCursor } from './_aterm.js';
-import { ClosureError, DerivationError } from './errors.js';
+import { type ClosureError, DerivationError } from './errors.js';
 import { DEFAULT_STORE_DIR, validateStorePath } from './store-path.js';
 
 /**
@@ -256,32 +255,6 @@ export function parseDerivation(input: Uint8Array | string, path?: string, optio
  * any byte is read.
  */
 export async function readDerivation(path: string, options: ParseDerivationOptions & { readonly storeRoot?: string } = {}): Promise<Derivation> {
-  const onDisk = options.storeRoot ? join(options.storeRoot, path) : path;
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_DERIVATION_BYTES;
-  let bytes: Buffer;
-  try {
-    const handle = await open(onDisk, 'r');
-    try {
-      const stat = await handle.stat();
-      if (!stat.isFile()) throw new DerivationError('MALFORMED', path, undefined, 'not a regular file');
-      if (stat.size > maxBytes) throw new DerivationError('TOO_LARGE', path, undefined, `${stat.size} bytes, more than the limit of ${maxBytes} for a derivation`);
-      // Read at most one byte more than stat said: a file that grows meanwhile is refused, not slurped.
-      const buffer = Buffer.allocUnsafe(stat.size + 1);
-      let length = 0;
-      for (;;) {
-        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
-        if (bytesRead === 0) break;
-        length += bytesRead;
-        if (length === buffer.length) throw new DerivationError('MALFORMED', path, undefined, 'the file grew while it was read');
-      }
-      bytes = buffer.subarray(0, length);
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    if (error instanceof ClosureError) throw error;
-    const where = onDisk === path ? '' : ` (${onDisk})`;
-    throw new DerivationError('NOT_FOUND', path, undefined, `cannot read the derivation${where}: ${(error as Error).message}`, { cause: error });
-  }
+  const { bytes } = await readDerivationFile(path, options.storeRoot, options.maxBytes ?? DEFAULT_MAX_DERIVATION_BYTES);
   return parseDerivation(bytes, path, options);
 }

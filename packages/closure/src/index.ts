@@ -1,7 +1,7 @@
 export { ClosureError, type ClosureErrorCode, DerivationError } from './errors.js';
 export { type StorePath, DEFAULT_STORE_DIR, compareStrings, hashPart, toStorePath, validateStorePath } from './store-path.js';
 export { decodeNixBase32, encodeNixBase32, NIX_BASE32_ALPHABET, normaliseNarHash } from './nix-hash.js';
-export { dumpNarInfo, type NarInfo } from './nar.js';
+export { dumpNarInfo, type NarInfo, type NarNode, narInfoOfTree } from './nar.js';
 export { parseReferencesGraph, readReferencesGraph } from './graph-file.js';
 export { parseRegistration, readRegistration } from './registration.js';
 export { type ExecFunction, execProgram, parsePathInfoJson, queryNixStore, queryPathInfo } from './live-nix.js';

@@ -18,3 +18,4 @@ export {
   parseDerivation,
   readDerivation,
 } from './derivation.js';
+export { makeSourcePath, makeStorePath, makeTextPath } from './make-store-path.js';

@@ -16,6 +16,12 @@ export interface BuildNixOptions {
   readonly storeRoot?: string;
   /** Attribute to build from the expression (`-A`). @default the whole expression */
   readonly attr?: string;
+  /** Experimental features the expression needs (`ca-derivations`, `impure-derivations`). */
+  readonly experimentalFeatures?: readonly string[];
+}
+
+function featureArgs(features: readonly string[] | undefined): string[] {
+  return features?.length ? ['--extra-experimental-features', features.join(' ')] : [];
 }
 
 /** Writes `expression` to a temporary default.nix, runs `program` on it and returns the lines it printed. */
@@ -41,7 +47,8 @@ async function runOnExpression(program: string, expression: string, args: readon
  * Derivations should use `builder = "/bin/sh"`: no binary cache is reachable here, and the sandbox is off.
  */
 export function buildNix(expression: string, options: BuildNixOptions = {}): Promise<string[]> {
-  return runOnExpression('nix-build', expression, ['--no-out-link', ...(options.attr ? ['-A', options.attr] : [])], options.storeRoot);
+  const args = ['--no-out-link', ...(options.attr ? ['-A', options.attr] : []), ...featureArgs(options.experimentalFeatures)];
+  return runOnExpression('nix-build', expression, args, options.storeRoot);
 }
 
 /** Options for {@link instantiateNix}. */
@@ -57,8 +64,7 @@ export interface InstantiateNixOptions {
  * `.drv` store paths it printed, in its order.
  */
 export function instantiateNix(expression: string, options: InstantiateNixOptions = {}): Promise<string[]> {
-  const features = options.experimentalFeatures?.length ? ['--extra-experimental-features', options.experimentalFeatures.join(' ')] : [];
-  return runOnExpression('nix-instantiate', expression, features, options.storeRoot);
+  return runOnExpression('nix-instantiate', expression, featureArgs(options.experimentalFeatures), options.storeRoot);
 }
 
 /** A `derivation` built by running `script` with /bin/sh and the host's coreutils on PATH. */

@@ -4,7 +4,7 @@ export { decodeNixBase32, encodeNixBase32, NIX_BASE32_ALPHABET, normaliseNarHash
 export { dumpNarInfo, type NarInfo, type NarNode, narInfoOfTree } from './nar.js';
 export { parseReferencesGraph, readReferencesGraph } from './graph-file.js';
 export { parseRegistration, readRegistration } from './registration.js';
-export { type ExecFunction, execProgram, parsePathInfoJson, queryNixStore, queryPathInfo } from './live-nix.js';
+export { type ExecFunction, execProgram, type LiveNixOptions, parsePathInfoJson, queryNixStore, queryPathInfo } from './live-nix.js';
 export { findStoreReferences, scanClosure, type ScanOptions } from './scan.js';
 export { resolveRoots, type ResolveRootsOptions } from './roots.js';
 export { type ClosureSource, collectClosure, discoverClosure, type DiscoverClosureOptions } from './discover.js';

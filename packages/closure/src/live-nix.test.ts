@@ -1,5 +1,9 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeTempDir } from '@strata/test-utils';
 import { describe, expect, it } from 'vitest';
 import { batchArguments } from './_batch.js';
+import { collectClosure } from './discover.js';
 import { type ExecFunction, queryNixStore, queryPathInfo } from './live-nix.js';
 
 const S = '/nix/store';
@@ -37,6 +41,22 @@ describe('queryNixStore', () => {
     expect(queries.length).toBeGreaterThan(1);
     for (const call of calls) expect(argvBytes(call)).toBeLessThanOrEqual(64 * 1024);
     expect(queries.flatMap((c) => c.slice(3))).toEqual(paths.slice(0, 2000));
+  });
+});
+
+describe('collectClosure with source nix-store', () => {
+  it('passes maxArgBytes on to the nix-store commands', async () => {
+    const dir = await makeTempDir();
+    try {
+      await mkdir(join(dir.path, paths[0]!), { recursive: true });
+      const calls: string[][] = [];
+      const closure = await collectClosure([paths[0]!], { source: 'nix-store', storeRoot: dir.path, exec: fakeNixStore(calls), maxArgBytes: 32 * 1024 });
+      expect(closure.map((r) => r.path)).toEqual([paths[0]]); // the fake paths refer to nothing
+      expect(calls.filter((c) => c.includes('--dump-db')).length).toBeGreaterThan(50);
+      for (const call of calls) expect(argvBytes(call)).toBeLessThanOrEqual(32 * 1024);
+    } finally {
+      await dir.remove();
+    }
   });
 });
 

@@ -40,11 +40,13 @@ export class AtermCursor {
     throw new DerivationError(code, this.file, at, message);
   }
 
-  /** What is at the cursor, for messages: a short JSON excerpt, or "the end of the file". */
+  /**
+   * What is at the cursor, for messages: its one character, or "the end of the file". No more: a
+   * derivation's strings may hold what should not reach a log.
+   */
   private found(): string {
     if (this.pos >= this.bytes.length) return 'the end of the file';
-    const excerpt = Buffer.from(this.bytes.subarray(this.pos, this.pos + 12)).toString('latin1');
-    return JSON.stringify(excerpt);
+    return JSON.stringify(String.fromCharCode(this.bytes[this.pos]!));
   }
 
   peek(): number | undefined {

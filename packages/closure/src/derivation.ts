@@ -60,6 +60,7 @@ export interface ParseDerivationOptions {
   readonly storeDir?: string;
 }
 
+/** The largest derivation file read unless `maxBytes` says otherwise: 64 MiB (real ones are KBs to a few MB). */
 export const DEFAULT_MAX_DERIVATION_BYTES = 64 * 1024 * 1024;
 const DEFAULT_MAX_ITEMS = 1 << 20;
 // Dynamic-derivation inputs nest an output of an output of ...; real files nest a level or two.

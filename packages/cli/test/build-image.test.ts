@@ -81,9 +81,9 @@ describe.runIf(hasPeers('nix-build', 'podman', 'docker-registry'))('build-image,
   });
 
   /** `strata build-image ARGS -o FILE --compressor none`; checks it succeeded, returns the archive and what it said. */
-  async function build(args: readonly string[], options: { load?: boolean } = {}): Promise<{ archive: string; stderr: string; image: string }> {
+  async function build(args: readonly string[], options: { load?: boolean; compressor?: string } = {}): Promise<{ archive: string; stderr: string; image: string }> {
     const archive = join(dir.path, `${unique('image')}.tar`);
-    const result = await runStrata(['build-image', ...args, '--compressor', 'none', '-o', archive]);
+    const result = await runStrata(['build-image', ...args, '--compressor', options.compressor ?? 'none', '-o', archive]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toBe('');
     let image = '';
@@ -114,9 +114,9 @@ describe.runIf(hasPeers('nix-build', 'podman', 'docker-registry'))('build-image,
     expect(image).toBe(`localhost/${name.toLowerCase()}:${built.imageTag}`);
   });
 
-  it('17: layersOrder: three chained images, each layer on top of the one before', async () => {
-    const l1 = await build(['--name', unique(), '--tag', 'l1', '--extra-commands', 'mkdir -p tmp; echo layer1 > tmp/layer1; echo layer1 > tmp/layer2; echo layer1 > tmp/layer3'], { load: false });
-    const l2 = await build(['--name', unique(), '--tag', 'l2', '--from-image', l1.archive, '--extra-commands', 'mkdir -p tmp; echo layer2 > tmp/layer2; echo layer2 > tmp/layer3'], { load: false });
+  it('17: layersOrder: three chained images, each layer on top of the one before (bases zstd and gzip archives)', async () => {
+    const l1 = await build(['--name', unique(), '--tag', 'l1', '--extra-commands', 'mkdir -p tmp; echo layer1 > tmp/layer1; echo layer1 > tmp/layer2; echo layer1 > tmp/layer3'], { load: false, compressor: 'zstd' });
+    const l2 = await build(['--name', unique(), '--tag', 'l2', '--from-image', l1.archive, '--extra-commands', 'mkdir -p tmp; echo layer2 > tmp/layer2; echo layer2 > tmp/layer3'], { load: false, compressor: 'gz' });
     const l3 = await build(['--name', unique(), '--tag', 'l3', '--from-image', l2.archive, '--copy-to-root', fx.root, '--extra-commands', 'mkdir -p tmp; echo layer3 > tmp/layer3']);
     expect((await readArchiveJson(l3.archive)).manifest.Layers).toHaveLength(3);
     expect((await sh(l3.image, 'cat /tmp/layer1 /tmp/layer2 /tmp/layer3')).stdout).toBe('layer1\nlayer2\nlayer3\n');

@@ -43,6 +43,8 @@ export interface CopyToRootOptions {
   readonly keepContentsDirlinks: boolean;
   /** A chroot store: `/nix/store/x` is read from `storeRoot/nix/store/x`. */
   readonly storeRoot?: string;
+  /** Stops copying between entries. @default none */
+  readonly signal?: AbortSignal;
 }
 
 const STORE = '/nix/store/';
@@ -136,6 +138,7 @@ export async function copyToRoot(items: readonly RootItem[], dir: string, option
 
 async function copyTree(copy: Copy, from: string, rel: string): Promise<void> {
   for (const name of (await readdir(from)).sort()) {
+    copy.options.signal?.throwIfAborted();
     const source = join(from, name);
     const relPath = `${rel}/${name}`;
     const st = await lstat(source);

@@ -22,7 +22,7 @@ async function openBase(o: ResolvedBuildImageOptions): Promise<Image | undefined
 /** The new layer's directory: copyToRoot, the Nix database (includeNixDB), then extraCommands. */
 async function buildRootTree(o: ResolvedBuildImageOptions, items: readonly RootItem[], dir: string, options: BuildImageOptions): Promise<RootTree> {
   const { signal } = options;
-  const root = await copyToRoot(items, dir, { keepContentsDirlinks: o.keepContentsDirlinks, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}) });
+  const root = await copyToRoot(items, dir, { keepContentsDirlinks: o.keepContentsDirlinks, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}), ...(signal ? { signal } : {}) });
   const store = items.flatMap((item) => (item.storePath ? [item.storePath] : []));
   // nixpkgs registers the closure of copyToRoot before extraCommands run, with a gcroot per item.
   if (o.includeNixDB && store.length > 0) await writeNixDb(root.dir, await closureOf(o, store, signal), { gcRoots: store });

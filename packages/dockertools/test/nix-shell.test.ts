@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { dumpNarInfo } from '@strata/closure';
@@ -54,6 +55,24 @@ describe.runIf(hasPeers('nix-build', 'nix-instantiate', 'fakeroot', 'bash-static
       expect(at('/usr/bin/env')?.linkTarget).toBe(`${bashStatic}/bin/env`);
     } finally {
       await unpacked.remove();
+    }
+  });
+
+  it('leaves no working files behind, once disposed of or when cancelled', async () => {
+    const tmp = join(dir.path, 'tmp');
+    await mkdir(tmp);
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp; // where the generated objects and the customisation layer are written
+    try {
+      const image = await streamNixShellImage({ drv, shell: `${bashStatic}/bin/bash` });
+      expect((await readdir(tmp)).length).toBeGreaterThan(0);
+      await image.dispose();
+      expect(await readdir(tmp)).toEqual([]);
+      await expect(streamNixShellImage({ drv, shell: `${bashStatic}/bin/bash`, signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
     }
   });
 

@@ -21,5 +21,7 @@ export {
 export { parseBuildImageSpec } from './build-image-spec.js';
 export type { BuiltImage } from './_built-image.js';
 export { type BuildLayeredImageOptions, buildLayeredImage, streamLayeredImage } from './layered.js';
+export { type BuildNixShellImageOptions, buildNixShellImage, type NixShellImageOptions, streamNixShellImage } from './nix-shell.js';
+export { isNixShellSpec, NIX_SHELL_SPEC_PATH_KEYS, parseNixShellSpec } from './nix-shell-spec.js';
 export { buildImage, buildImageWithNixDb } from './build-image.js';
 export { type BuildImageOptions, resolveBuildImageOptions, type ResolvedBuildImageOptions } from './build-image-options.js';

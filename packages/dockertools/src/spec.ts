@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { DockerToolsError } from './errors.js';
 import { type LayeredImageOptions, resolveLayeredOptions } from './options.js';
 
-/** Values of the `closureSource` spec key. */
+/** The closure sources a spec may name. */
 export const CLOSURE_SOURCES = ['nix', 'nix-store', 'graph', 'registration', 'scan'] as const;
 const helperTarget = z.union([z.boolean(), z.string().min(1)]);
 const time = z.union([z.string(), z.number().int().nonnegative()]);

@@ -2,48 +2,24 @@ import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { collectClosure, dumpNarInfo } from '@strata/closure';
-import { buildNix, hasPeers, helloExpression, instantiateNix, makeTempDir, nixPathInfo, PODMAN_GLOBAL, PODMAN_RUN, run, type TempDir } from '@strata/test-utils';
+import {
+  buildNix,
+  hasPeers,
+  instantiateNix,
+  makeTempDir,
+  nixPathInfo,
+  nixShellExpression,
+  nixShellPureEnv,
+  PODMAN_GLOBAL,
+  PODMAN_RUN,
+  parseEnv0,
+  run,
+  type TempDir,
+} from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MissingInputsError, type NixShellImage, prepareNixShellImage } from '../src/index.js';
 
-// The host's bash as a store path (the shell nixpkgs would take from pkgs.bash), a stand-in stdenv
-// whose setup defines runHook, and a derivation built by the static busybox from test-utils with an
-// input derivation, an input source, a passAsFile variable with every kind of character, two outputs.
-const EXPRESSION = (nonce: string) => `let
-  h = ${helloExpression()};
-  sys = builtins.currentSystem;
-  bash = derivation { name = "bash-host"; system = sys; builder = "/bin/sh"; args = [ "-c" "/bin/mkdir -p $out/bin && /bin/cp /usr/bin/bash $out/bin/bash" ]; };
-  stdenv = derivation { name = "fake-stdenv"; system = sys; builder = "/bin/sh"; args = [ "-c" ''
-    /bin/mkdir $out
-    /bin/cat > $out/setup <<'EOF'
-    runHook() { local hook="$1"; eval "''\${!hook}"; }
-    export SETUP_SOURCED=yes
-    EOF
-  '' ]; };
-  target = derivation {
-    name = "shell-target"; system = sys; builder = "\${h.busybox}/bin/sh"; outputs = [ "out" "doc" ];
-    args = [ "-e" "-c" ''
-      bb=$busybox/bin/busybox
-      $bb mkdir -p $out/share $doc
-      $bb cp $messagePath $out/share/message
-      $bb cat $greeting/share/greeting/message > $out/share/greeting
-      $bb cat $note > $doc/note
-    '' ];
-    inherit (h) busybox greeting; inherit stdenv;
-    note = builtins.toFile "note.txt" "a note";
-    message = "multi\\nline \\"double\\" 'single' \\\\ back \\$dollar \\\${brace} ü\\ttab";
-    passAsFile = [ "message" ];
-    shellHook = "export HOOKED=yes";
-    PATH = "\${h.busybox}/bin";
-  };
-  unbuilt = derivation { name = "never-built"; system = sys; builder = "/bin/sh"; nonce = "${nonce}"; args = [ "-c" "echo built > $out" ]; };
-  needsUnbuilt = derivation { name = "needs-unbuilt"; system = sys; builder = "/bin/sh"; inherit unbuilt; args = [ "-c" "echo > $out" ]; };
-in { inherit bash stdenv target needsUnbuilt; inherit (h) busybox greeting; }`;
-
-/** `NAME=value\0...` as printed by `env -0`, as a map. */
-function parseEnv0(text: string): Map<string, string> {
-  return new Map(text.split('\0').filter(Boolean).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as [string, string]));
-}
+// The derivations come from test-utils (nixShellExpression), shared with the image builders' tests.
 
 const etcLines = (base: string[], extra: readonly string[], last: string) => `${[...base, ...extra, last].join('\n')}\n`;
 
@@ -80,7 +56,7 @@ function podmanRunRootfs(image: NixShellImage, rootfs: string, options: { tty?: 
 }
 
 describe.runIf(hasPeers('nix-build', 'nix-instantiate', 'nix-shell', 'nix', 'podman'))('a nix-shell image of a real derivation', () => {
-  const expression = EXPRESSION(randomUUID());
+  const expression = nixShellExpression({ nonce: randomUUID() });
   let dir: TempDir;
   let shell: string;
   let drv: string;
@@ -122,9 +98,7 @@ describe.runIf(hasPeers('nix-build', 'nix-instantiate', 'nix-shell', 'nix', 'pod
 
     // nix-shell --pure on the host, with the same shell: the derivation's variables agree exactly,
     // passAsFile files hold the same bytes; what differs is the sandbox's directories and Nix's own.
-    const envFile = join(dir.path, 'nix-shell.env');
-    await run('env', ['-i', `HOME=${dir.path}`, 'PATH=/usr/bin:/bin', `NIX_BUILD_SHELL=${shell}`, 'nix-shell', '--pure', drv, '--run', `"$busybox/bin/busybox" env -0 > ${envFile}`]);
-    const nixShell = parseEnv0(await readFile(envFile, 'utf8'));
+    const nixShell = await nixShellPureEnv(drv, shell, dir.path);
     const bySandbox = ['HOME', 'NIX_BUILD_CORES', 'NIX_BUILD_TOP', 'PWD', 'TEMP', 'TEMPDIR', 'TMP', 'TMPDIR'];
     for (const [name, value] of computed) {
       if (name === 'PATH' || bySandbox.includes(name) || name === 'TERM') continue;

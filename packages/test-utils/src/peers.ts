@@ -15,6 +15,7 @@ export const PEERS = {
   'docker-registry': 'docker-registry',
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
+  'bash-static': 'bash-static',
   fakeroot: 'fakeroot',
   proot: 'proot',
   htpasswd: 'apache2-utils',

@@ -2,8 +2,8 @@ import { buildImage } from '@strata/dockertools';
 import type { Command } from 'commander';
 import { addBuildImageOptions, resolveBuildImageSpec } from '../build-image/options.js';
 import type { CommandContext } from '../context.js';
+import { withBuiltImage } from '../layered/run.js';
 import { addOutputOptions, type OutputFlags, writeOutput } from '../output.js';
-import { noticesTo, withImage } from '../run-image.js';
 
 /** `strata build-image -o FILE`: nixpkgs' buildImage, written as a docker-archive compressed as a whole. */
 export function registerBuildImage(program: Command, context: CommandContext): void {
@@ -13,7 +13,6 @@ export function registerBuildImage(program: Command, context: CommandContext): v
   addOutputOptions(command);
   addBuildImageOptions(command).action(async (flags: OutputFlags) => {
     const options = await resolveBuildImageSpec(command);
-    const image = await buildImage({ ...options, signal: context.signal, onNotice: noticesTo(context) });
-    await withImage(image, context, (built, progress) => writeOutput(built, flags, context, progress));
+    await withBuiltImage((run) => buildImage({ ...options, ...run }), context, (image, progress) => writeOutput(image, flags, context, progress));
   });
 }

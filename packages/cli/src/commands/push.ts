@@ -1,13 +1,24 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { buildImage, parseBuildImageSpec, parseLayeredSpec, readSpecFile, specBuilder, streamLayeredImage } from '@strata/dockertools';
+import {
+  buildImage,
+  isNixShellSpec,
+  NIX_SHELL_SPEC_PATH_KEYS,
+  parseBuildImageSpec,
+  parseLayeredSpec,
+  parseNixShellSpec,
+  readSpecFile,
+  SPEC_PATH_KEYS,
+  specBuilder,
+  streamLayeredImage,
+  streamNixShellImage,
+} from '@strata/dockertools';
 import { type Image, pushImage, readImage } from '@strata/image';
 import { parseReference, type PushProgress, type Reference, RegistryError } from '@strata/registry';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes } from '../format.js';
-import { noticesTo } from '../run-image.js';
 
 interface PushFlags {
   readonly tlsVerify: boolean;
@@ -39,13 +50,19 @@ export function referenceArgument(value: string): Reference {
 /**
  * The image to push, as a lazy value: an archive's (layers streamed from the file), or a spec's,
  * built straight into the registry: layers are packed while they upload, never written to disk. A
- * spec is a streamLayeredImage spec unless its `"builder"` key names buildImage(WithNixDb).
+ * spec is a nix-shell image's when it names a derivation ("drv"), a buildImage one when its
+ * `"builder"` key names buildImage(WithNixDb), else a streamLayeredImage one.
  */
 async function imageOf(file: string, context: CommandContext): Promise<Image> {
   if (!(await isSpecFile(file))) return readImage(file);
-  const raw = await readSpecFile(file);
-  // What the scripts print and contents conflicts, on stderr as the build commands show them.
-  const run = { signal: context.signal, onNotice: noticesTo(context) };
+  const run = {
+    signal: context.signal,
+    // What the scripts print and contents conflicts, on stderr as the build commands show them.
+    onNotice: (message: string) => context.stderr.write(`strata: ${message}\n`),
+  };
+  const raw = await readSpecFile(file, [...SPEC_PATH_KEYS, ...NIX_SHELL_SPEC_PATH_KEYS]);
+  // A spec naming a derivation ("drv") is a nix-shell image's, as stream-nix-shell --spec reads it.
+  if (isNixShellSpec(raw)) return streamNixShellImage({ ...parseNixShellSpec(raw, file), ...run });
   if (specBuilder(raw, file) === 'image') return buildImage({ ...parseBuildImageSpec(raw, file), ...run });
   return streamLayeredImage({ ...parseLayeredSpec(raw, file), ...run });
 }

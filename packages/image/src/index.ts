@@ -9,3 +9,4 @@ export { writeAtomically } from './atomic.js';
 export { type SavedImage, saveImage, type SaveImageOptions } from './save.js';
 export type { ImageTree, UnpackedEntry, UnpackedType } from './image-tree.js';
 export { listImagePaths, unpackImage, type UnpackImageOptions } from './unpack.js';
+export { saveImages, writeMultiImageArchive } from './multi-archive.js';

@@ -9,3 +9,5 @@ export {
 } from './options.js';
 export { describeSpecError, parseLayeredSpec, type RawSpec, readSpecFile, resolveContentsPaths, SPEC_PATH_KEYS } from './spec.js';
 export { type BuildLayeredImageOptions, type BuiltImage, buildLayeredImage, streamLayeredImage } from './layered.js';
+export { type ExportedImage, exportImage, type ExportImageOptions } from './export-image.js';
+export { type MergedImages, mergeImages, type MergeImagesOptions } from './merge-images.js';

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
+import { gzipSync } from 'node:zlib';
 import { writeTar } from '@strata/layer';
 import { createImageConfig, readDockerArchive, writeDockerArchive } from '@strata/manifest';
 import { buildHelloClosure, type HelloClosure, hasPeers, makeTempDir, repoRoot, run, runStrata, type TempDir } from '@strata/test-utils';
@@ -119,6 +120,13 @@ describe.runIf(hasPeers('nix-build'))('strata export and strata merge', () => {
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(new RegExp(`^strata: INVALID_IMAGE: ${junk}: cannot decompress \\(gzip\\): `));
     expect((await readdir(dir.path)).filter((f) => f.startsWith('bad-merge') || f.includes('.partial'))).toEqual([]);
+    expect(await readdir(work)).toEqual([]);
+    // A gzip file that decompresses but holds no archive: named as given, not as its decompressed copy.
+    const text = join(dir.path, 'text.tar.gz');
+    await writeFile(text, gzipSync(Buffer.from('just text\n'.repeat(200))));
+    const notArchive = await runStrata(['merge', text, '-o', out], env());
+    expect(notArchive.exitCode).toBe(2);
+    expect(notArchive.stderr).toBe(`strata: INVALID_ARCHIVE: ${text}: bad tar header checksum at byte 0\n`);
     expect(await readdir(work)).toEqual([]);
     const none = await runStrata(['merge', '-o', out], env());
     expect(none.exitCode).toBe(2);

@@ -5,7 +5,7 @@
 // the disk.
 import type { TarMember } from '@strata/layer';
 import type { UnpackDisk } from './_disk.js';
-import { childPath, cleanName, type Tree, type TreeEntry } from './_tree.js';
+import { childPath, cleanName, MAX_NAME_BYTES, type Tree, type TreeEntry } from './_tree.js';
 import type { UnpackedType } from './image-tree.js';
 import { ImageError } from './errors.js';
 
@@ -57,10 +57,15 @@ function entryOf(member: TarMember, type: UnpackedType, layer: number): TreeEntr
 /** Applies one entry of the layer. */
 export async function applyMember(ctx: LayerContext, member: TarMember): Promise<void> {
   ctx.signal?.throwIfAborted();
-  const where = `${ctx.where}, entry ${JSON.stringify(member.name)}`;
+  // A hostile name may be kilobytes long: messages show its start.
+  const where = `${ctx.where}, entry ${JSON.stringify(member.name.length > 200 ? `${member.name.slice(0, 200)}...` : member.name)}`;
   const kind = KINDS[member.type];
   if (kind === undefined) throw new ImageError('INVALID_IMAGE', `${where}: unsupported entry type ${member.type}`);
   const parts = cleanName(member.name, where);
+  // PAX records may make these up to 4 MiB each; the map keeps them, so bound them as names are.
+  for (const [field, value] of [['link target', member.linkname ?? ''], ['owner name', member.uname], ['group name', member.gname]] as const) {
+    if (Buffer.byteLength(value) > MAX_NAME_BYTES) throw new ImageError('INVALID_IMAGE', `${where}: the ${field} is longer than ${MAX_NAME_BYTES} bytes`);
+  }
   const base = parts.at(-1);
   if (base?.startsWith(WHITEOUT)) {
     applyWhiteout(ctx, parts, where);

@@ -269,6 +269,13 @@ describe('unpackImage with hostile layers: nothing is written outside the root',
     expect(dots.code).toBe('UNSAFE_ENTRY');
   });
 
+  it('bounds what one entry can make it keep: names and link targets of at most 4096 bytes', async () => {
+    const longName = await unpackError([[file(`${'d/'.repeat(2100)}f`, 'x')]]);
+    expect(longName).toMatchObject({ code: 'INVALID_IMAGE', message: expect.stringMatching(/: the name is longer than 4096 bytes$/) });
+    const longTarget = await unpackError([[symlink('l', 'x'.repeat(5000))]]);
+    expect(longTarget).toMatchObject({ code: 'INVALID_IMAGE', message: 'image: layer 1 of 1, entry "l": the link target is longer than 4096 bytes' });
+  });
+
   it('fails on symlink loops and on paths through files, with typed errors', async () => {
     const loop = await unpackError([[symlink('a', 'b'), symlink('b', 'a'), file('a/x', 'x')]]);
     expect(loop).toMatchObject({ code: 'INVALID_IMAGE', message: 'image: layer 1 of 1, entry "a/x": more than 40 symlinks on the way (a loop?)' });

@@ -107,6 +107,10 @@ describe.runIf(hasPeers('nix-build'))('strata export and strata merge', () => {
     expect((await runStrata(['merge', gzImage, image, '-o', plain], env())).exitCode).toBe(0);
     const { images } = await readDockerArchive(plain);
     expect(images.map((i) => i.repoTags)).toEqual([['cli-other:2'], ['cli-export:1']]);
+    // A multi-image input gives all its images, in its order.
+    const again = join(dir.path, 'merged-again.tar');
+    expect((await runStrata(['merge', plain, image, '-o', again], env())).exitCode).toBe(0);
+    expect((await readDockerArchive(again)).images.map((i) => i.repoTags)).toEqual([['cli-other:2'], ['cli-export:1'], ['cli-export:1']]);
     expect((await runStrata(['merge', gzImage, image, '-o', join(dir.path, 'merged.tar.zst'), '--compressor', 'zstd'], env())).exitCode).toBe(0);
     expect((await readFile(join(dir.path, 'merged.tar.zst'))).subarray(0, 4).toString('hex')).toBe('28b52ffd');
     expect(await readdir(work)).toEqual([]);

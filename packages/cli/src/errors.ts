@@ -21,7 +21,8 @@ export class CliError extends Error {
  * Packages are recognised by their errors' Symbol.for brands, so no package is loaded for this.
  */
 const INPUT_ERRORS: ReadonlyArray<readonly [brand: string, codes: readonly string[] | 'all']> = [
-  ['strata.closure.ClosureError', ['NOT_FOUND', 'OUTSIDE_STORE', 'INVALID_NAME', 'MISSING_REFERENCE', 'MALFORMED', 'CYCLE', 'DUPLICATE']],
+  ['strata.closure.ClosureError', ['NOT_FOUND', 'OUTSIDE_STORE', 'INVALID_NAME', 'MISSING_REFERENCE', 'MALFORMED', 'CYCLE', 'DUPLICATE', 'UNSUPPORTED', 'TOO_LARGE']],
+  ['strata.nix-shell.NixShellError', 'all'],
   ['strata.popularity.PopularityError', 'all'],
   ['strata.layer.LayerError', ['NOT_FOUND', 'NOT_IN_STORE', 'INVALID_OPTION']],
   ['strata.customisation.CustomisationError', ['CONTENTS_NOT_FOUND', 'INVALID_OPTION', 'TOOL_MISSING']],

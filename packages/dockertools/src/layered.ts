@@ -2,9 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { resolveRoots } from '@strata/closure';
 import { buildCustomisationLayer, type CustomisationLayer } from '@strata/customisation';
 import { createLayer, type Image, type Layer, readImage, type SavedImage, saveImage, type Compressor } from '@strata/image';
-import { packLayer, scanLayer } from '@strata/layer';
+import { packLayer } from '@strata/layer';
 import { createImageConfig, type ImageConfigTemplate, imageConfigBytes, imageTag, mergeEnv, repoTag } from '@strata/manifest';
 import { planLayers, storeLayerBudget } from '@strata/popularity';
+import { type GeneratedStore, scanStoreLayer } from './_generated-store.js';
 import { baseIdentity, closureOf, configReferences } from './_inputs.js';
 import { DockerToolsError } from './errors.js';
 import { checked, type LayeredImageOptions, type ResolvedLayeredOptions, resolveLayeredOptions } from './options.js';
@@ -31,10 +32,38 @@ async function loadPipeline(pipeline: unknown): Promise<unknown> {
   }
 }
 
+/**
+ * What a builder made on streamLayeredImage adds to nixpkgs' arguments (the nix-shell image does):
+ * the config's store references as Nix's string context would give them, and store objects that
+ * are not in the store.
+ */
+export interface LayeredExtras {
+  /**
+   * The config's references, instead of the store paths its text names (nixpkgs' nix-shell image
+   * names the derivation's own outputs in Env without their context: they are not in the image).
+   * They may include generated paths. @default the store paths the config names
+   */
+  readonly configReferences?: readonly string[];
+  /** Store objects written outside the store, planned into store layers with the closure. @default none */
+  readonly generated?: GeneratedStore;
+}
+
 /** The store layers: the closure of the customisation layer's and the config's references, planned as nixpkgs plans it. */
-async function planStoreLayers(o: ResolvedLayeredOptions, custom: CustomisationLayer, configRefs: readonly string[], baseLayerCount: number, signal?: AbortSignal): Promise<string[][]> {
+async function planStoreLayers(
+  o: ResolvedLayeredOptions,
+  custom: CustomisationLayer,
+  configRefs: readonly string[],
+  baseLayerCount: number,
+  extras: LayeredExtras,
+  signal?: AbortSignal,
+): Promise<string[][]> {
   if (!o.includeStorePaths) return [];
-  const closure = await closureOf(o, [...new Set([...custom.references, ...configRefs])], signal);
+  const generated = extras.generated?.paths ?? [];
+  const own = new Set(generated.map((g) => g.path));
+  // Generated objects are not in the store: the closure is the real one of everything they and the
+  // image refer to, plus their own records.
+  const roots = [...new Set([...custom.references, ...configRefs, ...generated.flatMap((g) => g.references)])].filter((p) => !own.has(p));
+  const closure = [...(await closureOf(o, roots, signal)), ...generated];
   if (closure.length === 0) return [];
   const graph = [
     ...closure,
@@ -75,11 +104,16 @@ async function openBase(fromImage: ResolvedLayeredOptions['fromImage']): Promise
  *   await image.dispose();
  * }
  */
-export async function streamLayeredImage(options: LayeredImageOptions): Promise<BuiltImage> {
+export function streamLayeredImage(options: LayeredImageOptions): Promise<BuiltImage> {
+  return streamLayered(options, {});
+}
+
+/** {@link streamLayeredImage} with what another builder adds (see {@link LayeredExtras}). */
+export async function streamLayered(options: LayeredImageOptions, extras: LayeredExtras): Promise<BuiltImage> {
   const o = resolveLayeredOptions(options);
   const { signal } = options;
   const storeRoot = o.storeRoot ? { storeRoot: o.storeRoot } : {};
-  const configRefs = await resolveRoots(configReferences(o.config), storeRoot);
+  const configRefs = extras.configReferences ?? (await resolveRoots(configReferences(o.config), storeRoot));
   const base = await openBase(o.fromImage);
   if (o.layeringPipeline === undefined) storeLayerBudget(o.maxLayers, base?.layers.length ?? 0); // fails early on too small a budget
   const custom = await buildCustomisationLayer(o.contents, o.customisation, {
@@ -89,7 +123,7 @@ export async function streamLayeredImage(options: LayeredImageOptions): Promise<
     ...(options.onNotice ? { onNotice: options.onNotice } : {}),
   });
   try {
-    return await assemble(o, options, { custom, configRefs, base });
+    return await assemble(o, options, { custom, configRefs, base, extras });
   } catch (error) {
     await custom.dispose();
     throw error;
@@ -99,15 +133,15 @@ export async function streamLayeredImage(options: LayeredImageOptions): Promise<
 async function assemble(
   o: ResolvedLayeredOptions,
   options: LayeredImageOptions,
-  parts: { custom: CustomisationLayer; configRefs: readonly string[]; base: Image | undefined },
+  parts: { custom: CustomisationLayer; configRefs: readonly string[]; base: Image | undefined; extras: LayeredExtras },
 ): Promise<BuiltImage> {
-  const { custom, base } = parts;
+  const { custom, base, extras } = parts;
   const signal = options.signal;
   const baseLayers = base?.layers ?? [];
-  const storeLayers = await planStoreLayers(o, custom, parts.configRefs, baseLayers.length, signal);
+  const storeLayers = await planStoreLayers(o, custom, parts.configRefs, baseLayers.length, extras, signal);
   const owner = { mtime: o.mtime, uid: o.uid, gid: o.gid, uname: o.uname, gname: o.gname, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}) };
   const plans = [];
-  for (const paths of storeLayers) plans.push(await scanLayer(paths, owner));
+  for (const paths of storeLayers) plans.push(await scanStoreLayer(paths, owner, extras.generated));
   plans.push(custom.plan); // the customisation layer is always last, as in nixpkgs
   const own = plans.map((plan) => createLayer({ size: plan.size, open: () => packLayer(plan, signal ? { signal } : {}) }));
   const tag =
@@ -171,7 +205,14 @@ export interface BuildLayeredImageOptions extends LayeredImageOptions {
  * @example await buildLayeredImage({ name: 'hello', contents: ['./result'], output: 'hello.tar.gz' });
  */
 export async function buildLayeredImage(options: BuildLayeredImageOptions): Promise<SavedImage & { readonly imageTag: string }> {
-  const image = await streamLayeredImage(options);
+  return saveBuiltImage(await streamLayeredImage(options), options);
+}
+
+/** Writes a built image to `options.output` (compressed, `gz` by default), atomically, and disposes of it. */
+export async function saveBuiltImage(
+  image: BuiltImage,
+  options: { readonly output: string; readonly compressor?: Compressor; readonly signal?: AbortSignal },
+): Promise<SavedImage & { readonly imageTag: string }> {
   try {
     const saved = await saveImage(image, options.output, { compressor: options.compressor ?? 'gz', ...(options.signal ? { signal: options.signal } : {}) });
     return { ...saved, imageTag: image.imageTag };

@@ -9,12 +9,15 @@ export {
   exportReferencesGraph,
   type BuildNixOptions,
   helloExpression,
+  instantiateNix,
+  type InstantiateNixOptions,
   type HelloClosure,
   NIX_OPTIONS,
   nixPathInfo,
   type NixPathInfo,
   shDerivation,
 } from './nix.js';
+export { nixShellExpression, type NixShellExpressionOptions, nixShellPureEnv, parseEnv0 } from './nix-shell.js';
 export { freePort, type RunningRegistry, startRegistry, type StartRegistryOptions } from './registry.js';
 export { PODMAN_GLOBAL, PODMAN_RUN, podmanInspect, podmanLoad, podmanRemove, podmanRun, type PodmanRunOptions } from './podman.js';
 export { skopeoInspect, type UnpackedFile, type UnpackedImage, unpackImage } from './image.js';

@@ -1,6 +1,15 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseLayeredSpec, readSpecFile, streamLayeredImage } from '@strata/dockertools';
+import {
+  isNixShellSpec,
+  NIX_SHELL_SPEC_PATH_KEYS,
+  parseLayeredSpec,
+  parseNixShellSpec,
+  readSpecFile,
+  SPEC_PATH_KEYS,
+  streamLayeredImage,
+  streamNixShellImage,
+} from '@strata/dockertools';
 import { type Image, pushImage, readImage } from '@strata/image';
 import { parseReference, type PushProgress, type Reference, RegistryError } from '@strata/registry';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -41,12 +50,15 @@ export function referenceArgument(value: string): Reference {
  */
 async function imageOf(file: string, context: CommandContext): Promise<Image> {
   if (!(await isSpecFile(file))) return readImage(file);
-  return streamLayeredImage({
-    ...parseLayeredSpec(await readSpecFile(file), file),
+  const run = {
     signal: context.signal,
     // What the scripts print and contents conflicts, on stderr as build-layered shows them.
-    onNotice: (message) => context.stderr.write(`strata: ${message}\n`),
-  });
+    onNotice: (message: string) => context.stderr.write(`strata: ${message}\n`),
+  };
+  const raw = await readSpecFile(file, [...SPEC_PATH_KEYS, ...NIX_SHELL_SPEC_PATH_KEYS]);
+  // A spec naming a derivation ("drv") is a nix-shell image's, as stream-nix-shell --spec reads it.
+  if (isNixShellSpec(raw)) return streamNixShellImage({ ...parseNixShellSpec(raw, file), ...run });
+  return streamLayeredImage({ ...parseLayeredSpec(raw, file), ...run });
 }
 
 async function isSpecFile(file: string): Promise<boolean> {

@@ -25,3 +25,5 @@ export { type BuildNixShellImageOptions, buildNixShellImage, type NixShellImageO
 export { isNixShellSpec, NIX_SHELL_SPEC_PATH_KEYS, parseNixShellSpec } from './nix-shell-spec.js';
 export { buildImage, buildImageWithNixDb } from './build-image.js';
 export { type BuildImageOptions, resolveBuildImageOptions, type ResolvedBuildImageOptions } from './build-image-options.js';
+export { type ExportedImage, exportImage, type ExportImageOptions } from './export-image.js';
+export { type MergedImages, mergeImages, type MergeImagesOptions } from './merge-images.js';

@@ -7,3 +7,6 @@ export { archivedImage, readImage, type ReadImageOptions } from './read.js';
 export { mediaTypesFor, pushImage, type PushImageOptions } from './push.js';
 export { writeAtomically } from './atomic.js';
 export { type SavedImage, saveImage, type SaveImageOptions } from './save.js';
+export type { ImageTree, UnpackedEntry, UnpackedType } from './image-tree.js';
+export { listImagePaths, unpackImage, type UnpackImageOptions } from './unpack.js';
+export { saveImages, writeMultiImageArchive } from './multi-archive.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveRoots, scanTree } from '@strata/closure';
 import { runCustomisationScripts, writeNixDb } from '@strata/customisation';
-import { createLayer, type Image, readImage } from '@strata/image';
+import { createLayer, type Image, listImagePaths, readImage } from '@strata/image';
 import { packLayer } from '@strata/layer';
 import { imageTag } from '@strata/manifest';
 import { type BuiltImage, builtImage, imageTemplate } from './_built-image.js';
@@ -12,6 +12,15 @@ import { BUILD_IMAGE_MTIME, type BuildImageLayer, planBuildImageLayer } from './
 import { copyToRoot, removeTree, type RootItem, type RootTree, resolveRootItems } from './_build-image-root.js';
 import { type BuildImageOptions, type ResolvedBuildImageOptions, resolveBuildImageOptions } from './build-image-options.js';
 import { DockerToolsError } from './errors.js';
+
+function signalOf(options: BuildImageOptions): { signal?: AbortSignal } {
+  return options.signal ? { signal: options.signal } : {};
+}
+
+/** How messages name the base image: its file, when it came from one. */
+function baseName(o: ResolvedBuildImageOptions): string {
+  return typeof o.fromImage === 'string' ? o.fromImage : 'fromImage';
+}
 
 async function openBase(o: ResolvedBuildImageOptions): Promise<Image | undefined> {
   if (o.fromImage === undefined) return undefined;
@@ -62,7 +71,16 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
     const scan = await scanTree(root.dir, { ...storeRoot, ...(options.signal ? { signal: options.signal } : {}) });
     const configRefs = await resolveRoots(configReferences(o.config), storeRoot);
     const closure = await closureOf(o, [...new Set([...scan.references, ...configRefs])], options.signal);
-    const layer = await planBuildImageLayer({ root, uid: o.uid, gid: o.gid, storePaths: closure.map((p) => p.path), ...storeRoot });
+    // nixpkgs lists every path of the base layers; the flattened tree is what the container sees.
+    const inBase = base ? (await listImagePaths(base, { ...signalOf(options), name: baseName(o) })).entries : undefined;
+    const layer = await planBuildImageLayer({
+      root,
+      uid: o.uid,
+      gid: o.gid,
+      storePaths: closure.map((p) => p.path),
+      ...(inBase ? { inBase: (path: string) => inBase.has(path) } : {}),
+      ...storeRoot,
+    });
     return assemble(o, { base, layer, items, narHash: scan.narHash, work }, options.signal);
   } catch (error) {
     await removeTree(work);

@@ -142,6 +142,17 @@ describe.runIf(hasPeers('nix-build', 'podman', 'skopeo', 'umoci'))('buildImage a
     expect((await build({ created: 'now' })).tag).toBe((await build({ created: 'now' })).tag);
   });
 
+  it('leaves out of the new layer the store files the base image already holds, as nixpkgs diffs them', async () => {
+    const baseFile = await save(await buildImage({ name: 'base', tag: 't', copyToRoot: env }), join(dir.path, 'diff-base.tar'));
+    const stored = `./nix/store/${busybox.slice(11)}/`;
+    expect((await lastLayer(baseFile)).some((m) => m.name === stored)).toBe(true);
+    const child = await save(await buildImage({ name: 'child', tag: 't', fromImage: baseFile, copyToRoot: env, extraCommands: 'echo child > marker' }), join(dir.path, 'diff-child.tar'));
+    const names = (await lastLayer(child)).map((m) => m.name);
+    expect(names).toContain('./marker');
+    expect(names).toContain('./bin/busybox');
+    expect(names.filter((n) => n.startsWith('./nix/'))).toEqual([]);
+  });
+
   it('copies what links to directories point at (rsync -k), or keeps the links with keepContentsDirlinks (rsync -K)', async () => {
     const item = join(dir.path, 'dirlinks');
     await mkdir(join(item, 'real'), { recursive: true });

@@ -1,7 +1,7 @@
 import { type Challenge, parseChallenges, pickChallenge } from './challenge.js';
 import { type Credential, resolveCredential } from './credentials.js';
 import { RegistryError } from './errors.js';
-import { abortReason, backoffDelay, isLengthMismatch, isNetworkError, isRetryableStatus, parseRetryAfter, type RetryOptions, sleep } from './_retry.js';
+import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isLengthMismatch, isNetworkError, isRetryableStatus, parseRetryAfter, type RetryOptions, sleep } from './_retry.js';
 import { displayUrl, responseError } from './_response.js';
 import { ScopeSet } from './_scopes.js';
 import { apiHost, isPrivateHost, registryScheme } from './reference.js';
@@ -18,7 +18,7 @@ export interface TransportOptions {
   readonly credential?: CredentialSource;
   /** Allow plain http for a registry that is not loopback (https is tried first). @default false */
   readonly insecure?: boolean;
-  /** Retry policy for requests and whole blob transfers. @default { attempts: 3, delayMs: 1000, factor: 3 } */
+  /** Retry policy for requests and whole blob transfers. @default { attempts: 4, delayMs: 1000, factor: 3, maxDelayMs: 10000 } */
   readonly retry?: RetryOptions;
   /** `User-Agent` header. @default 'strata-registry/0.1' */
   readonly userAgent?: string;
@@ -84,7 +84,6 @@ export class RegistryTransport {
   #token: { token: BearerToken; scopes: ScopeSet } | undefined;
   #pendingToken: Promise<BearerToken> | undefined;
   #refreshToken: string | undefined;
-  readonly #health = { level: 0, successes: 0 };
 
   constructor(registry: string, options: TransportOptions = {}) {
     this.registry = registry;
@@ -232,9 +231,7 @@ export class RegistryTransport {
 
   async #withRetries(req: TransportRequest, attempt: () => Promise<TransportResponse>): Promise<TransportResponse> {
     const options = this.retryOptions;
-    const attempts = req.retry === false ? 1 : (options.attempts ?? 3);
-    // A host that has been failing lately gets new requests spaced out too (regclient's per-host backoff).
-    if (this.#health.level > 0) await sleep(backoffDelay(this.#health.level, options), req.signal);
+    const attempts = req.retry === false ? 1 : (options.attempts ?? DEFAULT_ATTEMPTS);
     for (let n = 1; ; n++) {
       if (req.signal?.aborted) throw abortReason(req.signal);
       let result: TransportResponse;
@@ -243,7 +240,6 @@ export class RegistryTransport {
       } catch (error) {
         if (req.signal?.aborted) throw abortReason(req.signal);
         if (error instanceof RegistryError) throw error;
-        this.#failed();
         if (n < attempts && isNetworkError(error)) {
           await sleep(backoffDelay(n, options), req.signal);
           continue;
@@ -252,8 +248,6 @@ export class RegistryTransport {
       }
       const { res, url } = result;
       this.#warn(res);
-      if (isRetryableStatus(res.status)) this.#failed();
-      else this.#succeeded();
       if (req.expect.includes(res.status)) return result;
       if (n < attempts && isRetryableStatus(res.status)) {
         await res.body?.cancel();
@@ -262,17 +256,6 @@ export class RegistryTransport {
       }
       throw await responseError(res, req.method, url);
     }
-  }
-
-  #failed(): void {
-    this.#health.level = Math.min(this.#health.level + 1, 4);
-    this.#health.successes = 0;
-  }
-
-  #succeeded(): void {
-    if (this.#health.level === 0 || ++this.#health.successes < 5) return;
-    this.#health.level--;
-    this.#health.successes = 0;
   }
 
   #warn(res: Response): void {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { DigestCounter, digestAlgorithm, verifyDigest } from './digest.js';
 import { RegistryError } from './errors.js';
-import { abortReason, backoffDelay, isNetworkError, sleep } from './_retry.js';
+import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isNetworkError, sleep } from './_retry.js';
 import { repositoryScope } from './_scopes.js';
 import type { RegistryTransport } from './_transport.js';
 import type { Descriptor } from './media-types.js';
@@ -33,7 +33,7 @@ function resumeOffset(res: Response, have: number, what: string): number {
 async function* streamVerified(t: RegistryTransport, repository: string, d: Descriptor, signal?: AbortSignal): AsyncGenerator<Buffer> {
   const what = `blob ${t.registry}/${repository}@${d.digest}`;
   const counter = new DigestCounter(digestAlgorithm(d.digest));
-  const attempts = t.retryOptions.attempts ?? 3;
+  const attempts = t.retryOptions.attempts ?? DEFAULT_ATTEMPTS;
   for (let attempt = 1; ; attempt++) {
     const { res } = await t.send({
       method: 'GET',

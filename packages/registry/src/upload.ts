@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { DigestCounter, verifyDigest } from './digest.js';
 import { RegistryError, RegistryHttpError } from './errors.js';
 import { headBlob } from './blobs.js';
-import { abortReason, backoffDelay, isNetworkError, isRetryableStatus, sleep } from './_retry.js';
+import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isNetworkError, isRetryableStatus, sleep } from './_retry.js';
 import { displayUrl } from './_response.js';
 import { repositoryScope } from './_scopes.js';
 import type { RegistryTransport } from './_transport.js';
@@ -254,7 +254,7 @@ export async function pushBlob(t: RegistryTransport, repository: string, source:
     const size = await headBlob(t, repository, source.digest, options.signal);
     if (size !== undefined) return { digest: source.digest, size: await knownSize(s, source, size), status: 'exists' };
   }
-  const attempts = t.retryOptions.attempts ?? 3;
+  const attempts = t.retryOptions.attempts ?? DEFAULT_ATTEMPTS;
   let session = s;
   for (let attempt = 1; ; attempt++) {
     const counted = new CountedBody(source, options.onBytes);

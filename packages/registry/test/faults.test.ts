@@ -90,7 +90,7 @@ describe.runIf(hasPeers('docker-registry'))('faults injected between client and 
     const start = proxy.requests.length;
     const error = await new RegistryClient(proxy.host, fast).fetchManifest('strata/faulty', '1').catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/v2\/strata\/faulty\/manifests\/1: 503 UNKNOWN: injected 503/);
-    expect(proxy.requests.slice(start).filter((r) => r.path.includes('/manifests/')).length).toBe(3);
+    expect(proxy.requests.slice(start).filter((r) => r.path.includes('/manifests/')).length).toBe(4);
   });
 
   it('stops waiting on Retry-After when the signal aborts', async () => {

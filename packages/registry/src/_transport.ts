@@ -1,21 +1,27 @@
 import { type Challenge, parseChallenges, pickChallenge } from './challenge.js';
-import { type Credential, resolveCredential } from './credentials.js';
-import { RegistryError } from './errors.js';
+import { type Credential, type FoundCredential, findCredential } from './credentials.js';
+import { RegistryError, RegistryHttpError } from './errors.js';
+import { Redactor } from './_redact.js';
 import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isLengthMismatch, isNetworkError, isRetryableStatus, parseRetryAfter, type RetryOptions, sleep } from './_retry.js';
 import { displayUrl, responseError } from './_response.js';
 import { ScopeSet } from './_scopes.js';
 import { apiHost, isPrivateHost, registryScheme } from './reference.js';
 import { type BearerToken, fetchToken } from './token.js';
 
-/** Where credentials come from: a fixed one, none (`null`), or a lookup. */
-export type CredentialSource = Credential | null | ((registry: string, repository?: string) => Promise<Credential | undefined>);
+/**
+ * Where credentials come from: a fixed one (optionally with the name of where it came from, for
+ * messages), none (`null`), or a lookup.
+ */
+export type CredentialSource = Credential | FoundCredential | null | ((registry: string, repository?: string) => Promise<Credential | undefined>);
 
 /** Options shared by every request to a registry. */
 export interface TransportOptions {
   /** The fetch to use (inject for tests or a custom dispatcher). @default globalThis.fetch */
   readonly fetch?: typeof fetch;
-  /** Credentials: fixed, `null` for anonymous, or a lookup. @default resolveCredential (docker/podman config files) */
+  /** Credentials: fixed, `null` for anonymous, or a lookup. @default findCredential (podman/skopeo auth files, then Docker's) */
   readonly credential?: CredentialSource;
+  /** The only auth file to read when `credential` is not given (podman's `--authfile`). @default the containers-auth.json(5) search */
+  readonly authFile?: string;
   /** Allow plain http for a registry that is not loopback (https is tried first). @default false */
   readonly insecure?: boolean;
   /** Retry policy for requests and whole blob transfers. @default { attempts: 4, delayMs: 1000, factor: 3, maxDelayMs: 10000 } */
@@ -80,7 +86,9 @@ export class RegistryTransport {
   readonly #scopes = new ScopeSet();
   readonly #warned = new Set<string>();
   #challenge: Promise<Challenge | undefined> | undefined;
-  #credential: Promise<Credential | undefined> | undefined;
+  #credential: Promise<FoundCredential | undefined> | undefined;
+  #credentialSource = 'anonymous';
+  readonly #redactor = new Redactor();
   #token: { token: BearerToken; scopes: ScopeSet } | undefined;
   #pendingToken: Promise<BearerToken> | undefined;
   #refreshToken: string | undefined;
@@ -101,24 +109,37 @@ export class RegistryTransport {
     return this.#options.fetch ?? fetch;
   }
 
-  credential(repository?: string): Promise<Credential | undefined> {
+  /** The credential for this registry (looked up once), or undefined for anonymous access. */
+  async credential(repository?: string): Promise<Credential | undefined> {
+    this.#credential ??= this.#lookup(repository).then((found) => {
+      this.#redactor.addCredential(found?.credential);
+      this.#credentialSource = found ? found.source : 'anonymous';
+      return found;
+    });
+    return (await this.#credential)?.credential;
+  }
+
+  async #lookup(repository?: string): Promise<FoundCredential | undefined> {
     const source = this.#options.credential;
-    this.#credential ??=
-      source === null
-        ? Promise.resolve(undefined)
-        : typeof source === 'function'
-          ? source(this.registry, repository)
-          : source
-            ? Promise.resolve(source)
-            : resolveCredential(this.registry, repository);
-    return this.#credential;
+    if (source === null) return undefined;
+    if (typeof source === 'function') {
+      const credential = await source(this.registry, repository);
+      return credential ? { credential, source: 'the credential function' } : undefined;
+    }
+    if (source) return 'credential' in source ? source : { credential: source, source: 'the credential option' };
+    return findCredential(this.registry, repository, this.#options.authFile ? { authFile: this.#options.authFile } : {});
+  }
+
+  /** What a 401 should say was tried: `credentials from FILE` or `anonymous`, never the secret. */
+  #tried(): string {
+    return this.#credentialSource === 'anonymous' ? 'anonymous' : `credentials from ${this.#credentialSource}`;
   }
 
   /** GET /v2/ once: learns whether and how the registry wants authentication. */
   ping(signal?: AbortSignal): Promise<Challenge | undefined> {
     this.#challenge ??= this.#ping(signal).catch((error) => {
       this.#challenge = undefined;
-      throw error;
+      throw this.#redactor.scrubError(error);
     });
     return this.#challenge;
   }
@@ -167,6 +188,7 @@ export class RegistryTransport {
     const stored = await this.credential(repository);
     const credential: Credential | undefined = this.#refreshToken ? { kind: 'identity', token: this.#refreshToken } : stored;
     const token = await fetchToken({
+      redactor: this.#redactor,
       realm: challenge.params.realm ?? '',
       scopes: scopes.list(),
       registry: this.registry,
@@ -177,7 +199,11 @@ export class RegistryTransport {
       ...(this.#options.passwordGrant ? { passwordGrant: true } : {}),
       ...(this.#options.offlineToken ? { offlineToken: true } : {}),
       ...(signal ? { signal } : {}),
+    }).catch((error: unknown) => {
+      if (error instanceof RegistryError) error.message += ` (${this.#tried()})`;
+      throw error;
     });
+    this.#redactor.add(token.token, token.refreshToken);
     if (token.refreshToken) this.#refreshToken = token.refreshToken;
     this.#token = { token, scopes };
     return token;
@@ -196,6 +222,15 @@ export class RegistryTransport {
 
   /** Sends a request with authentication, redirects and retries; throws a RegistryHttpError on an unexpected status. */
   async send(req: TransportRequest): Promise<TransportResponse> {
+    try {
+      return await this.#send(req);
+    } catch (error) {
+      if (error instanceof RegistryHttpError && error.status === 401) error.message += ` (${this.#tried()})`;
+      throw this.#redactor.scrubError(error);
+    }
+  }
+
+  async #send(req: TransportRequest): Promise<TransportResponse> {
     this.#scopes.add(req.scopes);
     await this.ping(req.signal);
     const repository = req.scopes[0]?.split(':')[1];

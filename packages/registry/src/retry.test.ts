@@ -23,3 +23,11 @@ describe('backoffDelay', () => {
     expect(backoffDelay(1, { maxDelayMs: 500 }, parseRetryAfter('120'))).toBe(500);
   });
 });
+
+describe('parseRetryAfter', () => {
+  it('parses Retry-After as seconds or an HTTP date', () => {
+    expect(parseRetryAfter('3')).toBe(3000);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:10 GMT', Date.parse('2026-01-01T00:00:00Z'))).toBe(10_000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+});

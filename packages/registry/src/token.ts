@@ -3,6 +3,7 @@ import type { Credential } from './credentials.js';
 import { RegistryError } from './errors.js';
 import { displayUrl, readLimited, responseError } from './_response.js';
 import { isPrivateHost } from './reference.js';
+import { Redactor } from './_redact.js';
 
 /** A Bearer token and when to stop using it. */
 export interface BearerToken {
@@ -34,6 +35,8 @@ export interface FetchTokenOptions {
   readonly clientId?: string;
   readonly fetch?: typeof fetch;
   readonly signal?: AbortSignal;
+  /** Scrubs secrets from what the token server sends back. @default one that knows `credential` */
+  readonly redactor?: Redactor;
 }
 
 const tokenBody = z.looseObject({
@@ -110,6 +113,16 @@ async function requestToken(url: URL, options: FetchTokenOptions): Promise<Respo
  * `expires_in` below 60 s counts as 60 s; the body is capped at 64 KiB.
  */
 export async function fetchToken(options: FetchTokenOptions): Promise<BearerToken> {
+  const redactor = options.redactor ?? new Redactor();
+  redactor.addCredential(options.credential);
+  try {
+    return await tokenFrom(options);
+  } catch (error) {
+    throw redactor.scrubError(error);
+  }
+}
+
+async function tokenFrom(options: FetchTokenOptions): Promise<BearerToken> {
   const url = checkRealm(options.realm, options);
   const started = Date.now();
   const res = await requestToken(url, options);

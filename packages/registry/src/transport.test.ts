@@ -103,4 +103,42 @@ describe('RegistryTransport', () => {
     for (let i = 0; i < 5; i++) await get();
     expect(calls.filter((c) => c.url.pathname === '/v2/a/tags/list')).toHaveLength(7);
   }, 10_000);
+
+  it('keeps secrets a hostile registry echoes back out of errors, and names the credential source on a 401', async () => {
+    const secret = 'pa55-w0rd-SECRET';
+    const basic = Buffer.from(`alice:${secret}`).toString('base64');
+    const { f } = fakeFetch((url, headers) => {
+      if (url.pathname === '/v2/') return new Response(null, { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
+      const echoed = `${headers.get('authorization')} = alice:${secret}`;
+      return Response.json(
+        { errors: [{ code: 'UNAUTHORIZED', message: `you sent ${echoed}`, detail: { header: echoed } }] },
+        { status: 401, headers: { 'www-authenticate': `Basic realm="${echoed}"` } },
+      );
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: { credential: { kind: 'basic', username: 'alice', password: secret }, source: '/home/a/auth.json' } });
+    const error = await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: [], expect: [200] }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
+    expect((error as Error).message).toContain('credentials from /home/a/auth.json');
+    const text = `${(error as Error).message} ${(error as Error).stack} ${JSON.stringify(error)}`;
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(basic);
+
+    const anonymous = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null });
+    const denied = await anonymous.send({ method: 'GET', url: '/v2/a/tags/list', scopes: [], expect: [200] }).catch((e: unknown) => e);
+    expect((denied as Error).message).toMatch(/401 UNAUTHORIZED.*\(anonymous\)/);
+  });
+
+  it('keeps secrets a hostile token endpoint echoes back out of errors', async () => {
+    const secret = 'another-SECRET-99';
+    const { f } = fakeFetch((url, headers) => {
+      if (url.pathname === '/token') return Response.json({ errors: [{ code: 'DENIED', message: `no: ${headers.get('authorization')} alice:${secret}` }] }, { status: 403 });
+      return challenge('repository:a:pull');
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: { kind: 'basic', username: 'alice', password: secret } });
+    const error = await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'DENIED' });
+    const text = `${(error as Error).message} ${(error as Error).stack} ${JSON.stringify(error)} ${JSON.stringify((error as Error).cause)}`;
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(Buffer.from(`alice:${secret}`).toString('base64'));
+  });
 });

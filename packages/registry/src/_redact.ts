@@ -24,10 +24,17 @@ export class Redactor {
     else this.add(credential.token);
   }
 
-  /** The text with every known secret replaced by `***` (longest first, so a secret's part never survives). */
+  /**
+   * The text with every known secret replaced by `***` (longest first, so a secret's part never
+   * survives). A very short secret is replaced only where it stands alone: as part of a word it
+   * reveals nothing, and replacing every `p` would garble the message.
+   */
   scrub(text: string): string {
     let out = text;
-    for (const secret of [...this.#secrets].sort((a, b) => b.length - a.length)) out = out.split(secret).join('***');
+    for (const secret of [...this.#secrets].sort((a, b) => b.length - a.length)) {
+      if (secret.length >= 6) out = out.split(secret).join('***');
+      else out = out.replace(new RegExp(`(?<![A-Za-z0-9])${secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![A-Za-z0-9])`, 'g'), '***');
+    }
     return out;
   }
 

@@ -5,7 +5,7 @@ import { Redactor } from './_redact.js';
 import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isLengthMismatch, isNetworkError, isRetryableStatus, parseRetryAfter, type RetryOptions, sleep } from './_retry.js';
 import { displayUrl, responseError } from './_response.js';
 import { ScopeSet } from './_scopes.js';
-import { apiHost, isPrivateHost, registryScheme } from './reference.js';
+import { apiHost, isPrivateHost, mayCarryCredentials, registryScheme } from './reference.js';
 import { type BearerToken, fetchToken } from './token.js';
 
 /**
@@ -213,6 +213,9 @@ export class RegistryTransport {
     const challenge = await this.ping(signal);
     if (!challenge) return undefined;
     const credential = await this.credential(repository);
+    if (credential && !mayCarryCredentials(new URL(this.base))) {
+      throw new RegistryError('INSECURE_CREDENTIALS', `${this.base}: refusing to send ${this.#tried()} over plain http to a host off loopback (only https, or loopback)`);
+    }
     if (credential?.kind === 'registry-token') return `Bearer ${credential.token}`;
     if (challenge.scheme === 'basic') {
       return credential?.kind === 'basic' ? `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}` : undefined;

@@ -37,6 +37,7 @@ export type RegistryErrorCode =
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'PLATFORM_NOT_FOUND'
   | 'CREDENTIALS'
+  | 'INSECURE_CREDENTIALS'
   | 'TOKEN'
   | 'REDIRECT'
   | 'NETWORK'

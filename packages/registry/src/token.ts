@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Credential } from './credentials.js';
 import { RegistryError } from './errors.js';
 import { displayUrl, readLimited, responseError } from './_response.js';
-import { isPrivateHost } from './reference.js';
+import { isPrivateHost, mayCarryCredentials } from './reference.js';
 import { Redactor } from './_redact.js';
 
 /** A Bearer token and when to stop using it. */
@@ -56,6 +56,9 @@ function checkRealm(realm: string, options: FetchTokenOptions): URL {
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && options.insecure)) {
     throw new RegistryError('TOKEN', `token realm ${displayUrl(url)} from ${options.registry} must use https`);
+  }
+  if (options.credential && !mayCarryCredentials(url)) {
+    throw new RegistryError('INSECURE_CREDENTIALS', `token realm ${displayUrl(url)} from ${options.registry}: refusing to send credentials over plain http to another host (only https, or loopback)`);
   }
   if (isPrivateHost(url.host) && !isPrivateHost(options.registry)) {
     throw new RegistryError('TOKEN', `token realm ${displayUrl(url)} is a private address but ${options.registry} is not`);

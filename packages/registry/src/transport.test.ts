@@ -141,4 +141,33 @@ describe('RegistryTransport', () => {
     expect(text).not.toContain(secret);
     expect(text).not.toContain(Buffer.from(`alice:${secret}`).toString('base64'));
   });
+
+  it('sends credentials only over https or to loopback: never to a plain-http realm on another host', async () => {
+    const { f, calls } = fakeFetch((url) => {
+      if (url.pathname === '/token') return Response.json({ token: 't' });
+      return new Response(null, { status: 401, headers: { 'www-authenticate': 'Bearer realm="http://auth.example/token",service="svc"' } });
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: { kind: 'basic', username: 'u', password: 'p' } });
+    const error = await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INSECURE_CREDENTIALS' });
+    expect((error as Error).message).toMatch(/http:\/\/auth\.example\/token.*plain http/);
+    expect(calls.filter((c) => c.url.host === 'auth.example')).toEqual([]);
+  });
+
+  it('sends no Basic credentials to an insecure (plain http) registry off loopback', async () => {
+    const { f, calls } = fakeFetch((url, headers) => {
+      if (headers.get('authorization')) return Response.json({ name: 'a', tags: [] });
+      return new Response(null, { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
+    });
+    // https is tried first: fail its TLS so the registry is reached over plain http.
+    const http = (async (input: URL | string, init?: RequestInit) => {
+      if (String(input).startsWith('https:')) throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('wrong version number'), { code: 'ERR_SSL_WRONG_VERSION_NUMBER' }) });
+      return f(input, init);
+    }) as typeof fetch;
+    const insecure = new RegistryTransport('registry.internal:5000', { fetch: http, insecure: true, retry: { delayMs: 1 }, credential: { kind: 'basic', username: 'u', password: 'p' } });
+    const error = await insecure.send({ method: 'GET', url: '/v2/a/tags/list', scopes: [], expect: [200] }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INSECURE_CREDENTIALS' });
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.every((c) => c.auth === null)).toBe(true);
+  });
 });

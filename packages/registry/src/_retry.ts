@@ -29,6 +29,16 @@ export function isNetworkError(error: unknown): boolean {
   return false;
 }
 
+/** True for failures worth another attempt of an idempotent request: resets, EOFs, timeouts. */
+export function isTransient(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  // A RegistryError (by its brand, to avoid an import cycle) is transient only as NETWORK or TIMEOUT.
+  if (typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[Symbol.for('strata.registry.RegistryError')] === true) {
+    return code === 'NETWORK' || code === 'TIMEOUT';
+  }
+  return isNetworkError(error);
+}
+
 /** True when undici refused a body whose length differed from the Content-Length we declared. */
 export function isLengthMismatch(error: unknown): boolean {
   for (let e = error as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {

@@ -2,11 +2,12 @@ import { type Challenge, parseChallenges, pickChallenge } from './challenge.js';
 import { type Credential, type FoundCredential, findCredential } from './credentials.js';
 import { RegistryError, RegistryHttpError } from './errors.js';
 import { Redactor } from './_redact.js';
-import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isLengthMismatch, isNetworkError, isRetryableStatus, parseRetryAfter, type RetryOptions, sleep } from './_retry.js';
-import { displayUrl, responseError } from './_response.js';
+import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isLengthMismatch, isRetryableStatus, isTransient, parseRetryAfter, type RetryOptions, sleep } from './_retry.js';
+import { displayUrl, readLimited, responseError } from './_response.js';
 import { ScopeSet } from './_scopes.js';
 import { apiHost, isPrivateHost, mayCarryCredentials, registryScheme } from './reference.js';
 import { type BearerToken, fetchToken } from './token.js';
+import { type Timeouts, watchedFetch } from './_watchdog.js';
 
 /**
  * Where credentials come from: a fixed one (optionally with the name of where it came from, for
@@ -15,7 +16,7 @@ import { type BearerToken, fetchToken } from './token.js';
 export type CredentialSource = Credential | FoundCredential | null | ((registry: string, repository?: string) => Promise<Credential | undefined>);
 
 /** Options shared by every request to a registry. */
-export interface TransportOptions {
+export interface TransportOptions extends Timeouts {
   /** The fetch to use (inject for tests or a custom dispatcher). @default globalThis.fetch */
   readonly fetch?: typeof fetch;
   /** Credentials: fixed, `null` for anonymous, or a lookup. @default findCredential (podman/skopeo auth files, then Docker's) */
@@ -89,6 +90,7 @@ export class RegistryTransport {
   #credential: Promise<FoundCredential | undefined> | undefined;
   #credentialSource = 'anonymous';
   readonly #redactor = new Redactor();
+  #watched: typeof fetch | undefined;
   #token: { token: BearerToken; scopes: ScopeSet } | undefined;
   #pendingToken: Promise<BearerToken> | undefined;
   #refreshToken: string | undefined;
@@ -106,7 +108,8 @@ export class RegistryTransport {
   }
 
   #fetch(): typeof fetch {
-    return this.#options.fetch ?? fetch;
+    this.#watched ??= watchedFetch(this.#options.fetch ?? fetch, this.#options);
+    return this.#watched;
   }
 
   /** The credential for this registry (looked up once), or undefined for anonymous access. */
@@ -252,6 +255,36 @@ export class RegistryTransport {
     });
   }
 
+  /**
+   * Sends an idempotent request and reads its (small) body: a body that breaks or stalls is asked
+   * for again within the retry budget, and bytes `verify` finds corrupt (DIGEST_MISMATCH,
+   * SIZE_MISMATCH) are fetched once more before the mismatch is reported.
+   */
+  async read(req: TransportRequest, limit: number, what: string, verify?: (bytes: Buffer) => void): Promise<TransportResponse & { bytes: Buffer }> {
+    const attempts = req.retry === false ? 1 : (this.retryOptions.attempts ?? DEFAULT_ATTEMPTS);
+    let refetched = false;
+    for (let n = 1; ; n++) {
+      const sent = await this.send(req);
+      try {
+        const bytes = await readLimited(sent.res, limit, what);
+        verify?.(bytes);
+        return { ...sent, bytes };
+      } catch (error) {
+        if (req.signal?.aborted) throw abortReason(req.signal);
+        const corrupt = error instanceof RegistryError && (error.code === 'DIGEST_MISMATCH' || error.code === 'SIZE_MISMATCH');
+        if (corrupt && !refetched) {
+          refetched = true;
+          continue;
+        }
+        if (!corrupt && n < attempts && isTransient(error)) {
+          await sleep(backoffDelay(n, this.retryOptions), req.signal);
+          continue;
+        }
+        throw this.#redactor.scrubError(error);
+      }
+    }
+  }
+
   /** After a 401: records a new scope from its challenge; true when a fresh token is worth trying. */
   #learn(res: Response, sentAuth: boolean): boolean {
     const challenge = pickChallenge(parseChallenges(res.headers.get('www-authenticate') ?? ''));
@@ -277,11 +310,11 @@ export class RegistryTransport {
         result = await attempt();
       } catch (error) {
         if (req.signal?.aborted) throw abortReason(req.signal);
-        if (error instanceof RegistryError) throw error;
-        if (n < attempts && isNetworkError(error)) {
+        if (n < attempts && isTransient(error)) {
           await sleep(backoffDelay(n, options), req.signal);
           continue;
         }
+        if (error instanceof RegistryError) throw error;
         throw transportError(req.method, req.url.startsWith('/') ? this.base + req.url : req.url, error);
       }
       const { res, url } = result;

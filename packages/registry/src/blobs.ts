@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { DigestCounter, digestAlgorithm, verifyDigest } from './digest.js';
 import { RegistryError } from './errors.js';
-import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isNetworkError, sleep } from './_retry.js';
+import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isTransient, sleep } from './_retry.js';
 import { repositoryScope } from './_scopes.js';
 import type { RegistryTransport } from './_transport.js';
 import type { Descriptor } from './media-types.js';
@@ -30,6 +30,9 @@ function resumeOffset(res: Response, have: number, what: string): number {
   return 0;
 }
 
+/** Bytes one attempt must move for a blob download to get a fresh retry budget. */
+const HEADWAY = 1024 * 1024;
+
 async function* streamVerified(t: RegistryTransport, repository: string, d: Descriptor, signal?: AbortSignal): AsyncGenerator<Buffer> {
   const what = `blob ${t.registry}/${repository}@${d.digest}`;
   const counter = new DigestCounter(digestAlgorithm(d.digest));
@@ -49,6 +52,7 @@ async function* streamVerified(t: RegistryTransport, repository: string, d: Desc
       verifyDigest(what, { digest: d.digest, size: d.size }, { digest: 'unknown', size: Number(length) });
     }
     let skip = resumeOffset(res, counter.size, what);
+    const before = counter.size;
     try {
       for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
         let buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -65,9 +69,12 @@ async function* streamVerified(t: RegistryTransport, repository: string, d: Desc
       break;
     } catch (error) {
       if (signal?.aborted) throw abortReason(signal);
-      if (error instanceof RegistryError || !isNetworkError(error) || attempt >= attempts) {
+      // A transfer that moved a real amount before it broke starts a fresh budget: it is making
+      // headway. (Bounded: at most one fresh budget per MiB of the blob; a trickle never earns one.)
+      if (counter.size - before >= HEADWAY) attempt = 1;
+      if (!isTransient(error) || attempt >= attempts) {
         if (error instanceof RegistryError) throw error;
-        throw new RegistryError('NETWORK', `${what}: transfer broke after ${counter.size} bytes: ${(error as Error).message}`, { cause: error });
+        throw new RegistryError('NETWORK', `GET ${t.base}/v2/${repository}/blobs/${d.digest}: the transfer broke after ${counter.size} bytes: ${(error as Error).message}`, { cause: error });
       }
       await sleep(backoffDelay(attempt, t.retryOptions), signal);
     }

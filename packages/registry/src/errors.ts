@@ -41,6 +41,7 @@ export type RegistryErrorCode =
   | 'TOKEN'
   | 'REDIRECT'
   | 'NETWORK'
+  | 'TIMEOUT'
   | 'ABORTED';
 
 /** The base class of every error @strata/registry throws; `instanceof` works across installed copies. */

@@ -2,7 +2,6 @@ import type { z } from 'zod';
 import { RegistryError } from './errors.js';
 import { createHash } from 'node:crypto';
 import { digestAlgorithm, sha256Digest, verifyDigest } from './digest.js';
-import { readLimited } from './_response.js';
 import { repositoryScope } from './_scopes.js';
 import type { RegistryTransport } from './_transport.js';
 import {
@@ -63,22 +62,26 @@ function resolveMediaType(contentType: string, bytes: Buffer, what: string): str
  */
 export async function fetchManifest(t: RegistryTransport, repository: string, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
   const what = `manifest ${t.registry}/${repository}:${reference}`;
-  const { res } = await t.send({
-    method: 'GET',
-    url: `/v2/${repository}/manifests/${reference}`,
-    headers: { accept: MANIFEST_ACCEPT.join(', ') },
-    scopes: [repositoryScope(repository, 'pull')],
-    expect: [200],
-    ...(signal ? { signal } : {}),
-  });
-  const bytes = await readLimited(res, MANIFEST_SIZE_LIMIT, what);
+  const { res, bytes } = await t.read(
+    {
+      method: 'GET',
+      url: `/v2/${repository}/manifests/${reference}`,
+      headers: { accept: MANIFEST_ACCEPT.join(', ') },
+      scopes: [repositoryScope(repository, 'pull')],
+      expect: [200],
+      ...(signal ? { signal } : {}),
+    },
+    MANIFEST_SIZE_LIMIT,
+    what,
+    (bytes) => {
+      // Pinned by digest: the bytes must hash to it, whatever the algorithm.
+      if (!reference.includes(':')) return;
+      const algorithm = digestAlgorithm(reference);
+      const actual = algorithm === 'sha256' ? sha256Digest(bytes) : `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+      verifyDigest(what, { digest: reference }, { digest: actual, size: bytes.length });
+    },
+  );
   const digest = sha256Digest(bytes);
-  if (reference.includes(':')) {
-    // Pinned by digest: the bytes must hash to it, whatever the algorithm.
-    const algorithm = digestAlgorithm(reference);
-    const actual = algorithm === 'sha256' ? digest : `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
-    verifyDigest(what, { digest: reference }, { digest: actual, size: bytes.length });
-  }
   const mediaType = resolveMediaType(baseType(res.headers.get('content-type')), bytes, what);
   return { mediaType, digest, size: bytes.length, bytes };
 }

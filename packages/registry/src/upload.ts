@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { DigestCounter, verifyDigest } from './digest.js';
 import { RegistryError, RegistryHttpError } from './errors.js';
 import { headBlob } from './blobs.js';
-import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isNetworkError, isRetryableStatus, sleep } from './_retry.js';
+import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isRetryableStatus, isTransient, sleep } from './_retry.js';
 import { displayUrl } from './_response.js';
 import { repositoryScope } from './_scopes.js';
 import type { RegistryTransport } from './_transport.js';
@@ -238,7 +238,7 @@ async function uploadOnce(s: Session, source: BlobSource, counted: CountedBody):
 
 function retryable(error: unknown): boolean {
   if (error instanceof RegistryHttpError) return isRetryableStatus(error.status);
-  return (error instanceof RegistryError && error.code === 'NETWORK') || (!(error instanceof RegistryError) && isNetworkError(error));
+  return isTransient(error);
 }
 
 /**

@@ -78,11 +78,23 @@ describe.runIf(hasPeers('docker-registry'))('faults injected between client and 
     expect((await stat(target)).size).toBeLessThanOrEqual(layers[0]!.length);
   });
 
-  it('detects a corrupted manifest fetched by digest', async () => {
+  it('fetches a corrupted manifest once more, and reports DIGEST_MISMATCH when it is corrupt again', async () => {
     const pushed = await pushImage(`${reg.host}/strata/corrupt-manifest:1`, mixedImage(layers), fast);
+    const client = new RegistryClient(proxy.host, fast);
     proxy.addFault({ method: 'GET', path: /\/manifests\//, fault: { kind: 'corrupt' } });
-    const error = await new RegistryClient(proxy.host, fast).fetchManifest('strata/corrupt-manifest', pushed.digest).catch((e: unknown) => e);
+    expect((await client.fetchManifest('strata/corrupt-manifest', pushed.digest)).digest).toBe(pushed.digest);
+    proxy.addFault({ method: 'GET', path: /\/manifests\//, fault: { kind: 'corrupt' }, times: 2 });
+    const start = proxy.requests.length;
+    const error = await client.fetchManifest('strata/corrupt-manifest', pushed.digest).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'DIGEST_MISMATCH', expected: pushed.digest });
+    expect(proxy.requests.slice(start).filter((r) => r.fault === 'corrupt')).toHaveLength(2);
+  });
+
+  it('fetches a corrupted config blob once more', async () => {
+    await pushImage(`${reg.host}/strata/corrupt-config:1`, mixedImage(layers), fast);
+    proxy.addFault({ method: 'GET', path: /\/blobs\//, fault: { kind: 'corrupt' } });
+    const image = await pullImage(`${proxy.host}/strata/corrupt-config:1`, fast);
+    expect(proxy.requests.filter((r) => r.fault === 'corrupt' && r.path.includes(image.config.descriptor.digest))).toHaveLength(1);
   });
 
   it('gives up after the retry budget with the status in the message', async () => {

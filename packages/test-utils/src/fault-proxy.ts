@@ -10,7 +10,16 @@ export type Fault =
   /** Forward, but close the connection after `bytes` of the response body (default: half). */
   | { readonly kind: 'truncate'; readonly bytes?: number }
   /** Forward, flipping one byte in the middle of the response body (same length, wrong digest). */
-  | { readonly kind: 'corrupt' };
+  | { readonly kind: 'corrupt' }
+  /**
+   * Hold the connection open and go silent: without `bytes`, never answer (nor read the request
+   * body); with `bytes`, forward the answer's headers and that many body bytes, then nothing more.
+   */
+  | { readonly kind: 'stall'; readonly bytes?: number }
+  /** Forward, but send the response body one byte every `intervalMs` (a trickle that never quite stops). */
+  | { readonly kind: 'trickle'; readonly intervalMs: number }
+  /** Forward the request (the registry acts on it), then drop the connection instead of answering. */
+  | { readonly kind: 'lose-response' };
 
 /** A fault applied to requests matching `method` and `path`, `times` times. */
 export interface FaultRule {
@@ -47,14 +56,40 @@ export interface RunningFaultProxy {
   stop(): Promise<void>;
 }
 
+/** Writes `body` one byte every `intervalMs` until it ends or the socket closes. */
+function trickle(res: ServerResponse, socket: Socket, body: Buffer, intervalMs: number): void {
+  let at = 0;
+  const timer = setInterval(() => {
+    if (at >= body.length) {
+      clearInterval(timer);
+      res.end();
+      return;
+    }
+    res.write(body.subarray(at, ++at));
+  }, intervalMs);
+  socket.on('close', () => clearInterval(timer));
+}
+
 function forward(upstream: URL, req: IncomingMessage, res: ServerResponse, fault: Fault | undefined, counted: (n: number) => void): void {
   const socket = req.socket;
   const out = request(
     { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
     (up) => {
+      if (fault?.kind === 'lose-response') {
+        // Let the registry finish (it has acted on the request), then drop the answer.
+        up.resume();
+        up.on('end', () => socket.destroy());
+        return;
+      }
       res.writeHead(up.statusCode ?? 502, up.headers);
+      if (fault?.kind === 'trickle') {
+        const chunks: Buffer[] = [];
+        up.on('data', (c: Buffer) => chunks.push(c));
+        up.on('end', () => trickle(res, socket, Buffer.concat(chunks), fault.intervalMs));
+        return;
+      }
       const length = Number(up.headers['content-length'] ?? 0);
-      const cut = fault?.kind === 'truncate' ? (fault.bytes ?? Math.floor(length / 2)) : Number.POSITIVE_INFINITY;
+      const cut = fault?.kind === 'truncate' ? (fault.bytes ?? Math.floor(length / 2)) : fault?.kind === 'stall' ? (fault.bytes ?? 0) : Number.POSITIVE_INFINITY;
       const flipAt = fault?.kind === 'corrupt' ? Math.floor(length / 2) : -1;
       let sent = 0;
       up.on('data', (chunk: Buffer) => {
@@ -68,12 +103,14 @@ function forward(upstream: URL, req: IncomingMessage, res: ServerResponse, fault
         res.write(piece);
         if (sent >= cut) {
           up.destroy();
-          // Let the client read what arrived (a web stream drops queued chunks when it errors),
-          // then drop the connection mid-body.
-          setTimeout(() => socket.destroy(), 200);
+          // A stall keeps the connection open and silent; a truncation lets the client read what
+          // arrived (a web stream drops queued chunks when it errors), then drops the connection.
+          if (fault?.kind !== 'stall') setTimeout(() => socket.destroy(), 200);
         }
       });
-      up.on('end', () => res.end());
+      up.on('end', () => {
+        if (sent < cut) res.end();
+      });
     },
   );
   out.on('error', () => socket.destroy());
@@ -83,7 +120,8 @@ function forward(upstream: URL, req: IncomingMessage, res: ServerResponse, fault
 
 /**
  * Starts an HTTP proxy on loopback in front of `upstream` (e.g. a registry) that injects faults:
- * resets, error statuses with `Retry-After`, truncated and corrupted bodies. The Host header is
+ * resets, error statuses with `Retry-After`, truncated and corrupted bodies, stalls, trickles and
+ * lost answers. The Host header is
  * passed through, so the registry writes the proxy's address into its `Location` headers.
  */
 export async function startFaultProxy(upstream: string, rules: readonly FaultRule[] = []): Promise<RunningFaultProxy> {
@@ -103,6 +141,11 @@ export async function startFaultProxy(upstream: string, rules: readonly FaultRul
     };
     if (fault?.kind === 'reset') {
       req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === 'stall' && fault.bytes === undefined) {
+      // Accept the connection, read nothing more, answer nothing: stop() closes it.
+      req.pause();
       return;
     }
     if (fault?.kind === 'status') {

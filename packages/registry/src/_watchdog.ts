@@ -1,0 +1,151 @@
+import { RegistryError } from './errors.js';
+import { displayUrl } from './_response.js';
+
+/** Connect and idle timeouts for every request. */
+export interface Timeouts {
+  /** Time to get a first sign of life (the response, or the request body being taken). @default 30000 */
+  readonly connectTimeoutMs?: number;
+  /** Time a transfer may go with less than 1 KiB moved, in either direction, before it is dropped. @default 60000 */
+  readonly idleTimeoutMs?: number;
+}
+
+/** Less than this many bytes within an idle window counts as no progress: a trickle is a stall. */
+const MIN_PROGRESS = 1024;
+
+/**
+ * Aborts one request when it makes no progress. Only time spent waiting on the network counts:
+ * the timer runs while the request body waits to be taken and while a read of the response waits
+ * for bytes, not while our own producer or consumer is busy.
+ */
+class Watchdog {
+  readonly #abort: AbortController;
+  readonly #request: string;
+  readonly #idleMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #armedAt = 0;
+  #waited = 0;
+  #bytes = 0;
+  #connected = false;
+  error: RegistryError | undefined;
+
+  constructor(abort: AbortController, request: string, timeouts: Timeouts) {
+    this.#abort = abort;
+    this.#request = request;
+    this.#idleMs = timeouts.idleTimeoutMs ?? 60_000;
+    const connectMs = timeouts.connectTimeoutMs ?? 30_000;
+    this.#set(connectMs, `no answer within ${seconds(connectMs)} (connect timeout)`);
+  }
+
+  #set(ms: number, why: string): void {
+    clearTimeout(this.#timer);
+    this.#armedAt = Date.now();
+    this.#timer = setTimeout(() => {
+      this.error = new RegistryError('TIMEOUT', `${this.#request}: ${why}`);
+      this.#abort.abort(this.error);
+    }, Math.max(0, ms));
+  }
+
+  /** Starts (or goes on) waiting on the network. */
+  wait(): void {
+    this.#connected = true;
+    this.#set(this.#idleMs - this.#waited, `less than 1 KiB moved in ${seconds(this.#idleMs)} (idle timeout)`);
+  }
+
+  /** Stops counting: the network delivered, or took, `bytes`. */
+  progress(bytes: number): void {
+    if (!this.#connected) this.#connected = true;
+    else this.#waited += Date.now() - this.#armedAt;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#bytes += bytes;
+    if (this.#bytes >= MIN_PROGRESS) {
+      this.#bytes = 0;
+      this.#waited = 0;
+    }
+  }
+
+  done(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+function describe(input: URL | string | Request, init?: RequestInit): string {
+  const url = input instanceof Request ? input.url : input;
+  return `${init?.method ?? 'GET'} ${displayUrl(url)}`;
+}
+
+/** The request body as a generator that tells the watchdog when the network takes each chunk. */
+async function* watchedBody(body: AsyncIterable<Uint8Array>, dog: Watchdog): AsyncGenerator<Uint8Array> {
+  for await (const chunk of body) {
+    dog.wait();
+    yield chunk;
+    dog.progress(chunk.byteLength);
+  }
+  dog.wait(); // the body is sent: now the registry has to answer
+}
+
+/** The response body, timed while a read waits; a broken transfer fails naming the request. */
+function watchedResponse(res: Response, dog: Watchdog, request: string): Response {
+  if (!res.body) {
+    dog.done();
+    return res;
+  }
+  const reader = res.body.getReader();
+  let received = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      dog.wait();
+      let next: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        next = await reader.read();
+      } catch (error) {
+        dog.done();
+        if (dog.error) throw dog.error;
+        if (error instanceof RegistryError || (error as Error).name === 'AbortError') throw error;
+        const cause = (error as Error).cause instanceof Error ? ` (${((error as Error).cause as Error).message})` : '';
+        throw new RegistryError('NETWORK', `${request}: the response broke after ${received} bytes: ${(error as Error).message}${cause}`, { cause: error });
+      }
+      if (next.done) {
+        dog.done();
+        controller.close();
+        return;
+      }
+      dog.progress(next.value.byteLength);
+      received += next.value.byteLength;
+      controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      dog.done();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
+/**
+ * Wraps a fetch with connect and idle timeouts. A timeout aborts the request with a TIMEOUT
+ * RegistryError naming the request and the limit; the caller's own signal still aborts as before.
+ */
+export function watchedFetch(inner: typeof fetch, timeouts: Timeouts): typeof fetch {
+  return (async (input: URL | string | Request, init: RequestInit = {}) => {
+    const request = describe(input, init);
+    const abort = new AbortController();
+    const dog = new Watchdog(abort, request, timeouts);
+    const signal = init.signal ? AbortSignal.any([init.signal, abort.signal]) : abort.signal;
+    const body = init.body;
+    const iterable = body && typeof body === 'object' && Symbol.asyncIterator in body && !(body instanceof ReadableStream);
+    try {
+      const res = await inner(input, { ...init, signal, ...(iterable ? { body: watchedBody(body as AsyncIterable<Uint8Array>, dog) as unknown as RequestInit['body'] } : {}) });
+      dog.progress(0);
+      return watchedResponse(res, dog, request);
+    } catch (error) {
+      dog.done();
+      throw dog.error ?? error;
+    }
+  }) as typeof fetch;
+}

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
-import { RegistryError } from './errors.js';
+import { RegistryError, RegistryHttpError } from './errors.js';
+import { isTransient } from './_retry.js';
 import { createHash } from 'node:crypto';
 import { digestAlgorithm, sha256Digest, verifyDigest } from './digest.js';
 import { repositoryScope } from './_scopes.js';
@@ -113,15 +114,25 @@ export async function pushManifest(
   signal?: AbortSignal,
 ): Promise<PushedManifest> {
   const digest = sha256Digest(bytes);
-  const { res } = await t.send({
-    method: 'PUT',
-    url: `/v2/${repository}/manifests/${reference}`,
-    headers: { 'content-type': mediaType },
-    body: bytes,
-    scopes: [repositoryScope(repository, 'pull', 'push')],
-    expect: [200, 201, 202],
-    ...(signal ? { signal } : {}),
-  });
+  let res: Response;
+  try {
+    ({ res } = await t.send({
+      method: 'PUT',
+      url: `/v2/${repository}/manifests/${reference}`,
+      headers: { 'content-type': mediaType },
+      body: bytes,
+      scopes: [repositoryScope(repository, 'pull', 'push')],
+      expect: [200, 201, 202],
+      ...(signal ? { signal } : {}),
+    }));
+  } catch (error) {
+    if (signal?.aborted || !ambiguous(error)) throw error;
+    // The registry may have stored it and lost only the answer: report what it holds, not the fault.
+    const held = await headManifest(t, repository, reference.split('?')[0]!, signal).catch(() => 'unknown' as const);
+    if (held !== 'unknown' && held?.digest === digest) return { digest };
+    if (error instanceof RegistryError && held !== 'unknown') error.message += ` (the registry does not hold it: ${held ? `the tag points at ${held.digest}` : 'no such manifest'})`;
+    throw error;
+  }
   await res.body?.cancel();
   const echoed = res.headers.get('docker-content-digest');
   if (echoed?.startsWith('sha256:') && echoed !== digest) {
@@ -130,6 +141,11 @@ export async function pushManifest(
   const subject = res.headers.get('oci-subject');
   const tags = (res.headers.get('oci-tag') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
   return { digest, ...(subject ? { subject } : {}), ...(tags.length ? { tags } : {}) };
+}
+
+/** A failure after which the request may or may not have taken effect: a lost connection, a timeout, a 5xx. */
+function ambiguous(error: unknown): boolean {
+  return isTransient(error) || (error instanceof RegistryHttpError && error.status >= 500);
 }
 
 function parseWith<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): T {

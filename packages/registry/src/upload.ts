@@ -261,8 +261,15 @@ export async function pushBlob(t: RegistryTransport, repository: string, source:
     try {
       return await uploadOnce(session, source, counted);
     } catch (error) {
+      if (options.signal?.aborted) {
+        options.onBytes?.(-counted.counter.size);
+        throw abortReason(options.signal);
+      }
+      // The final PUT may have been stored with only its answer lost: a HEAD tells, and saves a re-upload.
+      if (source.digest && retryable(error) && (await headBlob(t, repository, source.digest, options.signal).catch(() => undefined)) === counted.counter.size) {
+        return { digest: source.digest, size: counted.counter.size, status: 'uploaded' };
+      }
       options.onBytes?.(-counted.counter.size);
-      if (options.signal?.aborted) throw abortReason(options.signal);
       // Some proxies refuse POST→PUT-with-body but take PATCH (buildx #196): switch to chunked once.
       if (session.options.mode !== 'chunked' && source.digest && error instanceof RegistryHttpError && [405, 411, 415, 501].includes(error.status)) {
         session = { ...s, options: { ...options, mode: 'chunked' } };

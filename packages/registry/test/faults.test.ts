@@ -114,4 +114,27 @@ describe.runIf(hasPeers('docker-registry'))('faults injected between client and 
     expect((error as Error).name).toBe('AbortError');
     expect(Date.now() - started).toBeLessThan(10_000);
   });
+
+  it('reports success when a manifest PUT was stored but every answer to it was lost', async () => {
+    proxy.addFault({ method: 'PUT', path: /\/manifests\//, fault: { kind: 'lose-response' }, times: 10 });
+    const pushed = await pushImage(`${proxy.host}/strata/lost-answer:1`, mixedImage(layers), fast);
+    expect(proxy.requests.filter((r) => r.fault === 'lose-response').length).toBeGreaterThanOrEqual(2);
+    expect((await new RegistryClient(reg.host, fast).headManifest('strata/lost-answer', '1'))?.digest).toBe(pushed.digest);
+  });
+
+  it('still reports a manifest PUT the registry never stored as failed', async () => {
+    proxy.addFault({ method: 'PUT', path: /\/manifests\//, fault: { kind: 'reset' }, times: 10 });
+    const error = await pushImage(`${proxy.host}/strata/never-stored:1`, mixedImage(layers), fast).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'NETWORK' });
+    expect((error as Error).message).toMatch(/^PUT http:\/\/127\.0\.0\.1:\d+\/v2\/strata\/never-stored\/manifests\/1: .*the registry does not hold it/);
+  });
+
+  it('does not upload a blob again when only the answer to its final PUT was lost', async () => {
+    const blob = randomLayers([300_000])[0]!;
+    proxy.addFault({ method: 'PUT', path: /\/blobs\/uploads\//, fault: { kind: 'lose-response' } });
+    const start = proxy.requests.length;
+    const pushed = await new RegistryClient(proxy.host, fast).pushBlob('strata/lost-blob', { bytes: blob, digest: sha256Digest(blob), size: blob.length });
+    expect(pushed).toMatchObject({ status: 'uploaded', size: blob.length });
+    expect(proxy.requests.slice(start).filter((r) => r.method === 'PUT')).toHaveLength(1);
+  });
 });

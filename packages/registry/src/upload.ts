@@ -198,9 +198,14 @@ async function uploadChunked(s: Session, start: string, minChunk: number, source
   return digest;
 }
 
+/** The longest a best-effort DELETE of an abandoned upload session may take. */
+const CANCEL_TIMEOUT_MS = 5000;
+
 async function cancelUpload(s: Session, location: string): Promise<void> {
   try {
-    const { res } = await s.t.send({ method: 'DELETE', url: location, scopes: [repositoryScope(s.repository, 'pull', 'push')], expect: [200, 202, 204, 404], retry: false });
+    // Bounded: cancelling must never hold up the abort or failure it follows.
+    const signal = AbortSignal.timeout(CANCEL_TIMEOUT_MS);
+    const { res } = await s.t.send({ method: 'DELETE', url: location, scopes: [repositoryScope(s.repository, 'pull', 'push')], expect: [200, 202, 204, 404], retry: false, signal });
     await res.body?.cancel();
   } catch {
     // Cancelling an abandoned session is best effort (spec "Cancel a blob upload").

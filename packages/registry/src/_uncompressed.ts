@@ -28,7 +28,7 @@ async function peek(blob: Readable): Promise<{ head: Buffer; all: Readable }> {
   return { head, all };
 }
 
-async function* verified(open: () => Readable, digest: string, diffId: string): AsyncGenerator<Buffer> {
+async function* verified(open: () => Readable, digest: string, diffId: string, limit: number): AsyncGenerator<Buffer> {
   const { head, all } = await peek(open());
   const inflate = decompressor(head, digest);
   let source: AsyncIterable<Buffer> = all;
@@ -39,7 +39,11 @@ async function* verified(open: () => Readable, digest: string, diffId: string): 
   }
   // A plain tar whose diff_id is its blob digest was verified by the blob stream already.
   const counter = inflate || diffId !== digest ? new DigestCounter() : undefined;
+  let size = 0;
   for await (const chunk of source) {
+    size += chunk.length;
+    // A few compressed bytes can inflate to any size: stop at the limit, not at a full disk.
+    if (size > limit) throw new RegistryError('SIZE_LIMIT', `layer ${digest} (uncompressed): over the limit of ${limit} bytes (maxBlobSize)`);
     counter?.update(chunk);
     yield chunk;
   }
@@ -51,6 +55,6 @@ async function* verified(open: () => Readable, digest: string, diffId: string): 
  * checked against its `diff_id`: the stream errors with DIGEST_MISMATCH at the end instead of
  * finishing on bytes that do not match.
  */
-export function uncompressedLayer(open: () => Readable, digest: string, diffId: string): Readable {
-  return Readable.from(verified(open, digest, diffId), { objectMode: false });
+export function uncompressedLayer(open: () => Readable, digest: string, diffId: string, limit = Number.POSITIVE_INFINITY): Readable {
+  return Readable.from(verified(open, digest, diffId, limit), { objectMode: false });
 }

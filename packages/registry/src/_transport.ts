@@ -2,7 +2,7 @@ import { type Challenge, parseChallenges, pickChallenge } from './challenge.js';
 import { type Credential, type FoundCredential, findCredential } from './credentials.js';
 import { RegistryError, RegistryHttpError } from './errors.js';
 import { Redactor } from './_redact.js';
-import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isLengthMismatch, isRetryableStatus, isTransient, parseRetryAfter, type RetryOptions, sleep } from './_retry.js';
+import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isLengthMismatch, isNetworkError, isRetryableStatus, isTransient, parseRetryAfter, type RetryOptions, sleep } from './_retry.js';
 import { displayUrl, readLimited, responseError } from './_response.js';
 import { ScopeSet } from './_scopes.js';
 import { apiHost, isPrivateHost, mayCarryCredentials, registryScheme } from './reference.js';
@@ -13,7 +13,7 @@ import { type Timeouts, watchedFetch } from './_watchdog.js';
  * Where credentials come from: a fixed one (optionally with the name of where it came from, for
  * messages), none (`null`), or a lookup.
  */
-export type CredentialSource = Credential | FoundCredential | null | ((registry: string, repository?: string) => Promise<Credential | undefined>);
+export type CredentialSource = Credential | FoundCredential | null | ((registry: string, repository?: string) => Promise<Credential | FoundCredential | undefined>);
 
 /** Options shared by every request to a registry. */
 export interface TransportOptions extends Timeouts {
@@ -126,8 +126,9 @@ export class RegistryTransport {
     const source = this.#options.credential;
     if (source === null) return undefined;
     if (typeof source === 'function') {
-      const credential = await source(this.registry, repository);
-      return credential ? { credential, source: 'the credential function' } : undefined;
+      const found = await source(this.registry, repository);
+      if (!found || 'credential' in found) return found;
+      return { credential: found, source: 'the credential function' };
     }
     if (source) return 'credential' in source ? source : { credential: source, source: 'the credential option' };
     return findCredential(this.registry, repository, this.#options.authFile ? { authFile: this.#options.authFile } : {});
@@ -314,7 +315,8 @@ export class RegistryTransport {
           await sleep(backoffDelay(n, options), req.signal);
           continue;
         }
-        if (error instanceof RegistryError) throw error;
+        // Only a failure of the fetch itself is a NETWORK error; anything else (a credential lookup's own error) passes as it is.
+        if (error instanceof RegistryError || !(isNetworkError(error) || isLengthMismatch(error))) throw error;
         throw transportError(req.method, req.url.startsWith('/') ? this.base + req.url : req.url, error);
       }
       const { res, url } = result;

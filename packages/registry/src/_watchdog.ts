@@ -26,6 +26,7 @@ class Watchdog {
   #waited = 0;
   #bytes = 0;
   #connected = false;
+  #finished = false;
   error: RegistryError | undefined;
 
   constructor(abort: AbortController, request: string, timeouts: Timeouts) {
@@ -38,11 +39,15 @@ class Watchdog {
 
   #set(ms: number, why: string): void {
     clearTimeout(this.#timer);
+    // A request that has ended (an abort may still pull its body once more) is never watched again.
+    if (this.#finished) return;
     this.#armedAt = Date.now();
     this.#timer = setTimeout(() => {
       this.error = new RegistryError('TIMEOUT', `${this.#request}: ${why}`);
       this.#abort.abort(this.error);
     }, Math.max(0, ms));
+    // The request's socket keeps the process alive while it matters; the watchdog alone must not.
+    this.#timer.unref();
   }
 
   /** Starts (or goes on) waiting on the network. */
@@ -65,6 +70,7 @@ class Watchdog {
   }
 
   done(): void {
+    this.#finished = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }

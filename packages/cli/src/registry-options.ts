@@ -11,6 +11,7 @@ export interface RegistryFlags {
   readonly connectTimeout?: number;
   readonly idleTimeout?: number;
   readonly retryTimes?: number;
+  readonly retryDelay?: number;
 }
 
 /** Seconds on the command line, in milliseconds. */
@@ -37,7 +38,8 @@ export function addRegistryOptions(command: Command): Command {
     .option('--creds <user[:password]>', 'credentials to use instead of an auth file; without :password it is asked for on the terminal')
     .option('--connect-timeout <seconds>', 'give up on a request the registry has not started to answer after this long (default: 30)', seconds)
     .option('--idle-timeout <seconds>', 'give up on a transfer that moves less than 1 KiB in this long (default: 60)', seconds)
-    .option('--retry-times <n>', 'retries of a request that failed on the network, a timeout, 429 or 5xx, waiting 1 s, 3 s, 9 s, 10 s… (default: 3)', count);
+    .option('--retry-times <n>', 'retries of a request that failed on the network, a timeout, 429 or 5xx (default: 3)', count)
+    .option('--retry-delay <seconds>', 'the wait before the first retry; each next one waits 3 times longer, at most 10 s (default: 1)', seconds);
 }
 
 /** Reads a password from the terminal without echoing it. */
@@ -90,7 +92,7 @@ export function registryOptions(flags: RegistryFlags, context: CommandContext): 
     insecure: !flags.tlsVerify,
     connectTimeoutMs: flags.connectTimeout ?? 30_000,
     idleTimeoutMs: flags.idleTimeout ?? 60_000,
-    ...(flags.retryTimes !== undefined ? { retry: { attempts: flags.retryTimes + 1 } } : {}),
+    retry: { ...(flags.retryTimes !== undefined ? { attempts: flags.retryTimes + 1 } : {}), ...(flags.retryDelay !== undefined ? { delayMs: flags.retryDelay } : {}) },
     ...(flags.creds !== undefined ? { credential: credsOption(flags.creds, context) } : {}),
     ...(flags.authfile !== undefined ? { authFile: flags.authfile } : {}),
   };

@@ -26,8 +26,28 @@ export interface FaultRule {
   readonly method?: string;
   readonly path?: RegExp;
   readonly fault: Fault;
-  /** How many matching requests get the fault. @default 1 */
+  /** How many matching requests get the fault. @default 1, or unlimited with `chance` */
   readonly times?: number;
+  /** Probability (0..1) that a matching request gets the fault, drawn from the proxy's seeded generator. @default 1 */
+  readonly chance?: number;
+}
+
+/** Options for {@link startFaultProxy}. */
+export interface FaultProxyOptions {
+  /** Seed of the generator `chance` draws from, so a run can be replayed. @default 1 */
+  readonly seed?: number;
+}
+
+/** mulberry32: a small seeded generator, so a fault sequence can be replayed from its seed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** One request that went through the proxy. */
@@ -124,14 +144,18 @@ function forward(upstream: URL, req: IncomingMessage, res: ServerResponse, fault
  * lost answers. The Host header is
  * passed through, so the registry writes the proxy's address into its `Location` headers.
  */
-export async function startFaultProxy(upstream: string, rules: readonly FaultRule[] = []): Promise<RunningFaultProxy> {
+export async function startFaultProxy(upstream: string, rules: readonly FaultRule[] = [], options: FaultProxyOptions = {}): Promise<RunningFaultProxy> {
   const target = new URL(upstream);
-  const active: { rule: FaultRule; left: number }[] = rules.map((rule) => ({ rule, left: rule.times ?? 1 }));
+  const random = seeded(options.seed ?? 1);
+  const budget = (rule: FaultRule) => rule.times ?? (rule.chance === undefined ? 1 : Number.POSITIVE_INFINITY);
+  const active: { rule: FaultRule; left: number }[] = rules.map((rule) => ({ rule, left: budget(rule) }));
   const requests: ProxiedRequest[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     const path = req.url ?? '/';
-    const match = active.find((a) => a.left > 0 && (!a.rule.method || a.rule.method === req.method) && (!a.rule.path || a.rule.path.test(path)));
+    const match = active.find(
+      (a) => a.left > 0 && (!a.rule.method || a.rule.method === req.method) && (!a.rule.path || a.rule.path.test(path)) && (a.rule.chance === undefined || random() < a.rule.chance),
+    );
     if (match) match.left--;
     const fault = match?.rule.fault;
     const entry = { method: req.method ?? '', path, at: Date.now(), bodyBytes: 0, authorization: req.headers.authorization !== undefined, ...(req.headers.range ? { range: req.headers.range } : {}), ...(fault ? { fault: fault.kind } : {}) };
@@ -169,7 +193,7 @@ export async function startFaultProxy(upstream: string, rules: readonly FaultRul
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
     requests,
-    addFault: (rule) => active.push({ rule, left: rule.times ?? 1 }),
+    addFault: (rule) => active.push({ rule, left: budget(rule) }),
     clearFaults: () => {
       active.length = 0;
     },

@@ -20,4 +20,4 @@ export { PODMAN_GLOBAL, PODMAN_RUN, podmanInspect, podmanLoad, podmanRemove, pod
 export { skopeoInspect, type UnpackedFile, type UnpackedImage, unpackImage } from './image.js';
 export { repoRoot, runStrata } from './cli.js';
 export { startTokenServer, type RunningTokenServer, type TokenRequest, type TokenServerOptions } from './token-server.js';
-export { type Fault, type FaultRule, type ProxiedRequest, type RunningFaultProxy, startFaultProxy } from './fault-proxy.js';
+export { type Fault, type FaultProxyOptions, type FaultRule, type ProxiedRequest, type RunningFaultProxy, startFaultProxy } from './fault-proxy.js';

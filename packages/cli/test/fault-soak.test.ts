@@ -121,14 +121,14 @@ describe.runIf(hasPeers('docker-registry'))(`push and pull through injected faul
         tally.pulled++;
         if ((await sha256File(file)) !== want) tally.corrupt++;
       }
-      // Nothing but finished outputs in the output directory, nothing at all in the temp directory.
-      const strays = (await readdir(out)).filter((f) => f !== `run${i}.tar` && !/^run\d+\.tar$/.test(f));
-      tally.leftovers += strays.length + (await readdir(tmp)).length + (await openUploads(reg));
     }
+    // Nothing but finished outputs in the output directory, nothing in the temp directory, no open upload session.
+    const leftovers = { outputs: (await readdir(out)).filter((f) => !/^run\d+\.tar$/.test(f)), temp: await readdir(tmp), uploads: await openUploads(reg) };
+    tally.leftovers = leftovers.outputs.length + leftovers.temp.length + leftovers.uploads;
     const log = proxy.requests.slice(start);
     tally.requests = log.length;
     tally.faults = log.filter((r) => r.fault).length;
-    console.log(`fault soak: ${JSON.stringify(tally)}\n${failures.map((f) => `  ${f}`).join('\n')}`);
+    console.log(`fault soak: ${JSON.stringify(tally)} leftovers ${JSON.stringify(leftovers)}\n${failures.map((f) => `  ${f}`).join('\n')}`);
     expect(tally.faults).toBeGreaterThan(0);
     expect({ corrupt: tally.corrupt, hung: tally.hung, leftovers: tally.leftovers, unnamed: tally.unnamed }).toEqual({ corrupt: 0, hung: 0, leftovers: 0, unnamed: 0 });
   }, 600_000);

@@ -261,14 +261,14 @@ export class RegistryTransport {
    * for again within the retry budget, and bytes `verify` finds corrupt (DIGEST_MISMATCH,
    * SIZE_MISMATCH) are fetched once more before the mismatch is reported.
    */
-  async read(req: TransportRequest, limit: number, what: string, verify?: (bytes: Buffer) => void): Promise<TransportResponse & { bytes: Buffer }> {
+  async read(req: TransportRequest, limit: number, what: string, verify?: (bytes: Buffer, res: Response) => void): Promise<TransportResponse & { bytes: Buffer }> {
     const attempts = req.retry === false ? 1 : (this.retryOptions.attempts ?? DEFAULT_ATTEMPTS);
     let refetched = false;
     for (let n = 1; ; n++) {
       const sent = await this.send(req);
       try {
         const bytes = await readLimited(sent.res, limit, what);
-        verify?.(bytes);
+        verify?.(bytes, sent.res);
         return { ...sent, bytes };
       } catch (error) {
         if (req.signal?.aborted) throw abortReason(req.signal);

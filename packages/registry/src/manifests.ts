@@ -59,7 +59,7 @@ function resolveMediaType(contentType: string, bytes: Buffer, what: string): str
 
 /**
  * GETs a manifest with all four manifest types in `Accept`. By digest, the body must hash to it;
- * by tag, `Docker-Content-Digest` is not trusted and the digest is computed from the bytes.
+ * by tag, the digest is computed from the bytes, which must agree with `Docker-Content-Digest` when sent.
  */
 export async function fetchManifest(t: RegistryTransport, repository: string, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
   const what = `manifest ${t.registry}/${repository}:${reference}`;
@@ -74,9 +74,15 @@ export async function fetchManifest(t: RegistryTransport, repository: string, re
     },
     MANIFEST_SIZE_LIMIT,
     what,
-    (bytes) => {
+    (bytes, res) => {
+      if (!reference.includes(':')) {
+        // By tag nothing pins the bytes, but a registry's Docker-Content-Digest that disagrees with
+        // them means they were mangled on the way (or the registry lies): either way, not these bytes.
+        const sent = res.headers.get('docker-content-digest');
+        if (sent?.startsWith('sha256:')) verifyDigest(`${what} (Docker-Content-Digest)`, { digest: sent }, { digest: sha256Digest(bytes), size: bytes.length });
+        return;
+      }
       // Pinned by digest: the bytes must hash to it, whatever the algorithm.
-      if (!reference.includes(':')) return;
       const algorithm = digestAlgorithm(reference);
       const actual = algorithm === 'sha256' ? sha256Digest(bytes) : `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
       verifyDigest(what, { digest: reference }, { digest: actual, size: bytes.length });

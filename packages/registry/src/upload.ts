@@ -203,9 +203,9 @@ const CANCEL_TIMEOUT_MS = 5000;
 
 async function cancelUpload(s: Session, location: string): Promise<void> {
   try {
-    // Bounded: cancelling must never hold up the abort or failure it follows.
+    // Retried like any idempotent request, but bounded: cancelling must never hold up the abort or failure it follows.
     const signal = AbortSignal.timeout(CANCEL_TIMEOUT_MS);
-    const { res } = await s.t.send({ method: 'DELETE', url: location, scopes: [repositoryScope(s.repository, 'pull', 'push')], expect: [200, 202, 204, 404], retry: false, signal });
+    const { res } = await s.t.send({ method: 'DELETE', url: location, scopes: [repositoryScope(s.repository, 'pull', 'push')], expect: [200, 202, 204, 404], signal });
     await res.body?.cancel();
   } catch {
     // Cancelling an abandoned session is best effort (spec "Cancel a blob upload").

@@ -90,6 +90,13 @@ describe.runIf(hasPeers('docker-registry'))('faults injected between client and 
     expect(proxy.requests.slice(start).filter((r) => r.fault === 'corrupt')).toHaveLength(2);
   });
 
+  it('fetches a manifest corrupted on its way once more, by tag too (against Docker-Content-Digest)', async () => {
+    const pushed = await pushImage(`${reg.host}/strata/corrupt-tag:1`, mixedImage(layers), fast);
+    proxy.addFault({ method: 'GET', path: /\/manifests\/1$/, fault: { kind: 'corrupt' } });
+    expect((await new RegistryClient(proxy.host, fast).fetchManifest('strata/corrupt-tag', '1')).digest).toBe(pushed.digest);
+    expect(proxy.requests.filter((r) => r.fault === 'corrupt' && r.path.endsWith('/strata/corrupt-tag/manifests/1'))).toHaveLength(1);
+  });
+
   it('fetches a corrupted config blob once more', async () => {
     await pushImage(`${reg.host}/strata/corrupt-config:1`, mixedImage(layers), fast);
     proxy.addFault({ method: 'GET', path: /\/blobs\//, fault: { kind: 'corrupt' } });

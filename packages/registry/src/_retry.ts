@@ -24,7 +24,7 @@ export function isNetworkError(error: unknown): boolean {
   for (let e = error as { code?: unknown; cause?: unknown; name?: unknown; message?: unknown } | undefined; e; e = e.cause as typeof e) {
     if (typeof e.code === 'string' && RETRY_ERRNOS.has(e.code)) return true;
     if (e.name === 'TypeError' && e.message === 'fetch failed') return true;
-    if (typeof e.message === 'string' && /terminated|other side closed|socket hang up|premature close/i.test(e.message)) return true;
+    if (typeof e.message === 'string' && /terminated|other side closed|socket hang up|premature close|^aborted$/i.test(e.message)) return true;
   }
   return false;
 }
@@ -42,7 +42,7 @@ export function isTransient(error: unknown): boolean {
 /** True when undici refused a body whose length differed from the Content-Length we declared. */
 export function isLengthMismatch(error: unknown): boolean {
   for (let e = error as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (e.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') return true;
+    if (e.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || e.code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH') return true;
   }
   return false;
 }

@@ -8,6 +8,7 @@ import { ScopeSet } from './_scopes.js';
 import { apiHost, isPrivateHost, mayCarryCredentials, registryScheme } from './reference.js';
 import { type BearerToken, fetchToken } from './token.js';
 import { type Timeouts, watchedFetch } from './_watchdog.js';
+import { defaultFetch, type HttpFetch, type HttpResponse } from './_http.js';
 
 /**
  * Where credentials come from: a fixed one (optionally with the name of where it came from, for
@@ -17,7 +18,7 @@ export type CredentialSource = Credential | FoundCredential | null | ((registry:
 
 /** Options shared by every request to a registry. */
 export interface TransportOptions extends Timeouts {
-  /** The fetch to use (inject for tests or a custom dispatcher). @default globalThis.fetch */
+  /** The fetch to use (inject for tests or a custom dispatcher). @default one over node:http/https with keep-alive (not globalThis.fetch: see _http.ts) */
   readonly fetch?: typeof fetch;
   /** Credentials: fixed, `null` for anonymous, or a lookup. @default findCredential (podman/skopeo auth files, then Docker's) */
   readonly credential?: CredentialSource;
@@ -58,7 +59,7 @@ export interface TransportRequest {
 
 /** A successful response and the URL it finally came from (after redirects). */
 export interface TransportResponse {
-  readonly res: Response;
+  readonly res: HttpResponse;
   readonly url: string;
 }
 
@@ -90,7 +91,7 @@ export class RegistryTransport {
   #credential: Promise<FoundCredential | undefined> | undefined;
   #credentialSource = 'anonymous';
   readonly #redactor = new Redactor();
-  #watched: typeof fetch | undefined;
+  #watched: HttpFetch | undefined;
   #token: { token: BearerToken; scopes: ScopeSet } | undefined;
   #pendingToken: Promise<BearerToken> | undefined;
   #refreshToken: string | undefined;
@@ -107,8 +108,8 @@ export class RegistryTransport {
     return this.#options.retry ?? {};
   }
 
-  #fetch(): typeof fetch {
-    this.#watched ??= watchedFetch(this.#options.fetch ?? fetch, this.#options);
+  #fetch(): HttpFetch {
+    this.#watched ??= watchedFetch((this.#options.fetch as unknown as HttpFetch | undefined) ?? defaultFetch(), this.#options);
     return this.#watched;
   }
 
@@ -154,7 +155,7 @@ export class RegistryTransport {
   }
 
   async #ping(signal?: AbortSignal): Promise<Challenge | undefined> {
-    let res: Response;
+    let res: HttpResponse;
     try {
       // Probing https on an insecure registry: no retries, a plain-http server fails at once.
       res = await this.#get(`${this.#base}/v2/`, signal, !this.#options.insecure);
@@ -172,7 +173,7 @@ export class RegistryTransport {
     return challenge;
   }
 
-  async #get(url: string, signal?: AbortSignal, retry = true): Promise<Response> {
+  async #get(url: string, signal?: AbortSignal, retry = true): Promise<HttpResponse> {
     const request = { method: 'GET', url, scopes: [], expect: [200, 401], retry, ...(signal ? { signal } : {}) };
     return (await this.#withRetries(request, () => this.#follow('GET', url, {}, undefined, signal))).res;
   }
@@ -261,7 +262,7 @@ export class RegistryTransport {
    * for again within the retry budget, and bytes `verify` finds corrupt (DIGEST_MISMATCH,
    * SIZE_MISMATCH) are fetched once more before the mismatch is reported.
    */
-  async read(req: TransportRequest, limit: number, what: string, verify?: (bytes: Buffer, res: Response) => void): Promise<TransportResponse & { bytes: Buffer }> {
+  async read(req: TransportRequest, limit: number, what: string, verify?: (bytes: Buffer, res: HttpResponse) => void): Promise<TransportResponse & { bytes: Buffer }> {
     const attempts = req.retry === false ? 1 : (this.retryOptions.attempts ?? DEFAULT_ATTEMPTS);
     let refetched = false;
     for (let n = 1; ; n++) {
@@ -287,7 +288,7 @@ export class RegistryTransport {
   }
 
   /** After a 401: records a new scope from its challenge; true when a fresh token is worth trying. */
-  #learn(res: Response, sentAuth: boolean): boolean {
+  #learn(res: HttpResponse, sentAuth: boolean): boolean {
     const challenge = pickChallenge(parseChallenges(res.headers.get('www-authenticate') ?? ''));
     if (!challenge) return false;
     // The latest challenge wins: a registry may allow anonymous pings yet protect repositories.
@@ -331,7 +332,7 @@ export class RegistryTransport {
     }
   }
 
-  #warn(res: Response): void {
+  #warn(res: HttpResponse): void {
     const header = res.headers.get('warning');
     if (!header || !this.#options.onWarning) return;
     for (const match of header.matchAll(/299\s+\S+\s+"((?:[^"\\]|\\.)*)"/g)) {
@@ -357,9 +358,9 @@ export class RegistryTransport {
         method: currentMethod,
         headers: h,
         redirect: 'manual',
-        ...(payload !== undefined ? { body: payload as RequestInit['body'], duplex: 'half' } : {}),
+        ...(payload !== undefined ? { body: payload, duplex: 'half' } : {}),
         ...(signal ? { signal } : {}),
-      } as RequestInit);
+      });
       const location = res.headers.get('location');
       if (!REDIRECTS.has(res.status) || !location || !followable(res.status, currentMethod)) return { res, url: url.href };
       await res.body?.cancel();

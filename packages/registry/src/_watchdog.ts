@@ -1,5 +1,6 @@
 import { RegistryError } from './errors.js';
 import { displayUrl } from './_response.js';
+import type { HttpFetch, HttpRequestInit, HttpResponse } from './_http.js';
 
 /** Connect and idle timeouts for every request. */
 export interface Timeouts {
@@ -80,9 +81,8 @@ function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
 }
 
-function describe(input: URL | string | Request, init?: RequestInit): string {
-  const url = input instanceof Request ? input.url : input;
-  return `${init?.method ?? 'GET'} ${displayUrl(url)}`;
+function describe(input: URL | string, init?: HttpRequestInit): string {
+  return `${init?.method ?? 'GET'} ${displayUrl(input)}`;
 }
 
 /** The request body as a generator that tells the watchdog when the network takes each chunk. */
@@ -96,62 +96,66 @@ async function* watchedBody(body: AsyncIterable<Uint8Array>, dog: Watchdog): Asy
 }
 
 /** The response body, timed while a read waits; a broken transfer fails naming the request. */
-function watchedResponse(res: Response, dog: Watchdog, request: string): Response {
-  if (!res.body) {
+function watchedResponse(res: HttpResponse, dog: Watchdog, request: string): HttpResponse {
+  const source = res.body;
+  if (!source) {
     dog.done();
     return res;
   }
-  const reader = res.body.getReader();
   let received = 0;
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      dog.wait();
-      let next: Awaited<ReturnType<typeof reader.read>>;
-      try {
-        next = await reader.read();
-      } catch (error) {
-        dog.done();
-        if (dog.error) throw dog.error;
-        if (error instanceof RegistryError || (error as Error).name === 'AbortError') throw error;
-        const cause = (error as Error).cause instanceof Error ? ` (${((error as Error).cause as Error).message})` : '';
-        throw new RegistryError('NETWORK', `${request}: the response broke after ${received} bytes: ${(error as Error).message}${cause}`, { cause: error });
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    const iterator = source![Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        dog.wait();
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await iterator.next();
+        } catch (error) {
+          if (dog.error) throw dog.error;
+          if (error instanceof RegistryError || (error as Error).name === 'AbortError') throw error;
+          const cause = (error as Error).cause instanceof Error ? ` (${((error as Error).cause as Error).message})` : '';
+          throw new RegistryError('NETWORK', `${request}: the response broke after ${received} bytes: ${(error as Error).message}${cause}`, { cause: error });
+        }
+        if (next.done) return;
+        dog.progress(next.value.byteLength);
+        received += next.value.byteLength;
+        yield next.value;
       }
-      if (next.done) {
-        dog.done();
-        controller.close();
-        return;
-      }
-      dog.progress(next.value.byteLength);
-      received += next.value.byteLength;
-      controller.enqueue(next.value);
-    },
-    cancel(reason) {
+    } finally {
       dog.done();
-      return reader.cancel(reason);
+      // Stopped early (the consumer broke off): drop the rest of the answer.
+      await iterator.return?.();
+    }
+  }
+  const body = Object.assign(chunks(), {
+    cancel: async (reason?: unknown) => {
+      dog.done();
+      await source.cancel(reason);
     },
   });
-  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  return { status: res.status, headers: res.headers, body };
 }
 
 /**
  * Wraps a fetch with connect and idle timeouts. A timeout aborts the request with a TIMEOUT
  * RegistryError naming the request and the limit; the caller's own signal still aborts as before.
  */
-export function watchedFetch(inner: typeof fetch, timeouts: Timeouts): typeof fetch {
-  return (async (input: URL | string | Request, init: RequestInit = {}) => {
+export function watchedFetch(inner: HttpFetch, timeouts: Timeouts): HttpFetch {
+  return async (input, init = {}) => {
     const request = describe(input, init);
     const abort = new AbortController();
     const dog = new Watchdog(abort, request, timeouts);
     const signal = init.signal ? AbortSignal.any([init.signal, abort.signal]) : abort.signal;
     const body = init.body;
-    const iterable = body && typeof body === 'object' && Symbol.asyncIterator in body && !(body instanceof ReadableStream);
+    const iterable = body !== undefined && typeof body === 'object' && Symbol.asyncIterator in body;
     try {
-      const res = await inner(input, { ...init, signal, ...(iterable ? { body: watchedBody(body as AsyncIterable<Uint8Array>, dog) as unknown as RequestInit['body'] } : {}) });
+      const res = await inner(input, { ...init, signal, ...(iterable ? { body: watchedBody(body as AsyncIterable<Uint8Array>, dog) } : {}) });
       dog.progress(0);
       return watchedResponse(res, dog, request);
     } catch (error) {
       dog.done();
       throw dog.error ?? error;
     }
-  }) as typeof fetch;
+  };
 }

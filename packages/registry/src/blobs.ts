@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { HttpResponse } from './_http.js';
 import { DigestCounter, digestAlgorithm, verifyDigest } from './digest.js';
 import { RegistryError } from './errors.js';
 import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isTransient, sleep } from './_retry.js';
@@ -20,7 +21,7 @@ export async function headBlob(t: RegistryTransport, repository: string, digest:
 }
 
 /** Checks the reply to a ranged resume: 206 from the right offset, or a 200 whose first bytes we skip. */
-function resumeOffset(res: Response, have: number, what: string): number {
+function resumeOffset(res: HttpResponse, have: number, what: string): number {
   if (have === 0) return 0;
   if (res.status === 200) return have;
   const range = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { HttpResponse } from './_http.js';
 import { RegistryError, RegistryHttpError } from './errors.js';
 import { isTransient } from './_retry.js';
 import { createHash } from 'node:crypto';
@@ -120,7 +121,7 @@ export async function pushManifest(
   signal?: AbortSignal,
 ): Promise<PushedManifest> {
   const digest = sha256Digest(bytes);
-  let res: Response;
+  let res: HttpResponse;
   try {
     ({ res } = await t.send({
       method: 'PUT',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultFetch, type HttpFetch, type HttpResponse } from './_http.js';
 import type { Credential } from './credentials.js';
 import { RegistryError } from './errors.js';
 import { displayUrl, readLimited, responseError } from './_response.js';
@@ -33,7 +34,8 @@ export interface FetchTokenOptions {
   readonly offlineToken?: boolean;
   /** `client_id` sent to the token server. @default 'strata' */
   readonly clientId?: string;
-  readonly fetch?: typeof fetch;
+  /** @default a fetch over node:http/https */
+  readonly fetch?: typeof fetch | HttpFetch;
   readonly signal?: AbortSignal;
   /** Scrubs secrets from what the token server sends back. @default one that knows `credential` */
   readonly redactor?: Redactor;
@@ -66,11 +68,15 @@ function checkRealm(realm: string, options: FetchTokenOptions): URL {
   return url;
 }
 
+function fetchOf(options: FetchTokenOptions): HttpFetch {
+  return (options.fetch as HttpFetch | undefined) ?? defaultFetch();
+}
+
 function basicHeader(c: Credential | undefined): Record<string, string> {
   return c?.kind === 'basic' ? { authorization: `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}` } : {};
 }
 
-async function getToken(url: URL, options: FetchTokenOptions): Promise<Response> {
+async function getToken(url: URL, options: FetchTokenOptions): Promise<HttpResponse> {
   const get = new URL(url);
   if (options.service) get.searchParams.set('service', options.service);
   for (const s of options.scopes) get.searchParams.append('scope', s);
@@ -79,15 +85,15 @@ async function getToken(url: URL, options: FetchTokenOptions): Promise<Response>
     get.searchParams.set('offline_token', 'true');
     get.searchParams.set('client_id', options.clientId ?? 'strata');
   }
-  return (options.fetch ?? fetch)(get, { headers: basicHeader(options.credential), redirect: 'error', signal: options.signal ?? null });
+  return fetchOf(options)(get, { headers: basicHeader(options.credential), redirect: 'error', signal: options.signal ?? null });
 }
 
-async function postToken(url: URL, form: Record<string, string>, options: FetchTokenOptions): Promise<Response> {
+async function postToken(url: URL, form: Record<string, string>, options: FetchTokenOptions): Promise<HttpResponse> {
   const body = new URLSearchParams(form);
   if (options.service) body.set('service', options.service);
   if (options.scopes.length) body.set('scope', options.scopes.join(' '));
   body.set('client_id', options.clientId ?? 'strata');
-  return (options.fetch ?? fetch)(url, {
+  return fetchOf(options)(url, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: body.toString(),
@@ -97,7 +103,7 @@ async function postToken(url: URL, form: Record<string, string>, options: FetchT
 }
 
 /** Sends the right kind of request for the credential: refresh-token POST, password POST or GET. */
-async function requestToken(url: URL, options: FetchTokenOptions): Promise<Response> {
+async function requestToken(url: URL, options: FetchTokenOptions): Promise<HttpResponse> {
   const c = options.credential;
   let form: Record<string, string> | undefined;
   if (c?.kind === 'identity') form = { grant_type: 'refresh_token', refresh_token: c.token };

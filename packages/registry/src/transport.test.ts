@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readLimited } from './_response.js';
 import { RegistryTransport } from './_transport.js';
 
 type Handler = (url: URL, headers: Headers) => Response;
@@ -32,7 +33,7 @@ describe('RegistryTransport', () => {
       return Response.json({ auth: headers.get('authorization') });
     });
     const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null });
-    const get = async () => (await (await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] })).res.json()) as { auth: string };
+    const get = async () => JSON.parse((await readLimited((await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] })).res, 1e6, 'tags')).toString()) as { auth: string };
     expect(await get()).toEqual({ auth: 'Bearer t1' });
     vi.setSystemTime(new Date('2026-01-01T00:00:50Z'));
     expect(await get()).toEqual({ auth: 'Bearer t1' });

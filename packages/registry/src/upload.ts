@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { HttpResponse } from './_http.js';
 import { DigestCounter, verifyDigest } from './digest.js';
 import { RegistryError, RegistryHttpError } from './errors.js';
 import { headBlob } from './blobs.js';
@@ -44,7 +45,7 @@ export interface PushBlobOptions {
 }
 
 /** Resolves an upload `Location` against the request URL, refusing private hosts for a public registry. */
-function nextLocation(res: Response, requestUrl: string, registry: string): string {
+function nextLocation(res: HttpResponse, requestUrl: string, registry: string): string {
   const location = res.headers.get('location');
   if (!location) throw new RegistryError('INVALID_RESPONSE', `${displayUrl(requestUrl)}: ${res.status} without a Location header`);
   const url = new URL(location, requestUrl);

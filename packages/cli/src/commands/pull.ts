@@ -101,7 +101,8 @@ function isPlainTar(mediaType: string): boolean {
  * mismatch fails the pull and nothing reaches the output.
  */
 async function archiveLayers(image: PulledImage, dir: string, signal: AbortSignal, stderr: NodeJS.WritableStream): Promise<ArchiveLayer[]> {
-  const limit = pLimit(4);
+  // Two at a time: inflating is CPU-bound (two cores are what the project plans for), and each one in flight holds buffers.
+  const limit = pLimit(2);
   return Promise.all(
     image.layers.map((layer, i) => {
       const { descriptor } = layer;
@@ -111,7 +112,7 @@ async function archiveLayers(image: PulledImage, dir: string, signal: AbortSigna
         await onceMore(() => pipeline(layer.openUncompressed(), createWriteStream(file), { signal }), corrupt);
         const { size } = await stat(file);
         stderr.write(`layer ${i + 1}/${image.layers.length} ${descriptor.digest} uncompressed to ${formatBytes(size)}\n`);
-        return { size, diffId: layer.diffId!, open: () => createReadStream(file, { highWaterMark: 1 << 20 }) };
+        return { size, diffId: layer.diffId!, open: () => createReadStream(file, { highWaterMark: 256 * 1024 }) };
       });
     }),
   );

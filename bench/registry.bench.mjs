@@ -87,7 +87,7 @@ async function comparePull(reference, dir, log) {
   const best = { strata: Infinity, skopeo: Infinity, strataRss: 0, skopeoRss: 0 };
   const digests = new Set();
   for (let i = 0; i < 3; i++) {
-    const a = await timeShell(`node ${join(repoRoot(), 'packages/cli/dist/bin.js')} pull ${reference} -o ${out} 2>/dev/null`, { rssOf: 'node' });
+    const a = await timeShell(`node ${join(repoRoot(), 'packages/cli/dist/bin.js')} pull ${reference} -o ${out}`, { rssOf: 'node' });
     digests.add(await sha256File(out));
     await rm(out);
     const b = await timeShell(`skopeo --insecure-policy copy -q --src-tls-verify=false docker://${reference} docker-archive:${sk}:pull:1`, { rssOf: 'skopeo' });

@@ -1,11 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type FaultRule,
   hasPeers,
+  makeDockerArchive,
   makeTempDir,
-  run,
+  openUploadSessions,
   type RunningFaultProxy,
   type RunningRegistry,
   runStrata,
@@ -37,34 +38,6 @@ const FAULTS: FaultRule[] = [
   { method: 'PUT', fault: { kind: 'lose-response' }, chance: 0.04 },
 ];
 
-/** A docker-archive of random layers, built with tar. */
-async function makeArchive(dir: string, sizes: readonly number[]): Promise<string> {
-  const staging = join(dir, 'staging');
-  const diffIds: string[] = [];
-  for (const [i, size] of sizes.entries()) {
-    await mkdir(join(staging, `root${i}`), { recursive: true });
-    await writeFile(join(staging, `root${i}/file${i}`), randomBytes(size));
-    await run('tar', ['-C', join(staging, `root${i}`), '--owner=0', '--group=0', '--numeric-owner', '--mtime=@1', '-cf', join(staging, `layer${i}.tar`), '.']);
-    diffIds.push(`sha256:${createHash('sha256').update(await readFile(join(staging, `layer${i}.tar`))).digest('hex')}`);
-  }
-  await writeFile(join(staging, 'config.json'), JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: diffIds } }));
-  const layers = sizes.map((_, i) => `layer${i}.tar`);
-  await writeFile(join(staging, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: ['soak:1'], Layers: layers }]));
-  const archive = join(dir, 'image.tar');
-  await run('tar', ['-C', staging, '-cf', archive, 'config.json', 'manifest.json', ...layers]);
-  return archive;
-}
-
-async function openUploads(reg: RunningRegistry): Promise<number> {
-  const repos = join(reg.dataDir, 'docker/registry/v2/repositories/soak');
-  let open = 0;
-  for (const repo of await readdir(repos).catch(() => [])) {
-    const dir = join(repos, repo, '_uploads');
-    for (const uuid of await readdir(dir).catch(() => [])) if ((await readdir(join(dir, uuid))).some((f) => f === 'startedat' || f === 'data')) open++;
-  }
-  return open;
-}
-
 const sha256File = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 
 describe.runIf(hasPeers('docker-registry'))(`push and pull through injected faults (${RUNS} runs, seed ${SEED})`, () => {
@@ -76,7 +49,7 @@ describe.runIf(hasPeers('docker-registry'))(`push and pull through injected faul
     dir = await makeTempDir('strata-cli-soak-');
     reg = await startRegistry();
     proxy = await startFaultProxy(reg.url, FAULTS, { seed: SEED });
-    archive = await makeArchive(dir.path, [600_000, 250_000, 40_000]);
+    archive = await makeDockerArchive(dir.path, [600_000, 250_000, 40_000]);
   });
   afterAll(async () => {
     await proxy.stop();
@@ -123,8 +96,8 @@ describe.runIf(hasPeers('docker-registry'))(`push and pull through injected faul
       }
     }
     // Nothing but finished outputs in the output directory, nothing in the temp directory, no open upload session.
-    const leftovers = { outputs: (await readdir(out)).filter((f) => !/^run\d+\.tar$/.test(f)), temp: await readdir(tmp), uploads: await openUploads(reg) };
-    tally.leftovers = leftovers.outputs.length + leftovers.temp.length + leftovers.uploads;
+    const leftovers = { outputs: (await readdir(out)).filter((f) => !/^run\d+\.tar$/.test(f)), temp: await readdir(tmp), uploads: await openUploadSessions(reg, 'soak') };
+    tally.leftovers = leftovers.outputs.length + leftovers.temp.length + leftovers.uploads.length;
     const log = proxy.requests.slice(start);
     tally.requests = log.length;
     tally.faults = log.filter((r) => r.fault).length;

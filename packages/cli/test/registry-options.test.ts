@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   hasPeers,
+  makeDockerArchive,
   makeTempDir,
+  openUploadSessions,
   repoRoot,
   run,
   type RunningFaultProxy,
@@ -19,34 +21,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** A docker-archive of `layers` random files (one per layer), built with tar: no Nix needed. */
-async function makeArchive(dir: string, sizes: readonly number[]): Promise<string> {
-  const staging = join(dir, `staging-${randomBytes(4).toString('hex')}`);
-  const diffIds: string[] = [];
-  for (const [i, size] of sizes.entries()) {
-    await mkdir(join(staging, `root${i}`), { recursive: true });
-    await writeFile(join(staging, `root${i}/file${i}`), randomBytes(size));
-    await run('tar', ['-C', join(staging, `root${i}`), '--owner=0', '--group=0', '--numeric-owner', '--mtime=@1', '-cf', join(staging, `layer${i}.tar`), '.']);
-    const { stdout } = await run('sha256sum', [join(staging, `layer${i}.tar`)]);
-    diffIds.push(`sha256:${stdout.split(' ')[0]}`);
-  }
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: diffIds } }));
-  await writeFile(join(staging, 'config.json'), config);
-  const layers = sizes.map((_, i) => `layer${i}.tar`);
-  await writeFile(join(staging, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: ['t:1'], Layers: layers }]));
-  const archive = join(dir, `image-${sha256(config).slice(0, 8)}.tar`);
-  await run('tar', ['-C', staging, '-cf', archive, 'config.json', 'manifest.json', ...layers]);
-  return archive;
-}
-
-/** Live upload sessions of a repository in distribution's storage (see the registry package's cancel test). */
-async function openUploads(reg: RunningRegistry, repository: string): Promise<string[]> {
-  const dir = join(reg.dataDir, 'docker/registry/v2/repositories', repository, '_uploads');
-  const sessions = await readdir(dir).catch(() => []);
-  const open = await Promise.all(sessions.map(async (uuid) => ((await readdir(join(dir, uuid))).some((f) => f === 'startedat' || f === 'data') ? uuid : undefined)));
-  return open.filter((u): u is string => u !== undefined);
-}
-
 describe.runIf(hasPeers('docker-registry', 'htpasswd'))('push and pull credentials: --creds, --authfile, REGISTRY_AUTH_FILE', () => {
   let reg: RunningRegistry;
   let dir: TempDir;
@@ -57,7 +31,7 @@ describe.runIf(hasPeers('docker-registry', 'htpasswd'))('push and pull credentia
     const { stdout } = await run('htpasswd', ['-Bbn', 'alice', 'wonder-land-7']);
     await writeFile(join(dir.path, 'htpasswd'), stdout);
     reg = await startRegistry({ extraConfig: `auth: {htpasswd: {realm: strata-test, path: ${join(dir.path, 'htpasswd')}}}` });
-    archive = await makeArchive(dir.path, [1000]);
+    archive = await makeDockerArchive(dir.path, [1000]);
   });
   afterAll(async () => {
     await reg.stop();
@@ -120,7 +94,7 @@ describe.runIf(hasPeers('docker-registry'))('push and pull against a stalling re
     dir = await makeTempDir('strata-cli-faults-');
     reg = await startRegistry();
     proxy = await startFaultProxy(reg.url);
-    archive = await makeArchive(dir.path, [4_000_000, 4_000_000, 4_000_000]);
+    archive = await makeDockerArchive(dir.path, [4_000_000, 4_000_000, 4_000_000]);
   });
   afterAll(async () => {
     await proxy.stop();
@@ -181,11 +155,11 @@ describe.runIf(hasPeers('docker-registry'))('push and pull against a stalling re
       stderr += c;
     });
     while (proxy.requests.filter((r) => r.fault === 'stall').length < 3) await new Promise((r) => setTimeout(r, 20));
-    expect(await openUploads(reg, 'strata/interrupted')).toHaveLength(3);
+    expect(await openUploadSessions(reg, 'strata/interrupted')).toHaveLength(3);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     proxy.clearFaults();
     expect(code, stderr).toBe(130);
-    expect(await openUploads(reg, 'strata/interrupted')).toEqual([]);
+    expect(await openUploadSessions(reg, 'strata/interrupted')).toEqual([]);
   });
 });

@@ -15,7 +15,8 @@ export {
   type NixPathInfo,
   shDerivation,
 } from './nix.js';
-export { freePort, type RunningRegistry, startRegistry, type StartRegistryOptions } from './registry.js';
+export { freePort, openUploadSessions, type RunningRegistry, startRegistry, type StartRegistryOptions } from './registry.js';
+export { makeDockerArchive } from './archive.js';
 export { PODMAN_GLOBAL, PODMAN_RUN, podmanInspect, podmanLoad, podmanRemove, podmanRun, type PodmanRunOptions } from './podman.js';
 export { skopeoInspect, type UnpackedFile, type UnpackedImage, unpackImage } from './image.js';
 export { repoRoot, runStrata } from './cli.js';

@@ -89,6 +89,13 @@ function hashing(): Transform & { hex(): string } {
   return Object.assign(t, { hex: () => hash.digest('hex') });
 }
 
+/**
+ * Bytes the archive file's write stream may hold: with Node's 16 KiB default each 64 KiB network
+ * chunk waits for its own write to finish; a larger buffer lets writes batch (writev) while the
+ * next chunks arrive.
+ */
+const WRITE_BUFFER = 1 << 20;
+
 /** A plain-tar media type: the blob is the layer tar, its size is known and it can stream straight into the archive. */
 function isPlainTar(mediaType: string): boolean {
   return !/gzip|zstd/.test(mediaType);
@@ -109,7 +116,7 @@ async function archiveLayers(image: PulledImage, dir: string, signal: AbortSigna
       if (isPlainTar(descriptor.mediaType)) return { size: descriptor.size, diffId: layer.diffId!, open: () => layer.openUncompressed() };
       return limit(async (): Promise<ArchiveLayer> => {
         const file = join(dir, `${i}.tar`);
-        await onceMore(() => pipeline(layer.openUncompressed(), createWriteStream(file), { signal }), corrupt);
+        await onceMore(() => pipeline(layer.openUncompressed(), createWriteStream(file, { highWaterMark: WRITE_BUFFER }), { signal }), corrupt);
         const { size } = await stat(file);
         stderr.write(`layer ${i + 1}/${image.layers.length} ${descriptor.digest} uncompressed to ${formatBytes(size)}\n`);
         return { size, diffId: layer.diffId!, open: () => createReadStream(file, { highWaterMark: 256 * 1024 }) };
@@ -141,9 +148,9 @@ async function writeArchive(output: string, layers: ArchiveLayer[], image: Pulle
     writeAtomically(output, async (temp) => {
       layerCorrupt = false;
       const archive = writeDockerArchive(watched, template, { repoTags: [name], signal, configBytes: image.config.bytes });
-      if (expected === undefined) return pipeline([archive, createWriteStream(temp, { flags: 'wx' })], { signal });
+      if (expected === undefined) return pipeline([archive, createWriteStream(temp, { flags: 'wx', highWaterMark: WRITE_BUFFER })], { signal });
       const hash = hashing();
-      await pipeline([archive, hash, createWriteStream(temp, { flags: 'wx' })], { signal });
+      await pipeline([archive, hash, createWriteStream(temp, { flags: 'wx', highWaterMark: WRITE_BUFFER })], { signal });
       const actual = hash.hex();
       if (actual !== expected) {
         throw new RegistryDigestError('DIGEST_MISMATCH', `--sha256: ${output} would have sha256 ${actual}, expected ${expected}`, { expected, actual });

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   hasPeers,
@@ -110,6 +110,22 @@ describe.runIf(hasPeers('docker-registry'))('push and pull against a stalling re
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/TIMEOUT: GET http:\/\/127\.0\.0\.1:\d+\/v2\/strata\/none\/manifests\/1: no answer within 0\.3 s \(connect timeout\)/);
     await expect(stat(out)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('downloads a layer that arrived corrupt once more, and writes the same archive as a clean pull', async () => {
+    const pushed = await runStrata(['push', archive, `${reg.host}/strata/flaky:1`]);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    const clean = join(dir.path, 'clean.tar');
+    expect((await runStrata(['pull', `${reg.host}/strata/flaky:1`, '-o', clean])).exitCode).toBe(0);
+    const manifest = JSON.parse((await new RegistryClient(reg.host).fetchManifest('strata/flaky', '1')).bytes.toString()) as { layers: { digest: string }[] };
+    // A layer, streamed straight into the archive: the whole archive is written once more.
+    proxy.addFault({ method: 'GET', path: new RegExp(`/blobs/${manifest.layers[1]!.digest}`), fault: { kind: 'corrupt' } });
+    const out = join(dir.path, 'flaky.tar');
+    const pulled = await runStrata(['pull', `${proxy.host}/strata/flaky:1`, '-o', out]);
+    proxy.clearFaults();
+    expect(pulled.exitCode, pulled.stderr).toBe(0);
+    expect(proxy.requests.filter((r) => r.fault === 'corrupt')).toHaveLength(1);
+    expect(sha256(await readFile(out))).toBe(sha256(await readFile(clean)));
   });
 
   it('refuses an image larger than --max-size before downloading its layers', async () => {

@@ -205,7 +205,8 @@ export class RegistryTransport {
       ...(this.#options.offlineToken ? { offlineToken: true } : {}),
       ...(signal ? { signal } : {}),
     }).catch((error: unknown) => {
-      if (error instanceof RegistryError) error.message += ` (${this.#tried()})`;
+      // A refusal says which credentials were refused; a broken connection has nothing to do with them.
+      if (error instanceof RegistryError && ['UNAUTHORIZED', 'DENIED', 'TOKEN'].includes(error.code)) error.message += ` (${this.#tried()})`;
       throw error;
     });
     this.#redactor.add(token.token, token.refreshToken);

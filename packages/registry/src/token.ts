@@ -5,6 +5,7 @@ import { RegistryError } from './errors.js';
 import { displayUrl, readLimited, responseError } from './_response.js';
 import { isPrivateHost, mayCarryCredentials } from './reference.js';
 import { Redactor } from './_redact.js';
+import { isNetworkError } from './_retry.js';
 
 /** A Bearer token and when to stop using it. */
 export interface BearerToken {
@@ -134,7 +135,12 @@ export async function fetchToken(options: FetchTokenOptions): Promise<BearerToke
 async function tokenFrom(options: FetchTokenOptions): Promise<BearerToken> {
   const url = checkRealm(options.realm, options);
   const started = Date.now();
-  const res = await requestToken(url, options);
+  const res = await requestToken(url, options).catch((error: unknown) => {
+    // Name the token endpoint, not just the registry request that needed the token.
+    if (error instanceof RegistryError || !isNetworkError(error)) throw error;
+    const cause = (error as Error).cause instanceof Error ? ` (${((error as Error).cause as Error).message})` : '';
+    throw new RegistryError('NETWORK', `token endpoint ${displayUrl(url)}: ${(error as Error).message}${cause}`, { cause: error });
+  });
   if (res.status !== 200) {
     const error = await responseError(res, 'GET', url.href);
     throw new RegistryError(error.code === 'UNKNOWN' ? 'TOKEN' : error.code, `token endpoint: ${error.message}`, { cause: error });

@@ -171,4 +171,20 @@ describe('RegistryTransport', () => {
     expect(calls.length).toBeGreaterThan(0);
     expect(calls.every((c) => c.auth === null)).toBe(true);
   });
+
+  it('names the token endpoint when it cannot be reached, and retries it', async () => {
+    let down = 10;
+    const { f, calls } = fakeFetch((url) => {
+      if (url.pathname === '/token') {
+        if (down-- > 0) throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+        return Response.json({ token: 't' });
+      }
+      return challenge('repository:a:pull');
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null, retry: { delayMs: 1, attempts: 2 } });
+    const error = await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'NETWORK' });
+    expect((error as Error).message).toMatch(/^token endpoint http:\/\/127\.0\.0\.1:1\/token: fetch failed \(connect ECONNREFUSED\)$/);
+    expect(calls.filter((c) => c.url.pathname === '/token')).toHaveLength(2);
+  });
 });

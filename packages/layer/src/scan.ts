@@ -1,6 +1,6 @@
 import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { splitDevice } from './customisation/fakeroot-state.js';
+import { splitDevice } from './device.js';
 import { tarSize } from './tar.js';
 import { LayerError, toLayerError } from './errors.js';
 import type { TarHeader } from './tar-entry.js';

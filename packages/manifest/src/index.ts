@@ -13,7 +13,9 @@ export {
   serializeImageConfig,
 } from './config.js';
 export { imageTag, repoTag } from './tag.js';
+export { createZstdCompress, createZstdDecompress } from './zstd.js';
 export {
+  type ArchiveConfig,
   type ArchiveLayer,
   type DockerArchiveStream,
   type ImageConfigTemplate,

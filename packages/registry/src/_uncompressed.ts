@@ -1,4 +1,5 @@
-import { pipeline, Readable } from 'node:stream';
+import { createRequire } from 'node:module';
+import { pipeline, Readable, type Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { DigestCounter, verifyDigest } from './digest.js';
 import { RegistryError } from './errors.js';
@@ -7,14 +8,20 @@ import { RegistryError } from './errors.js';
  * The decompressor for a blob, chosen by its first bytes: registries and copy tools do store plain
  * tars under a `…tar.gzip` media type (and the reverse), so the type alone is not trusted.
  */
-function decompressor(head: Uint8Array, digest: string): NodeJS.ReadWriteStream | undefined {
+function decompressor(head: Uint8Array): NodeJS.ReadWriteStream | undefined {
   if (head[0] === 0x1f && head[1] === 0x8b) return zlib.createGunzip();
-  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
-    const create = (zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream }).createZstdDecompress;
-    if (!create) throw new RegistryError('UNSUPPORTED_MEDIA_TYPE', `layer ${digest}: zstd needs Node >= 22.15 (this is ${process.version})`);
-    return create();
-  }
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return zstdDecompressor();
   return undefined;
+}
+
+/** zstd (libzstd through zstd-napi, on every Node), loaded on the first zstd layer only. */
+function zstdDecompressor(): Transform {
+  const { DecompressStream } = createRequire(import.meta.url)('zstd-napi') as { DecompressStream: new () => Transform };
+  const stream = new DecompressStream();
+  // zstd-napi fails on an empty chunk after a complete frame ("Stream ended in middle of compressed data frame").
+  const transform = stream._transform.bind(stream);
+  stream._transform = (chunk: Buffer, encoding, callback) => (chunk.length === 0 ? callback() : transform(chunk, encoding, callback));
+  return stream;
 }
 
 async function* verified(open: () => Readable, digest: string, diffId: string, limit: number): AsyncGenerator<Buffer> {
@@ -29,7 +36,7 @@ async function* verified(open: () => Readable, digest: string, diffId: string, l
       yield head;
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
     }
-    const inflate = decompressor(head, digest);
+    const inflate = decompressor(head);
     let source: AsyncIterable<Buffer> = all();
     if (inflate) {
       // pipeline carries a blob error (e.g. DIGEST_MISMATCH) into the inflater we read from.
@@ -53,7 +60,7 @@ async function* verified(open: () => Readable, digest: string, diffId: string, l
 }
 
 /**
- * The uncompressed tar of a layer (gzip, or zstd where Node has it, recognised by magic number),
+ * The uncompressed tar of a layer (gzip or zstd, recognised by magic number),
  * checked against its `diff_id`: the stream errors with DIGEST_MISMATCH at the end instead of
  * finishing on bytes that do not match.
  */

@@ -16,6 +16,11 @@ export interface BlobSource {
   /** Known size in bytes; sent as Content-Length. */
   readonly size?: number;
   readonly bytes?: Uint8Array;
+  /**
+   * Streams the bytes (again on a retry). A stream that carries `digest: Promise<string>` (a
+   * producer that hashes its own bytes, such as a strata layer) is not hashed a second time: that
+   * promise is taken as the sha256 of exactly the bytes it yields.
+   */
   open?(): Readable | AsyncIterable<Uint8Array>;
 }
 
@@ -97,6 +102,7 @@ async function startUpload(s: Session, digest: string | undefined): Promise<{ mo
  */
 class CountedBody {
   #counter = new DigestCounter();
+  #own: Promise<string> | undefined;
   #used = false;
   constructor(
     readonly source: BlobSource,
@@ -104,6 +110,10 @@ class CountedBody {
   ) {}
   get counter(): DigestCounter {
     return this.#counter;
+  }
+  /** The digest of the bytes sent: the producer's own when it hashes itself, else ours. Valid once the body has ended. */
+  async digest(): Promise<string> {
+    return this.#own ? await this.#own : this.#counter.digest();
   }
   readonly body = (): AsyncIterable<Uint8Array> => {
     if (this.#used) {
@@ -115,8 +125,11 @@ class CountedBody {
   };
   async *#stream(counter: DigestCounter): AsyncGenerator<Uint8Array> {
     const input = this.source.bytes ? [this.source.bytes] : this.source.open ? this.source.open() : [];
+    const own = (input as { digest?: unknown }).digest;
+    this.#own = own instanceof Promise ? (own as Promise<string>) : undefined;
     for await (const chunk of input as AsyncIterable<Uint8Array>) {
-      counter.update(chunk);
+      if (this.#own) counter.size += chunk.byteLength;
+      else counter.update(chunk);
       this.onBytes?.(chunk.byteLength);
       yield chunk;
     }
@@ -144,7 +157,7 @@ async function uploadStreamed(s: Session, location: string, source: BlobSource, 
   const { res, url } = await send(s, 'PATCH', location, { expect: [202, 201, 204], headers, body: counted.body });
   await res.body?.cancel();
   const { counter } = counted;
-  const digest = counter.digest();
+  const digest = await counted.digest();
   if (source.digest) verifyDigest(`blob upload to ${s.repository}`, { digest: source.digest, ...(size !== undefined ? { size } : {}) }, { digest, size: counter.size });
   await finish(s, res.headers.get('location') ? nextLocation(res, url, s.t.registry) : location, digest);
   return digest;
@@ -193,7 +206,7 @@ async function uploadChunked(s: Session, start: string, minChunk: number, source
     location = await sendChunk(s, location, chunk, offset);
     offset += chunk.length;
   }
-  const digest = counted.counter.digest();
+  const digest = await counted.digest();
   if (source.digest) verifyDigest(`blob upload to ${s.repository}`, { digest: source.digest }, { digest, size: counted.counter.size });
   await finish(s, location, digest);
   return digest;

@@ -9,6 +9,8 @@ export {
   exportReferencesGraph,
   type BuildNixOptions,
   helloExpression,
+  instantiateNix,
+  type InstantiateNixOptions,
   type HelloClosure,
   NIX_OPTIONS,
   nixPathInfo,

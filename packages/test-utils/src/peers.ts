@@ -5,6 +5,8 @@ import { delimiter, join } from 'node:path';
 export const PEERS = {
   'nix-build': 'nix-bin',
   'nix-store': 'nix-bin',
+  'nix-instantiate': 'nix-bin',
+  'nix-shell': 'nix-bin',
   nix: 'nix-bin',
   podman: 'podman',
   runc: 'runc',

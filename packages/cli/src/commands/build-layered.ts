@@ -1,26 +1,17 @@
-import { createWriteStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import { type Command, Option } from 'commander';
-import { writeAtomically } from '../atomic.js';
+import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
-import { type Compressor, compressStages } from '../compress.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
+import { addOutputOptions, type OutputFlags, writeOutput } from '../output.js';
 
 /** `strata build-layered -o FILE`: writes a layered image file, compressed as a whole (nixpkgs' buildLayeredImage). */
 export function registerBuildLayered(program: Command, context: CommandContext): void {
   const command = program
     .command('build-layered')
-    .description('build a layered image file from Nix store closures (docker-archive, compressed as a whole)')
-    .requiredOption('-o, --output <file>', 'the image file to write, atomically (required)')
-    .addOption(new Option('--compressor <name>', 'whole-archive compression (default: gz)').choices(['none', 'gz', 'zstd']));
-  addLayeredOptions(command).action(async (flags: { output: string; compressor?: Compressor }) => {
-    const stages = compressStages(flags.compressor ?? 'gz');
-    const spec = await resolveLayeredSpec(command);
-    await withLayeredImage(spec, context, (image, progress) =>
-      writeAtomically(flags.output, (temp) =>
-        pipeline([image.archive, ...progress.stages, ...stages, createWriteStream(temp, { flags: 'wx' })], { signal: context.signal }),
-      ),
-    );
+    .description('build a layered image file from Nix store closures (docker-archive, compressed as a whole)');
+  addOutputOptions(command);
+  addLayeredOptions(command).action(async (flags: OutputFlags) => {
+    const options = await resolveLayeredSpec(command);
+    await withLayeredImage(options, context, (image, progress) => writeOutput(image, flags, context, progress));
   });
 }

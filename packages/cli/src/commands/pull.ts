@@ -9,7 +9,7 @@ import { type ArchiveLayer, type ImageConfigTemplate, repoTag, writeDockerArchiv
 import { hostPlatform, type PulledImage, pullImage, type Reference, RegistryDigestError, RegistryError } from '@strata/registry';
 import { type Command, InvalidArgumentError } from 'commander';
 import pLimit from 'p-limit';
-import { writeAtomically } from '../atomic.js';
+import { writeAtomically } from '@strata/image';
 import type { CommandContext } from '../context.js';
 import { formatBytes } from '../format.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';

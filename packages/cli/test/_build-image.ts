@@ -1,4 +1,7 @@
-import { buildNix, type HelloClosure } from '@strata/test-utils';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { buildNix, type HelloClosure, podmanLoad, runStrata } from '@strata/test-utils';
+import { expect } from 'vitest';
 
 /**
  * Fixtures: a busybox that refers to its own store path (as bash does), buildEnv-like roots whose
@@ -43,4 +46,30 @@ export async function buildFixtures(hello: HelloClosure): Promise<Fixtures> {
   const keys = ['root', 'helloRoot', 'certs', 'nixRoot', 'nix', 'busybox'] as const;
   const built = await Promise.all(keys.map(async (attr) => [attr, (await buildNix(expr, { attr }))[0]!] as const));
   return Object.fromEntries(built) as Fixtures;
+}
+
+/** What {@link buildWithCli} made. */
+export interface CliBuilt {
+  readonly archive: string;
+  readonly stderr: string;
+  /** The name podman loaded it as ('' when not loaded). */
+  readonly image: string;
+}
+
+/**
+ * Runs `strata build-image ARGS --compressor none -o FILE` (a fresh file in `dir`), expects it to
+ * succeed with nothing on stdout, and loads the archive into podman (recording the name in `loaded`,
+ * for removal) unless `load` is false.
+ */
+export async function buildWithCli(dir: string, loaded: string[], args: readonly string[], options: { load?: boolean; compressor?: string } = {}): Promise<CliBuilt> {
+  const archive = join(dir, `image-${randomBytes(4).toString('hex')}.tar`);
+  const result = await runStrata(['build-image', ...args, '--compressor', options.compressor ?? 'none', '-o', archive]);
+  expect(result.exitCode, result.stderr).toBe(0);
+  expect(result.stdout).toBe('');
+  let image = '';
+  if (options.load !== false) {
+    image = await podmanLoad(archive);
+    loaded.push(image);
+  }
+  return { archive, stderr: result.stderr, image };
 }

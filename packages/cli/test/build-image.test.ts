@@ -18,7 +18,7 @@ import {
   type TempDir,
 } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFixtures, type Fixtures } from './_build-image.js';
+import { buildFixtures, buildWithCli, type Fixtures } from './_build-image.js';
 import { readArchiveJson } from './_layered.js';
 
 // nixpkgs' docker-tools acceptance cases for buildImage (reference §8), run for real: strata builds
@@ -41,19 +41,7 @@ describe.runIf(hasPeers('nix-build', 'podman', 'docker-registry'))('build-image,
     await dir.remove();
   });
 
-  /** `strata build-image ARGS -o FILE --compressor none`; checks it succeeded, returns the archive and what it said. */
-  async function build(args: readonly string[], options: { load?: boolean; compressor?: string } = {}): Promise<{ archive: string; stderr: string; image: string }> {
-    const archive = join(dir.path, `${unique('image')}.tar`);
-    const result = await runStrata(['build-image', ...args, '--compressor', options.compressor ?? 'none', '-o', archive]);
-    expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stdout).toBe('');
-    let image = '';
-    if (options.load !== false) {
-      image = await podmanLoad(archive);
-      loaded.push(image);
-    }
-    return { archive, stderr: result.stderr, image };
-  }
+  const build = (args: readonly string[], options: { load?: boolean; compressor?: string } = {}) => buildWithCli(dir.path, loaded, args, options);
 
   const sh = (image: string, script: string) => podmanRun(image, ['/bin/sh', '-c', script]);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TreeEntry } from './_tree.js';
-import { diffTrees, splitDevice } from './changes.js';
+import { diffTrees } from './changes.js';
 
 const file = (over: Partial<TreeEntry> = {}): TreeEntry => ({
   type: 'file',
@@ -68,13 +68,5 @@ describe('diffTrees', () => {
       { path: '/l', change: 'added', type: 'symlink', uid: 0, gid: 0, mode: 0o777, target: '/etc/passwd' },
       { path: '/null', change: 'added', type: 'char', uid: 0, gid: 0, mode: 0o644, rdev: { major: 1, minor: 3 } },
     ]);
-  });
-});
-
-describe('splitDevice', () => {
-  it('decodes glibc dev_t numbers, including large minors', () => {
-    expect(splitDevice(0x103)).toEqual({ major: 1, minor: 3 });
-    expect(splitDevice(0x880)).toEqual({ major: 8, minor: 128 });
-    expect(splitDevice(0x100a00)).toEqual({ major: 10, minor: 0x100 });
   });
 });

@@ -1,5 +1,7 @@
+import { splitDevice } from './device.js';
 import type { EntryType, TreeEntry } from './_tree.js';
 
+export { splitDevice } from './device.js';
 export type { EntryType } from './_tree.js';
 
 /** What happened to a path of the root during the run. */
@@ -59,12 +61,4 @@ function toChange(path: string, change: ChangeKind, entry: TreeEntry): RootChang
   if (entry.target !== undefined) return { ...base, target: entry.target };
   if (entry.rdev !== undefined) return { ...base, rdev: splitDevice(entry.rdev) };
   return base;
-}
-
-/** Splits a Linux dev_t into major and minor numbers (glibc's encoding). */
-export function splitDevice(dev: number): { major: number; minor: number } {
-  const d = BigInt(dev);
-  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
-  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
-  return { major: Number(major), minor: Number(minor) };
 }

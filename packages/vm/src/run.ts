@@ -4,13 +4,13 @@ import { basename, isAbsolute, join, resolve } from 'node:path';
 import { type Accel, chooseAccel } from './accel.js';
 import { diffOverlay, type RootChange } from './changes.js';
 import { type FindVmComponentsOptions, findVmComponents } from './components.js';
-import { VmOptionError, VmTimeoutError } from './errors.js';
+import { type ScriptOutput, VmOptionError, VmTimeoutError } from './errors.js';
 import { buildInitramfs, defaultCacheDir } from './initramfs.js';
 import { makeScratchDisk } from './_disk.js';
 import { checkDiskRoom, keepOnlyChanges, readOpaque, readScriptOutput, readStatus, sameBytes } from './_output.js';
 import { checkOwnership, type OwnershipMap, type PathOwnership } from './ownership.js';
 import { type BootSpec, runQemu, type Share } from './_qemu.js';
-import { copyToMappedForm, readMappedTree } from './_tree.js';
+import { copyToMappedForm, readMappedTree, type TreeEntry } from './_tree.js';
 
 /** A host directory mounted read-only in the guest (e.g. the host's /nix/store at /nix/store). */
 export interface VmMount {
@@ -127,16 +127,8 @@ export async function runAsRoot(root: string, script: string | Uint8Array, optio
     const spec = { qemu: components.qemu, accel, memoryMiB: settings.memory, kernel: components.kernel, initramfs, append: APPEND, shares, disk };
     const console = await bootGuest(spec, settings.timeoutMs, options.signal, ctl);
     const booted = Date.now();
-    const exitCode = await readStatus(ctl, console);
-    const output = await readScriptOutput(ctl);
-    await checkDiskRoom(ctl, settings.disk, exitCode, output);
-    const upper = await readMappedTree(out);
-    const view = { lower, upper, opaque: await readOpaque(ctl) };
-    const changes = await diffOverlay(view, (path) => sameBytes(join(lowerDir, path), join(out, path)));
-    if (options.outputDir) {
-      await keepOnlyChanges(out, upper, changes);
-      await rename(out, resolve(options.outputDir));
-    }
+    const { exitCode, output, changes } = await collectChanges({ ctl, out, lowerDir, lower, console, diskSize: settings.disk });
+    if (options.outputDir) await rename(out, resolve(options.outputDir));
     kept = true;
     const timings = { copyMs: copied - started, vmMs: booted - copied, diffMs: Date.now() - booted };
     return { exitCode, ...output, changes, accel, timings };
@@ -144,6 +136,34 @@ export async function runAsRoot(root: string, script: string | Uint8Array, optio
     await rm(work, { recursive: true, force: true });
     if (options.outputDir && !kept) await rm(out, { recursive: true, force: true });
   }
+}
+
+interface RunPaths {
+  /** The control share: the script, its output and status, the guest's findings. */
+  readonly ctl: string;
+  /** The output share the guest copied the upper layer to. */
+  readonly out: string;
+  /** The root's copy, the overlay's lower layer. */
+  readonly lowerDir: string;
+  /** The root as the guest saw it before the script. */
+  readonly lower: ReadonlyMap<string, TreeEntry>;
+  readonly console: string;
+  readonly diskSize: number;
+}
+
+/**
+ * After the guest powered off: the script's status and output, a full disk refused, and the changes
+ * from the copied-out upper layer, which is left holding exactly those (the layer's content).
+ */
+async function collectChanges(run: RunPaths): Promise<{ exitCode: number; output: ScriptOutput; changes: RootChange[] }> {
+  const exitCode = await readStatus(run.ctl, run.console);
+  const output = await readScriptOutput(run.ctl);
+  await checkDiskRoom(run.ctl, run.diskSize, exitCode, output);
+  const upper = await readMappedTree(run.out);
+  const view = { lower: run.lower, upper, opaque: await readOpaque(run.ctl) };
+  const changes = await diffOverlay(view, (path) => sameBytes(join(run.lowerDir, path), join(run.out, path)));
+  await keepOnlyChanges(run.out, upper, changes);
+  return { exitCode, output, changes };
 }
 
 // Kernel console on the serial port (kept only for error messages), quiet, and a panic powers off.

@@ -15,6 +15,8 @@ export interface BuildImageLayerInput {
   readonly gid: number;
   /** Store paths the layer's closure needs; their files join the layer unless the base image or the root tree has them. */
   readonly storePaths: readonly string[];
+  /** Owners, modes and device nodes of particular root-tree paths (what runAsRoot set), over the rest. @default none */
+  readonly overrides?: ReadonlyMap<string, OwnershipOverride>;
   /** True for an image path (`/nix/store/x/bin`) the base image already holds. @default none does */
   readonly inBase?: (path: string) => boolean;
   readonly storeRoot?: string;
@@ -56,6 +58,7 @@ async function rootEntries(input: BuildImageLayerInput): Promise<LayerEntry[]> {
     const disk = st.mode & 0o7777;
     overrides.set(path, { mode: disk === (mode | 0o700) ? mode : disk });
   }
+  for (const [path, override] of input.overrides ?? []) overrides.set(path, override);
   const plan = await scanDirectoryLayer(input.root.dir, { uid: input.uid, gid: input.gid, uname: '', gname: '', mtime: BUILD_IMAGE_MTIME, overrides });
   return [...plan.entries];
 }

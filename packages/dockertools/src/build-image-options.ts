@@ -1,8 +1,12 @@
 import type { Image } from '@strata/image';
+import type { RunAsRootOptions } from '@strata/vm';
 import type { ContainerConfig } from '@strata/manifest';
 import { DockerToolsError } from './errors.js';
 import { repoTag } from '@strata/manifest';
 import { checked, type ClosureOptions, type DateInput, normaliseConfig, resolveDate, type RunOptions } from './options.js';
+
+/** How the runAsRoot VM runs (strata's, not nixpkgs' arguments). */
+export type VmSettings = Pick<RunAsRootOptions, 'accel' | 'timeoutMs' | 'cacheDir' | 'tmpDir' | 'components'>;
 
 /**
  * nixpkgs' `buildImage` arguments (pkgs.dockerTools), with their defaults; only `name` is required.
@@ -46,6 +50,8 @@ export interface BuildImageOptions extends ClosureOptions, RunOptions {
   readonly created?: DateInput;
   /** A Nix database registering the closure of copyToRoot, with gcroots (buildImageWithNixDb). @default false */
   readonly includeNixDB?: boolean;
+  /** The runAsRoot VM: accelerator, time limit, caches (see `@strata/vm`'s runAsRoot). @default KVM when it works, else TCG; 10 minutes */
+  readonly vm?: VmSettings;
 }
 
 /** The options with defaults applied and values checked. */

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { resolveRoots, scanTree } from '@strata/closure';
 import { runCustomisationScripts, writeNixDb } from '@strata/customisation';
 import { createLayer, type Image, listImagePaths, readImage } from '@strata/image';
-import { packLayer } from '@strata/layer';
+import { type OwnershipOverride, packLayer } from '@strata/layer';
 import { imageTag } from '@strata/manifest';
 import { type BuiltImage, builtImage, imageTemplate } from './_built-image.js';
 import { baseEnvOf, baseIdentity, closureOf, configReferences } from './_inputs.js';
 import { BUILD_IMAGE_MTIME, type BuildImageLayer, planBuildImageLayer } from './_build-image-layer.js';
+import { runAsRootLayer } from './_build-image-run-as-root.js';
 import { copyToRoot, removeTree, type RootItem, type RootTree, resolveRootItems } from './_build-image-root.js';
 import { type BuildImageOptions, type ResolvedBuildImageOptions, resolveBuildImageOptions } from './build-image-options.js';
-import { DockerToolsError } from './errors.js';
 
 function signalOf(options: BuildImageOptions): { signal?: AbortSignal } {
   return options.signal ? { signal: options.signal } : {};
@@ -28,18 +28,41 @@ async function openBase(o: ResolvedBuildImageOptions): Promise<Image | undefined
   return readImage(o.fromImage, { ...(o.fromImageName === undefined ? {} : { name: o.fromImageName }), ...(o.fromImageTag === undefined ? {} : { tag: o.fromImageTag }) });
 }
 
-/** The new layer's directory: copyToRoot, the Nix database (includeNixDB), then extraCommands. */
-async function buildRootTree(o: ResolvedBuildImageOptions, items: readonly RootItem[], dir: string, options: BuildImageOptions): Promise<RootTree> {
+/** The Nix database (includeNixDB) and extraCommands, run in the new layer's directory as nixpkgs runs them: last. */
+async function finishRootTree(o: ResolvedBuildImageOptions, items: readonly RootItem[], root: RootTree, options: BuildImageOptions): Promise<void> {
   const { signal } = options;
-  const root = await copyToRoot(items, dir, { keepContentsDirlinks: o.keepContentsDirlinks, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}), ...(signal ? { signal } : {}) });
   const store = items.flatMap((item) => (item.storePath ? [item.storePath] : []));
-  // nixpkgs registers the closure of copyToRoot before extraCommands run, with a gcroot per item.
+  // nixpkgs registers the closure of copyToRoot, with a gcroot per item, before extraCommands.
   if (o.includeNixDB && store.length > 0) await writeNixDb(root.dir, await closureOf(o, store, signal), { gcRoots: store });
   if (o.extraCommands) {
     const scripts = await runCustomisationScripts(root.dir, { extraCommands: o.extraCommands, ...(signal ? { signal } : {}) });
     if (scripts.output) options.onNotice?.(scripts.output.trimEnd());
   }
-  return root;
+}
+
+/** What the new layer holds before its store paths: the root tree, the owners runAsRoot set, and the base's paths. */
+interface NewLayer {
+  readonly root: RootTree;
+  readonly overrides?: ReadonlyMap<string, OwnershipOverride>;
+  readonly inBase?: (path: string) => boolean;
+}
+
+/**
+ * copyToRoot, then, with runAsRoot, the script's changes over the base image; then the Nix database
+ * and extraCommands. Without runAsRoot, the base image's paths come from reading its layers' headers.
+ */
+async function newLayer(o: ResolvedBuildImageOptions, items: readonly RootItem[], base: Image | undefined, work: string, options: BuildImageOptions): Promise<NewLayer> {
+  const root = await copyToRoot(items, join(work, 'layer'), { keepContentsDirlinks: o.keepContentsDirlinks, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}), ...signalOf(options) });
+  if (o.runAsRoot !== undefined) {
+    const ran = await runAsRootLayer(o, root, { work, base, ...signalOf(options), ...(options.onNotice ? { onNotice: options.onNotice } : {}), ...(options.vm ? { vm: options.vm } : {}) });
+    await finishRootTree(o, items, root, options);
+    const entries = ran.base?.entries;
+    return { root, overrides: ran.overrides, ...(entries ? { inBase: (path: string) => entries.has(path) } : {}) };
+  }
+  await finishRootTree(o, items, root, options);
+  // nixpkgs lists every path of the base layers; the flattened tree is what the container sees.
+  const entries = base ? (await listImagePaths(base, { ...signalOf(options), name: baseName(o) })).entries : undefined;
+  return { root, ...(entries ? { inBase: (path: string) => entries.has(path) } : {}) };
 }
 
 /**
@@ -61,24 +84,24 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
   const o = resolveBuildImageOptions(options);
   const key = o.usedContents ? 'contents' : 'copyToRoot';
   if (o.usedContents) options.onNotice?.('buildImage: contents is deprecated; use copyToRoot (the same: the items are copied to /)');
-  if (o.runAsRoot !== undefined) throw new DockerToolsError('INVALID_OPTION', 'runAsRoot: not supported yet by this version of strata');
   const base = await openBase(o);
   const work = await mkdtemp(join(tmpdir(), 'strata-build-image-'));
   try {
     const items = await resolveRootItems(o.copyToRoot, o.storeRoot, key);
-    const root = await buildRootTree(o, items, join(work, 'layer'), options);
+    const made = await newLayer(o, items, base, work, options);
+    const { root } = made;
     const storeRoot = o.storeRoot ? { storeRoot: o.storeRoot } : {};
     const scan = await scanTree(root.dir, { ...storeRoot, ...(options.signal ? { signal: options.signal } : {}) });
     const configRefs = await resolveRoots(configReferences(o.config), storeRoot);
     const closure = await closureOf(o, [...new Set([...scan.references, ...configRefs])], options.signal);
-    // nixpkgs lists every path of the base layers; the flattened tree is what the container sees.
-    const inBase = base ? (await listImagePaths(base, { ...signalOf(options), name: baseName(o) })).entries : undefined;
+    // With runAsRoot the owners come from the VM, as in nixpkgs: uid and gid apply to the pure layer.
+    const owner = o.runAsRoot === undefined ? { uid: o.uid, gid: o.gid } : { uid: 0, gid: 0 };
     const layer = await planBuildImageLayer({
       root,
-      uid: o.uid,
-      gid: o.gid,
+      ...owner,
       storePaths: closure.map((p) => p.path),
-      ...(inBase ? { inBase: (path: string) => inBase.has(path) } : {}),
+      ...(made.overrides ? { overrides: made.overrides } : {}),
+      ...(made.inBase ? { inBase: made.inBase } : {}),
       ...storeRoot,
     });
     return assemble(o, { base, layer, items, narHash: scan.narHash, work }, options.signal);

@@ -3,7 +3,8 @@ import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { type Image, writeDockerArchive } from '@strata/image';
+import { type Image, readImage, writeDockerArchive } from '@strata/image';
+import { VmTimeoutError } from '@strata/vm';
 import {
   buildNix,
   hasPeers,
@@ -197,6 +198,62 @@ describe.runIf(hasPeers('nix-build', 'podman', 'skopeo', 'umoci'))('buildImage a
       );
       await expect(buildImage({ name: 'x', copyToRoot: join(dir.path, 'missing') })).rejects.toThrow(`copyToRoot: ${join(dir.path, 'missing')} does not exist`);
       await expect(buildImage({ name: 'x', copyToRoot: env, extraCommands: 'echo oops >&2; exit 3' })).rejects.toThrow(/extraCommands failed \(exit 3\):\noops/);
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      process.env.TMPDIR = saved;
+    }
+  });
+});
+
+describe.runIf(hasPeers('nix-build', 'podman', 'qemu-system-x86_64', 'getfattr'))('buildImage with runAsRoot, as a library', () => {
+  let busybox: string;
+  let env: string;
+  let dir: TempDir;
+  const loaded: string[] = [];
+
+  beforeAll(async () => {
+    [busybox] = (await buildNix(ENV, { attr: 'busybox' })) as [string];
+    [env] = (await buildNix(ENV, { attr: 'env' })) as [string];
+    dir = await makeTempDir('strata-build-image-vm-test-');
+  });
+  afterAll(async () => {
+    for (const image of loaded) await podmanRemove(image);
+    await dir.remove();
+  });
+
+  it('runs the script over a base image value; podman runs the result, with the owners the script set', async () => {
+    const baseFile = join(dir.path, 'base.tar');
+    const base = await buildImage({ name: 'vm-base', tag: 't', copyToRoot: env, extraCommands: 'mkdir -p srv && echo old > srv/old' });
+    await pipeline(writeDockerArchive(base), createWriteStream(baseFile));
+    await base.dispose();
+    const name = `strata-build-image-lib-vm-${randomBytes(4).toString('hex')}`;
+    const notices: string[] = [];
+    const image = await buildImage({
+      name,
+      tag: 'v1',
+      fromImage: await readImage(baseFile),
+      runAsRoot: `#!${busybox}/bin/sh\nrm /srv/old\nmkdir /srv/new && chown 4242:42 /srv/new\necho "ran as $(id -u)"`,
+      config: { Cmd: ['/bin/sh', '-c', 'ls /srv; stat -c %u:%g /srv/new'] },
+      onNotice: (m) => notices.push(m),
+    });
+    expect(notices).toEqual(['ran as 0']);
+    const file = join(dir.path, 'vm.tar');
+    await pipeline(writeDockerArchive(image), createWriteStream(file));
+    await image.dispose();
+    loaded.push(await podmanLoad(file));
+    expect((await podmanRun(`${name}:v1`)).stdout).toBe('new\n4242:42\n');
+  });
+
+  it('shows what a script printed before it ran out of time, and leaves nothing behind', async () => {
+    const tmp = join(dir.path, 'tmp');
+    await mkdir(tmp);
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      const notices: string[] = [];
+      const error = await buildImage({ name: 'slow', copyToRoot: env, runAsRoot: 'echo "started (slowly)"; sleep 600', vm: { timeoutMs: 60_000 }, onNotice: (m) => notices.push(m) }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(VmTimeoutError);
+      expect(notices).toEqual(['runAsRoot printed:\nstarted (slowly)']);
       expect(await readdir(tmp)).toEqual([]);
     } finally {
       process.env.TMPDIR = saved;

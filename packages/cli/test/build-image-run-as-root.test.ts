@@ -36,13 +36,16 @@ describe.runIf(hasPeers('nix-build', 'podman', 'qemu-system-x86_64', 'getfattr')
 
   const sh = (image: string, script: string) => podmanRun(image, ['/bin/sh', '-c', script]);
 
-  it('13 (#34779): runAsRoot and extraCommands both run, parentheses and quotes intact; the script output is shown', async () => {
-    const { image, stderr } = await build([
+  it('13 (#34779): runAsRoot and extraCommands both run, parentheses and quotes intact; the output is shown; rebuilds are identical', async () => {
+    const args = [
       '--name', unique(), '--tag', 'latest', '--copy-to-root', fx.root,
       '--extra-commands', 'echo "(extraCommand)" > extraCommands',
-      '--run-as-root', 'echo "(runAsRoot)" > runAsRoot; echo "said (something)"',
-    ]);
+      '--run-as-root', 'echo "(runAsRoot)" > runAsRoot; echo "said (something)"; mkdir -p /home/u && chown 1000:100 /home/u',
+    ];
+    const { image, stderr, archive } = await build(args);
     expect(stderr).toContain('strata: said (something)');
+    const again = await build(args, { load: false });
+    expect((await readFile(again.archive)).equals(await readFile(archive))).toBe(true);
     expect((await sh(image, 'cat /extraCommands /runAsRoot')).stdout).toBe('(extraCommand)\n(runAsRoot)\n');
     // nixpkgs gives runAsRoot images a /tmp.
     expect((await sh(image, 'stat -c %a /tmp')).stdout).toBe('1777\n');

@@ -135,7 +135,9 @@ export async function planBuildImageLayer(input: BuildImageLayerInput): Promise<
   const inRoot = new Set(fromRoot.map((e) => imagePath(e.name)));
   const store = await storeEntries(input, inRoot);
   const entries = linkDuplicates(merge(fromRoot, store.entries), input.root);
-  const headers = entries.map(({ source: _, ...header }) => header);
-  const headersDigest = `sha256:${createHash('sha256').update(JSON.stringify(headers)).digest('hex')}`;
+  // One entry at a time: a JSON string of every header would be megabytes for a large closure.
+  const hash = createHash('sha256');
+  for (const { source: _, ...header } of entries) hash.update(`${JSON.stringify(header)}\n`);
+  const headersDigest = `sha256:${hash.digest('hex')}`;
   return { plan: { paths: store.paths, entries, size: tarSize(entries) }, storePaths: store.paths, headersDigest };
 }

@@ -58,6 +58,19 @@ async function lastLayer(archive: string): Promise<Member[]> {
     });
 }
 
+/** Runs `fn` with os.tmpdir() pointing at `dir` (where builders make their working directories). */
+async function withTmpdir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  try {
+    return await fn();
+  } finally {
+    // Assigning undefined would set the string "undefined".
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
+}
+
 describe.runIf(hasPeers('nix-build', 'podman', 'skopeo', 'umoci'))('buildImage as a library', () => {
   let busybox: string;
   let env: string;
@@ -186,9 +199,7 @@ describe.runIf(hasPeers('nix-build', 'podman', 'skopeo', 'umoci'))('buildImage a
   it('takes the deprecated contents with a notice, refuses contents with copyToRoot, and leaves nothing behind', async () => {
     const tmp = join(dir.path, 'tmp');
     await mkdir(tmp);
-    const saved = process.env.TMPDIR;
-    process.env.TMPDIR = tmp;
-    try {
+    await withTmpdir(tmp, async () => {
       const notices: string[] = [];
       const image = await buildImage({ name: 'old', tag: 't', contents: env, onNotice: (m) => notices.push(m) });
       await image.dispose();
@@ -199,9 +210,7 @@ describe.runIf(hasPeers('nix-build', 'podman', 'skopeo', 'umoci'))('buildImage a
       await expect(buildImage({ name: 'x', copyToRoot: join(dir.path, 'missing') })).rejects.toThrow(`copyToRoot: ${join(dir.path, 'missing')} does not exist`);
       await expect(buildImage({ name: 'x', copyToRoot: env, extraCommands: 'echo oops >&2; exit 3' })).rejects.toThrow(/extraCommands failed \(exit 3\):\noops/);
       expect(await readdir(tmp)).toEqual([]);
-    } finally {
-      process.env.TMPDIR = saved;
-    }
+    });
   });
 });
 
@@ -247,16 +256,12 @@ describe.runIf(hasPeers('nix-build', 'podman', 'qemu-system-x86_64', 'getfattr')
   it('shows what a script printed before it ran out of time, and leaves nothing behind', async () => {
     const tmp = join(dir.path, 'tmp');
     await mkdir(tmp);
-    const saved = process.env.TMPDIR;
-    process.env.TMPDIR = tmp;
-    try {
+    await withTmpdir(tmp, async () => {
       const notices: string[] = [];
       const error = await buildImage({ name: 'slow', copyToRoot: env, runAsRoot: 'echo "started (slowly)"; sleep 600', vm: { timeoutMs: 60_000 }, onNotice: (m) => notices.push(m) }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(VmTimeoutError);
       expect(notices).toEqual(['runAsRoot printed:\nstarted (slowly)']);
       expect(await readdir(tmp)).toEqual([]);
-    } finally {
-      process.env.TMPDIR = saved;
-    }
+    });
   });
 });

@@ -17,7 +17,7 @@ import { buildFixtures, buildWithCli, type Fixtures } from './_build-image.js';
 // nixpkgs' runAsRoot cases, run for real: the script runs as root in a QEMU VM (TCG here) over the
 // base image's layers with copyToRoot on top; podman runs what strata made of its changes.
 
-describe.runIf(hasPeers('nix-build', 'podman', 'qemu-system-x86_64', 'getfattr'))('build-image --run-as-root', () => {
+describe.runIf(hasPeers('nix-build', 'podman', 'qemu-system-x86_64', 'busybox', 'getfattr', 'setfattr'))('build-image --run-as-root', () => {
   let fx: Fixtures;
   let dir: TempDir;
   const loaded: string[] = [];

@@ -214,7 +214,7 @@ describe.runIf(hasPeers('nix-build', 'podman', 'skopeo', 'umoci'))('buildImage a
   });
 });
 
-describe.runIf(hasPeers('nix-build', 'podman', 'qemu-system-x86_64', 'getfattr'))('buildImage with runAsRoot, as a library', () => {
+describe.runIf(hasPeers('nix-build', 'podman', 'qemu-system-x86_64', 'busybox', 'getfattr', 'setfattr'))('buildImage with runAsRoot, as a library', () => {
   let busybox: string;
   let env: string;
   let dir: TempDir;

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { resolveRoots } from '@strata/closure';
+import { resolveRoots, type StorePath } from '@strata/closure';
 import { buildCustomisationLayer, type CustomisationLayer } from '@strata/customisation';
-import { createLayer, type Image, type Layer, readImage, type SavedImage, saveImage, type Compressor } from '@strata/image';
-import { packLayer, scanLayer } from '@strata/layer';
+import { type Compressor, createLayer, type Image, type Layer, readImage, type SavedImage, type SaveImageOptions, saveImage } from '@strata/image';
+import { type LayerPlan, packLayer, scanLayer } from '@strata/layer';
 import { createImageConfig, type ImageConfigTemplate, imageConfigBytes, imageTag, mergeEnv, repoTag } from '@strata/manifest';
 import { planLayers, storeLayerBudget } from '@strata/popularity';
+import { customisationLayerKey, storeLayerKey } from './_cache-key.js';
 import { baseIdentity, closureOf, configReferences } from './_inputs.js';
 import { DockerToolsError } from './errors.js';
 import { checked, type LayeredImageOptions, type ResolvedLayeredOptions, resolveLayeredOptions } from './options.js';
@@ -32,18 +33,25 @@ async function loadPipeline(pipeline: unknown): Promise<unknown> {
 }
 
 /** The store layers: the closure of the customisation layer's and the config's references, planned as nixpkgs plans it. */
-async function planStoreLayers(o: ResolvedLayeredOptions, custom: CustomisationLayer, configRefs: readonly string[], baseLayerCount: number, signal?: AbortSignal): Promise<string[][]> {
-  if (!o.includeStorePaths) return [];
+async function planStoreLayers(
+  o: ResolvedLayeredOptions,
+  custom: CustomisationLayer,
+  configRefs: readonly string[],
+  baseLayerCount: number,
+  signal?: AbortSignal,
+): Promise<{ layers: string[][]; closure: Map<string, StorePath> }> {
+  if (!o.includeStorePaths) return { layers: [], closure: new Map() };
   const closure = await closureOf(o, [...new Set([...custom.references, ...configRefs])], signal);
-  if (closure.length === 0) return [];
+  const byPath = new Map(closure.map((p) => [p.path, p]));
+  if (closure.length === 0) return { layers: [], closure: byPath };
   const graph = [
     ...closure,
     { path: CUSTOMISATION_NODE, narSize: custom.plan.size, references: custom.references },
     { path: BASE_JSON_NODE, narSize: JSON.stringify(o.config).length, references: configRefs },
   ];
   const ignore = [CUSTOMISATION_NODE, BASE_JSON_NODE];
-  if (o.layeringPipeline !== undefined) return planLayers(graph, { pipeline: await loadPipeline(o.layeringPipeline), ignore });
-  return planLayers(graph, { limit: storeLayerBudget(o.maxLayers, baseLayerCount), ignore });
+  if (o.layeringPipeline !== undefined) return { layers: planLayers(graph, { pipeline: await loadPipeline(o.layeringPipeline), ignore }), closure: byPath };
+  return { layers: planLayers(graph, { limit: storeLayerBudget(o.maxLayers, baseLayerCount), ignore }), closure: byPath };
 }
 
 function configTemplate(o: ResolvedLayeredOptions, baseEnv: readonly string[], comments: readonly string[]): ImageConfigTemplate {
@@ -104,12 +112,15 @@ async function assemble(
   const { custom, base } = parts;
   const signal = options.signal;
   const baseLayers = base?.layers ?? [];
-  const storeLayers = await planStoreLayers(o, custom, parts.configRefs, baseLayers.length, signal);
+  const { layers: storeLayers, closure } = await planStoreLayers(o, custom, parts.configRefs, baseLayers.length, signal);
   const owner = { mtime: o.mtime, uid: o.uid, gid: o.gid, uname: o.uname, gname: o.gname, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}) };
-  const plans = [];
-  for (const paths of storeLayers) plans.push(await scanLayer(paths, owner));
-  plans.push(custom.plan); // the customisation layer is always last, as in nixpkgs
-  const own = plans.map((plan) => createLayer({ size: plan.size, open: () => packLayer(plan, signal ? { signal } : {}) }));
+  const pack = (plan: LayerPlan, cacheKey: string) => createLayer({ size: plan.size, cacheKey, open: () => packLayer(plan, signal ? { signal } : {}) });
+  const own: Layer[] = [];
+  for (const paths of storeLayers) {
+    const plan = await scanLayer(paths, owner);
+    own.push(pack(plan, storeLayerKey(plan, closure)));
+  }
+  own.push(pack(custom.plan, customisationLayerKey(custom.contentDigest))); // the customisation layer is always last, as in nixpkgs
   const tag =
     o.tag ??
     imageTag({
@@ -157,23 +168,33 @@ function baseEnvOf(base: Image): readonly string[] {
   return Array.isArray(env) ? env.filter((e): e is string => typeof e === 'string') : [];
 }
 
-/** Options for {@link buildLayeredImage}: streamLayeredImage's, plus the file to write and nixpkgs' `compressor`. */
-export interface BuildLayeredImageOptions extends LayeredImageOptions {
-  /** The image file to write, atomically. */
+/** Options for {@link buildLayeredImage}: streamLayeredImage's, plus the file to write, its format and compression. */
+export interface BuildLayeredImageOptions extends LayeredImageOptions, Pick<SaveImageOptions, 'format' | 'compression' | 'level' | 'cache' | 'onCacheError'> {
+  /** The image file (or, for format `oci`, directory) to write, atomically. */
   readonly output: string;
-  /** Whole-archive compression. @default 'gz' */
+  /** Whole-archive compression of a docker-archive. @default 'gz' for a docker-archive */
   readonly compressor?: Compressor;
 }
 
 /**
- * nixpkgs' `buildLayeredImage`: {@link streamLayeredImage} written to a file, compressed as a whole
- * (`gz` by default, `zstd` or `none`), atomically.
+ * nixpkgs' `buildLayeredImage`: {@link streamLayeredImage} written to a file, atomically: a
+ * docker-archive compressed as a whole (`gz` by default, `zstd` or `none`), or an OCI archive or
+ * layout with each layer compressed as `compression` says.
  * @example await buildLayeredImage({ name: 'hello', contents: ['./result'], output: 'hello.tar.gz' });
  */
 export async function buildLayeredImage(options: BuildLayeredImageOptions): Promise<SavedImage & { readonly imageTag: string }> {
   const image = await streamLayeredImage(options);
   try {
-    const saved = await saveImage(image, options.output, { compressor: options.compressor ?? 'gz', ...(options.signal ? { signal: options.signal } : {}) });
+    const format = options.format ?? 'docker-archive';
+    const saved = await saveImage(image, options.output, {
+      format,
+      ...(format === 'docker-archive' ? { compressor: options.compressor ?? 'gz' } : options.compressor ? { compressor: options.compressor } : {}),
+      ...(options.compression ? { compression: options.compression } : {}),
+      ...(options.level === undefined ? {} : { level: options.level }),
+      ...(options.cache ? { cache: options.cache } : {}),
+      ...(options.onCacheError ? { onCacheError: options.onCacheError } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     return { ...saved, imageTag: image.imageTag };
   } finally {
     await image.dispose();

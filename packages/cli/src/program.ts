@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBuildLayered } from './commands/build-layered.js';
+import { registerCache } from './commands/cache.js';
 import { registerClosure } from './commands/closure.js';
 import { registerPlanLayers } from './commands/plan-layers.js';
 import { registerPull } from './commands/pull.js';
@@ -25,5 +26,6 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerBuildLayered(program, context);
   registerPush(program, context);
   registerPull(program, context);
+  registerCache(program, context);
   return program;
 }

@@ -11,6 +11,7 @@ export const PEERS = {
   skopeo: 'skopeo',
   umoci: 'umoci',
   'oci-image-tool': 'oci-image-tool',
+  strace: 'strace',
   'docker-registry': 'docker-registry',
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',

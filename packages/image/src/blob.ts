@@ -23,6 +23,8 @@ export interface LayerBlobOptions extends LayerCompression {
    * back bytes already written when a read finds an entry wrong. @default true
    */
   readonly lookup?: boolean;
+  /** Told when a read finds the cache entry wrong (a sink may stop and start again without it). @default none */
+  readonly onStale?: () => void;
 }
 
 /**
@@ -213,6 +215,7 @@ export async function createLayerBlob(layer: Layer, options: LayerBlobOptions = 
         stale: async () => {
           stale = true;
           if (key && cache) await cache.delete(key).catch(() => {});
+          options.onStale?.();
         },
       });
       const stages: NodeJS.ReadWriteStream[] = [];

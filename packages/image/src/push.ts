@@ -32,7 +32,7 @@ export function mediaTypesFor(compressions: readonly Compression[], oci = false)
   return { layer, config: isOci ? MediaType.ociConfig : MediaType.dockerConfig };
 }
 
-function blobsOf(image: Image, options: PushImageOptions): Promise<LayerBlob[]> {
+function blobsOf(image: Image, options: PushImageOptions, onStale: () => void): Promise<LayerBlob[]> {
   return Promise.all(
     image.layers.map((layer, i) =>
       createLayerBlob(layer, {
@@ -41,6 +41,7 @@ function blobsOf(image: Image, options: PushImageOptions): Promise<LayerBlob[]> 
         ...(options.cache ? { cache: options.cache } : {}),
         ...(options.onCacheError ? { onCacheError: options.onCacheError } : {}),
         name: `layer ${i + 1}`,
+        onStale,
       }),
     ),
   );
@@ -91,13 +92,17 @@ export async function pushImage(image: Image, reference: string | Reference, opt
   if (options.format === 'v2s2' && options.compression === 'zstd') {
     throw new ImageError('INVALID_OPTION', 'format v2s2 (Docker schema 2) has no zstd layers; push zstd with format oci');
   }
-  const blobs = await blobsOf(image, options);
-  try {
-    return await push(image, blobs, reference, options);
-  } catch (error) {
-    if (!blobs.some((b) => b.stale) || options.signal?.aborted) throw error;
-    // The wrong entries are gone: the layers they named are read, hashed and uploaded this time.
-    return push(image, await blobsOf(image, options), reference, options);
+  for (let attempt = 1; ; attempt++) {
+    // A wrong cache entry stops this attempt at once (no retries of an upload that cannot succeed).
+    const stop = new AbortController();
+    const blobs = await blobsOf(image, options, () => stop.abort(new ImageError('DIGEST_MISMATCH', 'a layer cache entry disagreed with the layer')));
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    try {
+      return await push(image, blobs, reference, { ...options, signal });
+    } catch (error) {
+      if (attempt > 1 || !blobs.some((b) => b.stale) || options.signal?.aborted) throw error;
+      // The wrong entries are gone: the layers they named are read, hashed and uploaded this time.
+    }
   }
 }
 

@@ -4,7 +4,7 @@ import type { StorePath } from '@strata/closure';
 import { scanLayer } from '@strata/layer';
 import { makeTempDir, type TempDir } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { customisationLayerKey, storeLayerKey } from './_cache-key.js';
+import { customisationLayerKey, registeredLayerKey, storeLayerKey } from './_cache-key.js';
 
 const PATH = '/nix/store/00000000000000000000000000000abc-pkg';
 
@@ -42,6 +42,29 @@ describe('storeLayerKey', () => {
     await new Promise((r) => setTimeout(r, 20));
     await writeFile(join(tmp.path, PATH, 'bin/tool'), 'version 2');
     expect(storeLayerKey(await scan(), closure())).not.toBe(before);
+  });
+});
+
+describe('registeredLayerKey', () => {
+  const owner = { uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: 1 };
+  const closure = (narHash?: string) => new Map<string, StorePath>([[PATH, { path: PATH, narSize: 1, references: [], ...(narHash ? { narHash } : {}) }]]);
+
+  it('identifies a layer of registered paths by their NAR hashes and the owner options, reading nothing', () => {
+    const key = registeredLayerKey([PATH], closure('sha256-AAAA'), owner);
+    expect(key).toMatch(/^store-nar-1:sha256:[a-f0-9]{64}$/);
+    expect(registeredLayerKey([PATH], closure('sha256-AAAA'), owner)).toBe(key);
+    const others = [
+      registeredLayerKey([PATH], closure('sha256-BBBB'), owner),
+      registeredLayerKey([PATH], closure('sha256-AAAA'), { ...owner, gid: 100 }),
+      registeredLayerKey([PATH], closure('sha256-AAAA'), { ...owner, gname: 'users' }),
+      registeredLayerKey([PATH], closure('sha256-AAAA'), { ...owner, mtime: 2 }),
+    ];
+    expect(new Set([key, ...others]).size).toBe(5);
+  });
+
+  it('gives no key when a path has no NAR hash', () => {
+    expect(registeredLayerKey([PATH], closure(), owner)).toBeUndefined();
+    expect(registeredLayerKey(['/nix/store/00000000000000000000000000000abd-other'], closure('sha256-AAAA'), owner)).toBeUndefined();
   });
 });
 

@@ -40,6 +40,28 @@ export function storeLayerKey(plan: LayerPlan, closure: ReadonlyMap<string, Stor
   return `store-${LAYER_FORMAT_VERSION}:sha256:${hash.digest('hex')}`;
 }
 
+/** The owner and mtime options every entry of a store layer gets. */
+export interface StoreLayerOwner {
+  readonly uid: number;
+  readonly gid: number;
+  readonly uname: string;
+  readonly gname: string;
+  readonly mtime: number;
+}
+
+/**
+ * The cache key of a store layer whose paths are registered in a Nix database (live Nix): their NAR
+ * hashes with the owner and mtime options give every byte of the tar, since Nix keeps store paths
+ * canonical (modes 0444/0555, no other metadata), so no file needs even an lstat. Returns undefined
+ * when a path has no NAR hash.
+ */
+export function registeredLayerKey(paths: readonly string[], closure: ReadonlyMap<string, StorePath>, owner: StoreLayerOwner): string | undefined {
+  const hashes = paths.map((p) => closure.get(p)?.narHash);
+  if (hashes.some((h) => h === undefined)) return undefined;
+  const inputs = JSON.stringify({ paths: paths.map((p, i) => [p, hashes[i]]), owner: [owner.uid, owner.gid, owner.uname, owner.gname, owner.mtime] });
+  return `store-nar-${LAYER_FORMAT_VERSION}:sha256:${createHash('sha256').update(inputs).digest('hex')}`;
+}
+
 /** The cache key of the customisation layer: its content digest (NAR hash and entry headers, from the reference scan that read it anyway). */
 export function customisationLayerKey(contentDigest: string): string {
   return `custom-${LAYER_FORMAT_VERSION}:${contentDigest}`;

@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { resolveRoots, type StorePath } from '@strata/closure';
 import { buildCustomisationLayer, type CustomisationLayer } from '@strata/customisation';
 import { type Compressor, createLayer, type Image, type Layer, readImage, type SavedImage, type SaveImageOptions, saveImage } from '@strata/image';
-import { type LayerPlan, packLayer, scanLayer } from '@strata/layer';
+import { type LayerPlan, packLayer, scanLayer, scanLayerSync } from '@strata/layer';
 import { createImageConfig, type ImageConfigTemplate, imageConfigBytes, imageTag, mergeEnv, repoTag } from '@strata/manifest';
 import { planLayers, storeLayerBudget } from '@strata/popularity';
-import { customisationLayerKey, storeLayerKey } from './_cache-key.js';
-import { baseIdentity, closureOf, configReferences } from './_inputs.js';
+import { customisationLayerKey, registeredLayerKey, storeLayerKey } from './_cache-key.js';
+import { baseIdentity, closureIsRegistered, closureOf, configReferences } from './_inputs.js';
 import { DockerToolsError } from './errors.js';
 import { checked, type LayeredImageOptions, type ResolvedLayeredOptions, resolveLayeredOptions } from './options.js';
 
@@ -74,7 +74,10 @@ async function openBase(fromImage: ResolvedLayeredOptions['fromImage']): Promise
  * registry push). Everything before the first byte happens here: the customisation layer (contents
  * joined at /, helpers, scripts), the closure, the layer plan, every layer's entries and exact size
  * (from lstat alone) and the base image's index; errors about inputs surface here, before any
- * output. Call `dispose()` when done, to remove the customisation layer's working directory.
+ * output. The one exception: with a closure from live Nix, whose paths Nix keeps canonical, a store
+ * layer's entries are listed when a sink first asks for its size or bytes (every archive sink asks
+ * for all sizes before its first byte; a push whose layer cache knows a layer never asks). Call
+ * `dispose()` when done, to remove the customisation layer's working directory.
  * @example
  * const image = await streamLayeredImage({ name: 'hello', contents: ['./result'], config: { Cmd: ['/bin/hello'] } });
  * try {
@@ -115,8 +118,15 @@ async function assemble(
   const { layers: storeLayers, closure } = await planStoreLayers(o, custom, parts.configRefs, baseLayers.length, signal);
   const owner = { mtime: o.mtime, uid: o.uid, gid: o.gid, uname: o.uname, gname: o.gname, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}) };
   const pack = (plan: LayerPlan, cacheKey: string) => createLayer({ size: plan.size, cacheKey, open: () => packLayer(plan, signal ? { signal } : {}) });
+  const registered = closureIsRegistered(o);
   const own: Layer[] = [];
   for (const paths of storeLayers) {
+    const key = registered ? registeredLayerKey(paths, closure, owner) : undefined;
+    if (key) {
+      // Planned when first needed: a push whose cache knows this layer never lstats its files.
+      own.push(lazyLayer(() => pack(scanLayerSync(paths, owner), key), key));
+      continue;
+    }
     const plan = await scanLayer(paths, owner);
     own.push(pack(plan, storeLayerKey(plan, closure)));
   }
@@ -158,6 +168,29 @@ async function assemble(
       await custom.dispose();
       await base?.dispose();
     },
+  };
+}
+
+/** A layer made by `make` when its size, digests or bytes are first asked for; its cache key is known at once. */
+function lazyLayer(make: () => Layer, cacheKey: string): Layer {
+  let layer: Layer | undefined;
+  const made = () => {
+    layer ??= make();
+    return layer;
+  };
+  return {
+    get size() {
+      return made().size;
+    },
+    compression: 'none',
+    cacheKey,
+    get diffId() {
+      return layer?.diffId;
+    },
+    get digest() {
+      return layer?.digest;
+    },
+    open: () => made().open(),
   };
 }
 

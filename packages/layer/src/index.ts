@@ -10,6 +10,7 @@ export {
   scanDirectoryLayer,
   type ScanDirectoryLayerOptions,
   scanLayer,
+  scanLayerSync,
   type ScanLayerOptions,
 } from './scan.js';
 export { packLayer, type PackLayerOptions } from './pack.js';

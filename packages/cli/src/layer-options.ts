@@ -21,7 +21,7 @@ function level(value: string): number {
 export function addLayerOptions(command: Command, defaultCompression: string): Command {
   return command
     .addOption(new Option('--compression <name>', `compression of each layer (default: ${defaultCompression})`).choices(['none', 'gzip', 'zstd']))
-    .addOption(new Option('--compression-level <n>', 'gzip 1-9 (default 6), zstd 1-19 (default 3)').argParser(level))
+    .addOption(new Option('--compression-level <n>', 'gzip 1-9 (default 3), zstd 1-19 (default 3)').argParser(level))
     .option('--no-cache', 'neither use nor record the layer cache ($XDG_CACHE_HOME/strata, default ~/.cache/strata)');
 }
 

@@ -9,7 +9,7 @@ import { ImageError } from './errors.js';
 export interface LayerCompression {
   /** @default 'none' */
   readonly compression?: Compression;
-  /** gzip 1-9, zstd 1-19. @default gzip 6 (zlib's default), zstd 3 (zstd's default) */
+  /** gzip 1-9, zstd 1-19. @default gzip 3, zstd 3 (zstd's default) */
   readonly level?: number;
 }
 
@@ -19,7 +19,9 @@ export interface ResolvedCompression {
   readonly level: number;
 }
 
-const LEVELS = { gzip: { min: 1, max: 9, default: 6 }, zstd: { min: 1, max: 19, default: 3 } } as const;
+// gzip 3: zlib's level 6 is half as fast for 4% less; at 3 Node's zlib compresses real closures as
+// fast as skopeo's (klauspost's) default and about as small (measured in bench/push.bench.mjs).
+const LEVELS = { gzip: { min: 1, max: 9, default: 3 }, zstd: { min: 1, max: 19, default: 3 } } as const;
 
 /** Checks a compression and level, filling in the default level; throws ImageError `INVALID_OPTION` naming the field. */
 export function resolveCompression(options: LayerCompression = {}): ResolvedCompression {
@@ -62,7 +64,8 @@ function zstdWorkers(): number {
  * for any number of workers, so the bytes do not depend on the machine's cores.
  */
 export function layerCompressor(c: ResolvedCompression): Transform {
-  if (c.compression === 'gzip') return zlib.createGzip({ level: c.level, windowBits: 15, memLevel: 8, strategy: zlib.constants.Z_DEFAULT_STRATEGY });
+  // Output chunks of 128 KiB instead of zlib's 16 KiB: an eighth of the hops, hashes and socket writes; the bytes are the same.
+  if (c.compression === 'gzip') return zlib.createGzip({ level: c.level, windowBits: 15, memLevel: 8, strategy: zlib.constants.Z_DEFAULT_STRATEGY, chunkSize: 128 << 10 });
   if (c.compression === 'zstd') return createZstdCompress(c.level, { workers: zstdWorkers() });
   throw new ImageError('INVALID_OPTION', 'layerCompressor: nothing to compress with "none"');
 }

@@ -21,7 +21,9 @@ const TOTAL = 1 << 30;
 const PART = 48 << 20;
 const SOURCES = ['/usr/lib/x86_64-linux-gnu', '/usr/bin', '/usr/share', '/usr/lib'];
 const bin = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
-const strata = (args) => `${process.execPath} ${bin} ${args}`;
+/** A strata command line with its layer cache in `cache` (never the user's ~/.cache). */
+let benchDir = '';
+const strata = (args, cache = 'cache') => `XDG_CACHE_HOME=${join(benchDir, cache)} ${process.execPath} ${bin} ${args}`;
 
 /** Top-level entries of /usr, by size, grouped into parts of about PART bytes until TOTAL. */
 function parts() {
@@ -128,6 +130,7 @@ export default async function bench({ log }) {
   const gib = bytes / 2 ** 30;
   log(`${paths.length} paths, ${gib.toFixed(2)} GiB`);
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-push-'));
+  benchDir = dir;
   const reg = await startRegistry();
   const skopeoReg = await startRegistry();
   try {
@@ -136,20 +139,19 @@ export default async function bench({ log }) {
     const archive = join(dir, 'image.tar');
     execFileSync('bash', ['-c', strata(`build-layered --spec ${spec} --compressor none -o ${archive}`)], { stdio: 'ignore' });
     await timeShell(`cat ${archive} > /dev/null; tar -cf - ${paths.join(' ')} > /dev/null`); // page cache
-    const env = (name) => `XDG_CACHE_HOME=${join(dir, name)}`;
 
     // First push, gzip.
     const skopeo = (repo) => `skopeo --insecure-policy copy -q --dest-tls-verify=false docker-archive:${archive} docker://${skopeoReg.host}/${repo}:1`;
     const skopeoFirst = await timed(skopeo('bench/skopeo'));
-    const specFirst = await timed(`${env('spec-cache')} ${strata(`push ${spec} ${reg.host}/bench/spec:1`)} > /dev/null 2>&1`);
-    const archiveFirst = await timed(`${env('archive-cache')} ${strata(`push ${archive} ${reg.host}/bench/archive:1`)} > /dev/null 2>&1`);
+    const specFirst = await timed(`${strata(`push ${spec} ${reg.host}/bench/spec:1`, 'spec-cache')} > /dev/null 2>&1`);
+    const archiveFirst = await timed(`${strata(`push ${archive} ${reg.host}/bench/archive:1`, 'archive-cache')} > /dev/null 2>&1`);
     log(`first push: skopeo ${skopeoFirst.wall.toFixed(2)} s, strata spec ${specFirst.wall.toFixed(2)} s, archive ${archiveFirst.wall.toFixed(2)} s`);
 
     // Warm re-push: nothing changed.
     const specUploads = uploadRequests(reg, 'bench/spec');
     const archiveUploads = uploadRequests(reg, 'bench/archive');
-    const specPush = `${env('spec-cache')} ${strata(`push ${spec} ${reg.host}/bench/spec:1`)} > /dev/null 2>&1`;
-    const archivePush = `${env('archive-cache')} ${strata(`push ${archive} ${reg.host}/bench/archive:1`)} > /dev/null 2>&1`;
+    const specPush = `${strata(`push ${spec} ${reg.host}/bench/spec:1`, 'spec-cache')} > /dev/null 2>&1`;
+    const archivePush = `${strata(`push ${archive} ${reg.host}/bench/archive:1`, 'archive-cache')} > /dev/null 2>&1`;
     const specWarm = await best(3, specPush);
     const archiveWarm = await best(3, archivePush);
     const skopeoWarm = await best(3, skopeo('bench/skopeo'));

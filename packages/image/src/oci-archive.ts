@@ -63,12 +63,12 @@ const blobName = (digest: string) => `blobs/sha256/${digest.slice('sha256:'.leng
 /** Compresses the layers whose size is unknown into `dir`, several at once; the others are placed as they are. */
 async function place(blobs: readonly LayerBlob[], dir: string, options: WriteOciArchiveOptions, outer: AbortSignal): Promise<Placement[]> {
   return forEachParallel(blobs, options.concurrency ?? 4, outer, async (blob, i, signal): Promise<Placement> => {
-        if (blob.size !== undefined) return { kind: 'linked', blob, size: blob.size, member: `layers/${String(i + 1).padStart(3, '0')}.tar` };
-        options.onLayer?.(i);
-        const file = join(dir, String(i));
-        const stream = blob.open();
-        await pipeline(stream, createWriteStream(file, { flags: 'wx' }), { signal });
-        return { kind: 'spooled', file, digest: await stream.digest, diffId: await stream.diffId, size: (await stat(file)).size };
+    if (blob.size !== undefined) return { kind: 'linked', blob, size: blob.size, member: `layers/${String(i + 1).padStart(3, '0')}.tar` };
+    options.onLayer?.(i);
+    const file = join(dir, String(i));
+    const stream = blob.open();
+    await pipeline(stream, createWriteStream(file, { flags: 'wx' }), { signal });
+    return { kind: 'spooled', file, digest: await stream.digest, diffId: await stream.diffId, size: (await stat(file)).size };
   });
 }
 
@@ -123,7 +123,8 @@ function archive(image: Image, placements: readonly Placement[], options: WriteO
   const dirs = [header('blobs/', 'directory', 0, mtime), header('blobs/sha256/', 'directory', 0, mtime), ...(linked ? [header('layers/', 'directory', 0, mtime)] : [])];
   const layerDescriptors = (digests: readonly string[]) =>
     placements.map((p, i) => ({ mediaType: ociLayerType(p.kind === 'spooled' ? (options.compression ?? 'none') : p.blob.compression), digest: digests[i]!, size: p.size }));
-  const placeholderConfig = image.config(placements.map(() => PLACEHOLDER_DIGEST));
+  // Digests have a fixed length; known diffIDs are used, since an image with a fixed config checks them.
+  const placeholderConfig = image.config(placements.map((p) => (p.kind === 'spooled' ? p.diffId : (p.blob.layer.diffId ?? PLACEHOLDER_DIGEST))));
   const configDescriptor = (digest: string, size: number) => ({ mediaType: MediaType.ociConfig, digest, size });
   const manifestSize = ociManifestBytes(configDescriptor(PLACEHOLDER_DIGEST, placeholderConfig.length), layerDescriptors(placements.map(() => PLACEHOLDER_DIGEST))).length;
   const indexSize = ociIndexBytes(indexEntries({ mediaType: MediaType.ociManifest, digest: PLACEHOLDER_DIGEST, size: manifestSize }, image.repoTags, image.platform)).length;

@@ -139,24 +139,24 @@ export async function writeOciLayout(image: Image, directory: string, options: W
 /** Every layer's blob, read (several at once) into a temporary file and renamed to its digest. */
 async function writeBlobs(image: Image, blobs: string, options: WriteOciLayoutOptions, added: string[]) {
   return forEachParallel(image.layers, options.concurrency ?? 4, options.signal, async (layer, i, signal) => {
-        const blob = await createLayerBlob(layer, {
-          ...(options.compression ? { compression: options.compression } : {}),
-          ...(options.level === undefined ? {} : { level: options.level }),
-          ...(options.cache ? { cache: options.cache, lookup: false } : {}),
-          ...(options.onCacheError ? { onCacheError: options.onCacheError } : {}),
-          name: `layer ${i + 1}`,
-        });
-        options.onLayer?.(i);
-        const temp = join(blobs, `.strata-${randomBytes(6).toString('hex')}.partial`);
-        added.push(temp);
-        const stream = blob.open();
-        await pipeline(stream, createWriteStream(temp, { flags: 'wx' }), { signal });
-        const { size } = await stat(temp);
-        const digest = await stream.digest;
-        const final = join(blobs, digest.slice('sha256:'.length));
-        const had = (await lstat(final).catch(() => undefined)) !== undefined;
-        await rename(temp, final);
-        if (!had) added.push(final);
-        return { digest, diffId: await stream.diffId, size, mediaType: ociLayerType(blob.compression) };
+    const blob = await createLayerBlob(layer, {
+      ...(options.compression ? { compression: options.compression } : {}),
+      ...(options.level === undefined ? {} : { level: options.level }),
+      ...(options.cache ? { cache: options.cache, lookup: false } : {}),
+      ...(options.onCacheError ? { onCacheError: options.onCacheError } : {}),
+      name: `layer ${i + 1}`,
+    });
+    options.onLayer?.(i);
+    const temp = join(blobs, `.strata-${randomBytes(6).toString('hex')}.partial`);
+    added.push(temp);
+    const stream = blob.open();
+    await pipeline(stream, createWriteStream(temp, { flags: 'wx' }), { signal });
+    const { size } = await stat(temp);
+    const digest = await stream.digest;
+    const final = join(blobs, digest.slice('sha256:'.length));
+    const had = (await lstat(final).catch(() => undefined)) !== undefined;
+    await rename(temp, final);
+    if (!had) added.push(final);
+    return { digest, diffId: await stream.diffId, size, mediaType: ociLayerType(blob.compression) };
   });
 }

@@ -16,7 +16,7 @@ import {
   verifyOciLayout,
 } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Compression, createLayer, type Image, ImageError, saveImage } from '../src/index.js';
+import { type Compression, createLayer, type Image, ImageError, readImage, saveImage } from '../src/index.js';
 
 const header = { uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: 1 };
 
@@ -106,6 +106,20 @@ describe.runIf(hasPeers('podman', 'runc', 'skopeo', 'umoci', 'oci-image-tool', '
       // Uncompressed layers pass once, under their position, and are linked by digest; compressed ones are spooled and named by digest.
       if (compression === 'none') expect(members).toMatch(/blobs\/sha256\/[0-9a-f]{64} -> \.\.\/\.\.\/layers\/001\.tar/);
       else expect(members).not.toMatch(/layers\//);
+    }
+  });
+
+  it('writes an image read from a docker-archive (a fixed config) in both OCI forms', async () => {
+    const archive = join(tmp.path, 'source.tar');
+    await saveImage(await runnableImage(`${unique}-source`, 'from an archive'), archive, { compressor: 'none' });
+    for (const compression of ['none', 'gzip'] as Compression[]) {
+      const file = join(tmp.path, `from-archive-${compression}.tar`);
+      const saved = await saveImage(await readImage(archive), file, { format: 'oci-archive', compression });
+      const [entry] = await verifyOciArchive(file);
+      expect(entry!.config.rootfs.diff_ids).toHaveLength(2);
+      expect((await skopeoInspect(`oci-archive:${file}`)).Digest).toBe(saved.manifestDigest);
+      const dir = join(tmp.path, `from-archive-${compression}`);
+      expect((await saveImage(await readImage(archive), dir, { format: 'oci', compression })).imageId).toBe(saved.imageId);
     }
   });
 

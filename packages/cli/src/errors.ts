@@ -21,12 +21,13 @@ export class CliError extends Error {
  * Packages are recognised by their errors' Symbol.for brands, so no package is loaded for this.
  */
 const INPUT_ERRORS: ReadonlyArray<readonly [brand: string, codes: readonly string[] | 'all']> = [
-  ['strata.closure.ClosureError', ['NOT_FOUND', 'OUTSIDE_STORE', 'INVALID_NAME', 'MISSING_REFERENCE', 'MALFORMED', 'CYCLE', 'DUPLICATE']],
+  ['strata.closure.ClosureError', ['NOT_FOUND', 'OUTSIDE_STORE', 'INVALID_NAME', 'MISSING_REFERENCE', 'MALFORMED', 'CYCLE', 'DUPLICATE', 'UNSUPPORTED', 'TOO_LARGE']],
+  ['strata.nix-shell.NixShellError', 'all'],
   ['strata.popularity.PopularityError', 'all'],
   ['strata.layer.LayerError', ['NOT_FOUND', 'NOT_IN_STORE', 'INVALID_OPTION']],
   ['strata.customisation.CustomisationError', ['CONTENTS_NOT_FOUND', 'INVALID_OPTION', 'TOOL_MISSING']],
   ['strata.manifest.ManifestError', ['INVALID_CONFIG', 'INVALID_OPTION', 'INVALID_ARCHIVE', 'NOT_FOUND', 'UNSUPPORTED']],
-  ['strata.image.ImageError', ['INVALID_IMAGE', 'INVALID_OPTION', 'UNSUPPORTED', 'DIGEST_MISMATCH']],
+  ['strata.image.ImageError', ['INVALID_IMAGE', 'INVALID_OPTION', 'UNSUPPORTED', 'DIGEST_MISMATCH', 'UNSAFE_ENTRY', 'LIMIT_EXCEEDED']],
   ['strata.dockertools.DockerToolsError', 'all'],
   ['strata.vm.VmError', ['INVALID_OPTION']],
   ['strata.registry.RegistryError', ['INVALID_REFERENCE', 'CREDENTIALS', 'PLATFORM_NOT_FOUND']],

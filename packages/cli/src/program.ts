@@ -1,12 +1,16 @@
 import { Command } from 'commander';
 import { registerBuildLayered } from './commands/build-layered.js';
 import { registerCache } from './commands/cache.js';
+import { registerBuildNixShell } from './commands/build-nix-shell.js';
 import { registerClosure } from './commands/closure.js';
+import { registerExport } from './commands/export.js';
+import { registerMerge } from './commands/merge.js';
 import { registerPlanLayers } from './commands/plan-layers.js';
 import { registerPull } from './commands/pull.js';
 import { registerPush } from './commands/push.js';
 import { registerVm } from './commands/vm.js';
 import { registerStreamLayered } from './commands/stream-layered.js';
+import { registerStreamNixShell } from './commands/stream-nix-shell.js';
 import type { CommandContext } from './context.js';
 
 /** Builds the `strata` commander program with every command registered. */
@@ -24,8 +28,12 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerVm(program, context);
   registerStreamLayered(program, context);
   registerBuildLayered(program, context);
+  registerStreamNixShell(program, context);
+  registerBuildNixShell(program, context);
   registerPush(program, context);
   registerPull(program, context);
   registerCache(program, context);
+  registerExport(program, context);
+  registerMerge(program, context);
   return program;
 }

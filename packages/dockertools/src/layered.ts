@@ -2,10 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { resolveRoots, type StorePath } from '@strata/closure';
 import { buildCustomisationLayer, type CustomisationLayer } from '@strata/customisation';
 import { type Compressor, createLayer, type Image, type Layer, readImage, type SavedImage, type SaveImageOptions, saveImage } from '@strata/image';
-import { type LayerPlan, packLayer, scanLayer, scanLayerSync } from '@strata/layer';
+import { type LayerPlan, packLayer, scanLayerSync } from '@strata/layer';
 import { createImageConfig, type ImageConfigTemplate, imageConfigBytes, imageTag, mergeEnv, repoTag } from '@strata/manifest';
 import { planLayers, storeLayerBudget } from '@strata/popularity';
 import { customisationLayerKey, registeredLayerKey, storeLayerKey } from './_cache-key.js';
+import { type GeneratedStore, scanStoreLayer } from './_generated-store.js';
 import { baseIdentity, closureIsRegistered, closureOf, configReferences } from './_inputs.js';
 import { DockerToolsError } from './errors.js';
 import { checked, type LayeredImageOptions, type ResolvedLayeredOptions, resolveLayeredOptions } from './options.js';
@@ -32,16 +33,38 @@ async function loadPipeline(pipeline: unknown): Promise<unknown> {
   }
 }
 
+/**
+ * What a builder made on streamLayeredImage adds to nixpkgs' arguments (the nix-shell image does):
+ * the config's store references as Nix's string context would give them, and store objects that
+ * are not in the store.
+ */
+export interface LayeredExtras {
+  /**
+   * The config's references, instead of the store paths its text names (nixpkgs' nix-shell image
+   * names the derivation's own outputs in Env without their context: they are not in the image).
+   * They may include generated paths. @default the store paths the config names
+   */
+  readonly configReferences?: readonly string[];
+  /** Store objects written outside the store, planned into store layers with the closure. @default none */
+  readonly generated?: GeneratedStore;
+}
+
 /** The store layers: the closure of the customisation layer's and the config's references, planned as nixpkgs plans it. */
 async function planStoreLayers(
   o: ResolvedLayeredOptions,
   custom: CustomisationLayer,
   configRefs: readonly string[],
   baseLayerCount: number,
+  extras: LayeredExtras,
   signal?: AbortSignal,
 ): Promise<{ layers: string[][]; closure: Map<string, StorePath> }> {
   if (!o.includeStorePaths) return { layers: [], closure: new Map() };
-  const closure = await closureOf(o, [...new Set([...custom.references, ...configRefs])], signal);
+  const generated = extras.generated?.paths ?? [];
+  const own = new Set(generated.map((g) => g.path));
+  // Generated objects are not in the store: the closure is the real one of everything they and the
+  // image refer to, plus their own records.
+  const roots = [...new Set([...custom.references, ...configRefs, ...generated.flatMap((g) => g.references)])].filter((p) => !own.has(p));
+  const closure = [...(await closureOf(o, roots, signal)), ...generated];
   const byPath = new Map(closure.map((p) => [p.path, p]));
   if (closure.length === 0) return { layers: [], closure: byPath };
   const graph = [
@@ -86,11 +109,16 @@ async function openBase(fromImage: ResolvedLayeredOptions['fromImage']): Promise
  *   await image.dispose();
  * }
  */
-export async function streamLayeredImage(options: LayeredImageOptions): Promise<BuiltImage> {
+export function streamLayeredImage(options: LayeredImageOptions): Promise<BuiltImage> {
+  return streamLayered(options, {});
+}
+
+/** {@link streamLayeredImage} with what another builder adds (see {@link LayeredExtras}). */
+export async function streamLayered(options: LayeredImageOptions, extras: LayeredExtras): Promise<BuiltImage> {
   const o = resolveLayeredOptions(options);
   const { signal } = options;
   const storeRoot = o.storeRoot ? { storeRoot: o.storeRoot } : {};
-  const configRefs = await resolveRoots(configReferences(o.config), storeRoot);
+  const configRefs = extras.configReferences ?? (await resolveRoots(configReferences(o.config), storeRoot));
   const base = await openBase(o.fromImage);
   if (o.layeringPipeline === undefined) storeLayerBudget(o.maxLayers, base?.layers.length ?? 0); // fails early on too small a budget
   const custom = await buildCustomisationLayer(o.contents, o.customisation, {
@@ -100,7 +128,7 @@ export async function streamLayeredImage(options: LayeredImageOptions): Promise<
     ...(options.onNotice ? { onNotice: options.onNotice } : {}),
   });
   try {
-    return await assemble(o, options, { custom, configRefs, base });
+    return await assemble(o, options, { custom, configRefs, base, extras });
   } catch (error) {
     await custom.dispose();
     throw error;
@@ -110,24 +138,26 @@ export async function streamLayeredImage(options: LayeredImageOptions): Promise<
 async function assemble(
   o: ResolvedLayeredOptions,
   options: LayeredImageOptions,
-  parts: { custom: CustomisationLayer; configRefs: readonly string[]; base: Image | undefined },
+  parts: { custom: CustomisationLayer; configRefs: readonly string[]; base: Image | undefined; extras: LayeredExtras },
 ): Promise<BuiltImage> {
-  const { custom, base } = parts;
+  const { custom, base, extras } = parts;
   const signal = options.signal;
   const baseLayers = base?.layers ?? [];
-  const { layers: storeLayers, closure } = await planStoreLayers(o, custom, parts.configRefs, baseLayers.length, signal);
+  const { layers: storeLayers, closure } = await planStoreLayers(o, custom, parts.configRefs, baseLayers.length, extras, signal);
   const owner = { mtime: o.mtime, uid: o.uid, gid: o.gid, uname: o.uname, gname: o.gname, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}) };
   const pack = (plan: LayerPlan, cacheKey: string) => createLayer({ size: plan.size, cacheKey, open: () => packLayer(plan, signal ? { signal } : {}) });
   const registered = closureIsRegistered(o);
+  const generated = new Set(extras.generated?.paths.map((p) => p.path));
   const own: Layer[] = [];
   for (const paths of storeLayers) {
-    const key = registered ? registeredLayerKey(paths, closure, owner) : undefined;
+    // Generated objects are not in the Nix database: their layers are planned now and keyed by their entries.
+    const key = registered && !paths.some((p) => generated.has(p)) ? registeredLayerKey(paths, closure, owner) : undefined;
     if (key) {
       // Planned when first needed: a push whose cache knows this layer never lstats its files.
       own.push(lazyLayer(() => pack(scanLayerSync(paths, owner), key), key));
       continue;
     }
-    const plan = await scanLayer(paths, owner);
+    const plan = await scanStoreLayer(paths, owner, extras.generated);
     own.push(pack(plan, storeLayerKey(plan, closure)));
   }
   own.push(pack(custom.plan, customisationLayerKey(custom.contentDigest))); // the customisation layer is always last, as in nixpkgs
@@ -216,7 +246,14 @@ export interface BuildLayeredImageOptions extends LayeredImageOptions, Pick<Save
  * @example await buildLayeredImage({ name: 'hello', contents: ['./result'], output: 'hello.tar.gz' });
  */
 export async function buildLayeredImage(options: BuildLayeredImageOptions): Promise<SavedImage & { readonly imageTag: string }> {
-  const image = await streamLayeredImage(options);
+  return saveBuiltImage(await streamLayeredImage(options), options);
+}
+
+/** Where and how a builder writes its image: the output, its format and compression. */
+export type SaveBuiltOptions = Pick<BuildLayeredImageOptions, 'output' | 'compressor' | 'format' | 'compression' | 'level' | 'cache' | 'onCacheError' | 'signal'>;
+
+/** Writes a built image to `options.output` (a docker-archive compressed `gz` by default, or OCI), atomically, and disposes of it. */
+export async function saveBuiltImage(image: BuiltImage, options: SaveBuiltOptions): Promise<SavedImage & { readonly imageTag: string }> {
   try {
     const format = options.format ?? 'docker-archive';
     const saved = await saveImage(image, options.output, {

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { DockerToolsError } from './errors.js';
 import { type LayeredImageOptions, resolveLayeredOptions } from './options.js';
 
-const CLOSURE_SOURCES = ['nix', 'nix-store', 'graph', 'registration', 'scan'] as const;
+/** The closure sources a spec may name. */
+export const CLOSURE_SOURCES = ['nix', 'nix-store', 'graph', 'registration', 'scan'] as const;
 const helperTarget = z.union([z.boolean(), z.string().min(1)]);
 const time = z.union([z.string(), z.number().int().nonnegative()]);
 const id = z.number().int().nonnegative();

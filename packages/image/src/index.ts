@@ -11,3 +11,6 @@ export { writeAtomically } from './atomic.js';
 export { type ImageFormat, type SavedImage, saveImage, type SaveImageOptions } from './save.js';
 export { type OciArchiveStream, type OciImageWritten, writeOciArchive, type WriteOciArchiveOptions } from './oci-archive.js';
 export { writeOciLayout, type WriteOciLayoutOptions } from './oci-layout.js';
+export type { ImageTree, UnpackedEntry, UnpackedType } from './image-tree.js';
+export { listImagePaths, unpackImage, type UnpackImageOptions } from './unpack.js';
+export { saveImages, writeMultiImageArchive } from './multi-archive.js';

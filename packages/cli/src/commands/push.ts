@@ -1,15 +1,25 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseLayeredSpec, readSpecFile, streamLayeredImage } from '@strata/dockertools';
+import {
+  isNixShellSpec,
+  NIX_SHELL_SPEC_PATH_KEYS,
+  parseLayeredSpec,
+  parseNixShellSpec,
+  readSpecFile,
+  SPEC_PATH_KEYS,
+  streamLayeredImage,
+  streamNixShellImage,
+} from '@strata/dockertools';
 import { type Image, pushImage, readImage } from '@strata/image';
 import { parseReference, type PushProgress, type Reference, RegistryError } from '@strata/registry';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
+import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 import { formatBytes } from '../format.js';
 import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 
-interface PushFlags extends LayerFlags {
+interface PushFlags extends RegistryFlags, LayerFlags {
   readonly tlsVerify: boolean;
   readonly jobs: number;
   readonly format?: 'v2s2' | 'oci';
@@ -43,12 +53,15 @@ export function referenceArgument(value: string): Reference {
  */
 async function imageOf(file: string, context: CommandContext): Promise<Image> {
   if (!(await isSpecFile(file))) return readImage(file);
-  return streamLayeredImage({
-    ...parseLayeredSpec(await readSpecFile(file), file),
+  const run = {
     signal: context.signal,
     // What the scripts print and contents conflicts, on stderr as build-layered shows them.
-    onNotice: (message) => context.stderr.write(`strata: ${message}\n`),
-  });
+    onNotice: (message: string) => context.stderr.write(`strata: ${message}\n`),
+  };
+  const raw = await readSpecFile(file, [...SPEC_PATH_KEYS, ...NIX_SHELL_SPEC_PATH_KEYS]);
+  // A spec naming a derivation ("drv") is a nix-shell image's, as stream-nix-shell --spec reads it.
+  if (isNixShellSpec(raw)) return streamNixShellImage({ ...parseNixShellSpec(raw, file), ...run });
+  return streamLayeredImage({ ...parseLayeredSpec(raw, file), ...run });
 }
 
 async function isSpecFile(file: string): Promise<boolean> {
@@ -75,8 +88,7 @@ function reporter(stderr: NodeJS.WritableStream, layers: number): (e: PushProgre
 
 /** `strata push SOURCE REF`: an archive or a spec into a registry; prints `REF@sha256:…` on stdout. */
 export function registerPush(program: Command, context: CommandContext): void {
-  const command = program
-    .command('push')
+  const command = addRegistryOptions(program.command('push'))
     .description('push an image into a registry: a docker-archive, or a spec built straight into the registry (never written to disk)')
     .argument('<source>', 'a docker-archive file (strata, nixpkgs, docker/podman save), or an image spec JSON file')
     .argument('<reference>', 'where to push: registry/repository[:tag]', referenceArgument)
@@ -92,7 +104,7 @@ export function registerPush(program: Command, context: CommandContext): void {
       ...(flags.format ? { format: flags.format } : {}),
       ...layerCache(flags, context),
       concurrency: flags.jobs,
-      insecure: !flags.tlsVerify,
+      ...registryOptions(flags, context),
       signal: context.signal,
       onProgress: reporter(context.stderr, image.layers.length),
     }).finally(() => image.dispose());

@@ -17,7 +17,7 @@ function level(value: string): number {
   return Number(value);
 }
 
-/** Adds `--compression`, `--compression-level` and `--no-cache`; `what` says what the default applies to. */
+/** Adds `--compression`, `--compression-level` and `--no-cache`; `defaultCompression` is the default as the help shows it. */
 export function addLayerOptions(command: Command, defaultCompression: string): Command {
   return command
     .addOption(new Option('--compression <name>', `compression of each layer (default: ${defaultCompression})`).choices(['none', 'gzip', 'zstd']))

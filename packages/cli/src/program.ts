@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerBuildImage } from './commands/build-image.js';
 import { registerBuildLayered } from './commands/build-layered.js';
+import { registerCache } from './commands/cache.js';
 import { registerBuildNixShell } from './commands/build-nix-shell.js';
 import { registerClosure } from './commands/closure.js';
 import { registerExport } from './commands/export.js';
@@ -33,6 +34,7 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerBuildNixShell(program, context);
   registerPush(program, context);
   registerPull(program, context);
+  registerCache(program, context);
   registerExport(program, context);
   registerMerge(program, context);
   return program;

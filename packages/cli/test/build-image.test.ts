@@ -160,6 +160,15 @@ describe.runIf(hasPeers('nix-build', 'podman', 'docker-registry'))('build-image,
     expect((await sh(image, `readlink ${fx.nix}/bin/nix-daemon`)).stdout).toBe('nix\n');
   });
 
+  it('writes OCI too: an oci-archive with zstd layers that podman runs', async () => {
+    const archive = join(dir.path, 'oci.tar');
+    const name = unique();
+    const result = await runStrata(['build-image', '--name', name, '--tag', 'oci', '--copy-to-root', fx.root, '--format', 'oci-archive', '--compression', 'zstd', '-o', archive]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    loaded.push(await podmanLoad(archive));
+    expect((await sh(`${name}:oci`, 'echo from oci')).stdout).toBe('from oci\n');
+  });
+
   it('a string Cmd and Entrypoint, as Docker reads them, in build-image and build-layered alike', async () => {
     const config = JSON.stringify({ Entrypoint: '/bin/sh', Cmd: ['-c', 'echo one string'] });
     const { image } = await build(['--name', unique(), '--tag', 'latest', '--copy-to-root', fx.root, '--config', config]);

@@ -7,6 +7,7 @@ import { createLayer, type Image, listImagePaths, readImage } from '@strata/imag
 import { type OwnershipOverride, packLayer } from '@strata/layer';
 import { imageTag } from '@strata/manifest';
 import { type BuiltImage, builtImage, imageTemplate } from './_built-image.js';
+import { buildImageLayerKey } from './_cache-key.js';
 import { baseEnvOf, baseIdentity, closureOf, configReferences } from './_inputs.js';
 import { BUILD_IMAGE_MTIME, type BuildImageLayer, planBuildImageLayer } from './_build-image-layer.js';
 import { runAsRootLayer } from './_build-image-run-as-root.js';
@@ -104,7 +105,8 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
       ...(made.inBase ? { inBase: made.inBase } : {}),
       ...storeRoot,
     });
-    return assemble(o, { base, layer, items, narHash: scan.narHash, work }, options.signal);
+    const cacheKey = buildImageLayerKey(layer.plan, new Map(closure.map((p) => [p.path, p])), scan.narHash);
+    return assemble(o, { base, layer, items, narHash: scan.narHash, cacheKey, work }, options.signal);
   } catch (error) {
     await removeTree(work);
     await base?.dispose();
@@ -118,13 +120,15 @@ interface Parts {
   readonly items: readonly RootItem[];
   /** NAR hash of the root tree: its files' content, which the layer's headers do not show. */
   readonly narHash: string;
+  /** What identifies the layer's bytes for strata's layer cache. */
+  readonly cacheKey: string;
   readonly work: string;
 }
 
 function assemble(o: ResolvedBuildImageOptions, parts: Parts, signal: AbortSignal | undefined): BuiltImage {
   const { base, layer } = parts;
   const baseLayers = base?.layers ?? [];
-  const own = createLayer({ size: layer.plan.size, open: () => packLayer(layer.plan, signal ? { signal } : {}) });
+  const own = createLayer({ size: layer.plan.size, cacheKey: parts.cacheKey, open: () => packLayer(layer.plan, signal ? { signal } : {}) });
   const comments = [
     ...baseLayers.map((_, i) => `base image layer ${i + 1}`),
     `copyToRoot: ${JSON.stringify(parts.items.map((i) => i.storePath ?? i.given))}; store paths: ${JSON.stringify(layer.storePaths)}`,

@@ -140,8 +140,9 @@ describe.runIf(hasPeers('nix-build', 'podman', 'skopeo', 'umoci'))('buildImage a
     await writeFile(join(local, 'data'), 'aaaa');
     const build = async (extra: object = {}) => {
       const image = await buildImage({ name: 'Tagless', copyToRoot: [env, local], ...extra });
+      const cacheKey = image.layers.at(-1)!.cacheKey;
       const file = await save(image, join(dir.path, `tagless-${randomBytes(4).toString('hex')}.tar`));
-      return { tag: image.imageTag, repoTags: image.repoTags, bytes: await readFile(file) };
+      return { tag: image.imageTag, repoTags: image.repoTags, bytes: await readFile(file), cacheKey };
     };
     const first = await build();
     expect(first.tag).toMatch(/^[0-9a-f]{32}$/);
@@ -149,9 +150,13 @@ describe.runIf(hasPeers('nix-build', 'podman', 'skopeo', 'umoci'))('buildImage a
     const second = await build();
     expect(second.tag).toBe(first.tag);
     expect(second.bytes.equals(first.bytes)).toBe(true);
+    // The layer cache knows the layer by its inputs, before any byte is read.
+    expect(first.cacheKey).toMatch(/^buildimage-\d+:sha256:[0-9a-f]{64}$/);
+    expect(second.cacheKey).toBe(first.cacheKey);
     await writeFile(join(local, 'data'), 'bbbb'); // same size, other content
     const changed = await build();
     expect(changed.tag).not.toBe(first.tag);
+    expect(changed.cacheKey).not.toBe(first.cacheKey);
     expect((await build({ uid: 1000 })).tag).not.toBe(changed.tag);
     expect((await build({ created: 'now' })).tag).toBe((await build({ created: 'now' })).tag);
   });

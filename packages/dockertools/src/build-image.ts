@@ -10,7 +10,6 @@ import { type BuiltImage, builtImage, imageTemplate } from './_built-image.js';
 import { buildImageLayerKey } from './_cache-key.js';
 import { baseEnvOf, baseIdentity, closureOf, configReferences } from './_inputs.js';
 import { BUILD_IMAGE_MTIME, type BuildImageLayer, planBuildImageLayer } from './_build-image-layer.js';
-import { runAsRootLayer } from './_build-image-run-as-root.js';
 import { copyToRoot, removeTree, type RootItem, type RootTree, resolveRootItems } from './_build-image-root.js';
 import { type BuildImageOptions, type ResolvedBuildImageOptions, resolveBuildImageOptions } from './build-image-options.js';
 
@@ -55,6 +54,8 @@ interface NewLayer {
 async function newLayer(o: ResolvedBuildImageOptions, items: readonly RootItem[], base: Image | undefined, work: string, options: BuildImageOptions): Promise<NewLayer> {
   const root = await copyToRoot(items, join(work, 'layer'), { keepContentsDirlinks: o.keepContentsDirlinks, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}), ...signalOf(options) });
   if (o.runAsRoot !== undefined) {
+    // Loaded on use: the VM runner is memory (and start-up time) a pure build does not need.
+    const { runAsRootLayer } = await import('./_build-image-run-as-root.js');
     const ran = await runAsRootLayer(o, root, { work, base, ...signalOf(options), ...(options.onNotice ? { onNotice: options.onNotice } : {}), ...(options.vm ? { vm: options.vm } : {}) });
     await finishRootTree(o, items, root, options);
     const entries = ran.base?.entries;

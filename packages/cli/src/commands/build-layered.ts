@@ -3,6 +3,7 @@ import type { CommandContext } from '../context.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
 import { addOutputOptions, type OutputFlags, writeOutput } from '../output.js';
+import { createReporter } from '../report.js';
 
 /** `strata build-layered -o FILE`: writes a layered image file, compressed as a whole (nixpkgs' buildLayeredImage). */
 export function registerBuildLayered(program: Command, context: CommandContext): void {
@@ -11,7 +12,8 @@ export function registerBuildLayered(program: Command, context: CommandContext):
     .description('build a layered image file from Nix store closures (docker-archive, compressed as a whole)');
   addOutputOptions(command);
   addLayeredOptions(command).action(async (flags: OutputFlags) => {
+    const report = createReporter(flags, context);
     const options = await resolveLayeredSpec(command);
-    await withLayeredImage(options, context, (image, progress) => writeOutput(image, flags, context, progress));
+    report.result(await withLayeredImage(options, report.context, (image, progress) => writeOutput(image, flags, report.context, progress)));
   });
 }

@@ -17,8 +17,9 @@ import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 import { formatBytes } from '../format.js';
+import { addReportOptions, createReporter, type Reporter, type ReportFlags } from '../report.js';
 
-interface PushFlags extends RegistryFlags {
+interface PushFlags extends RegistryFlags, ReportFlags {
   readonly tlsVerify: boolean;
   readonly jobs: number;
 }
@@ -75,33 +76,38 @@ async function isSpecFile(file: string): Promise<boolean> {
   }
 }
 
-function reporter(stderr: NodeJS.WritableStream, layers: number): (e: PushProgress) => void {
+function reporter(report: Reporter, layers: number): (e: PushProgress) => void {
   return (e) => {
     if (e.event === 'progress') return;
     const which = e.blob === 'config' ? 'config' : `layer ${e.blob + 1}/${layers}`;
     const what = e.event === 'exists' ? 'already in the registry' : e.event;
-    stderr.write(`${which} ${e.digest ?? ''} ${what} (${formatBytes(e.completedBytes)} of ${formatBytes(e.totalBytes)})\n`);
+    report.info(`${which} ${e.digest ?? ''} ${what} (${formatBytes(e.completedBytes)} of ${formatBytes(e.totalBytes)})`);
   };
 }
 
 /** `strata push SOURCE REF`: an archive or a spec into a registry; prints `REF@sha256:…` on stdout. */
 export function registerPush(program: Command, context: CommandContext): void {
-  addRegistryOptions(program.command('push'))
+  addReportOptions(
+    addRegistryOptions(program.command('push')),
+    'print what was pushed as JSON on stdout: {reference, digest, mediaType, layers: [{digest, size, status}], config, uploadedBytes}',
+  )
     .description('push an image into a registry: a docker-archive, or a spec built straight into the registry (never written to disk)')
     .argument('<source>', 'a docker-archive file (strata, nixpkgs, docker/podman save), or an image spec JSON file')
     .argument('<reference>', 'where to push: registry/repository[:tag]', referenceArgument)
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .option('--jobs <n>', 'layers uploaded in parallel', positive, 4)
     .action(async (source: string, reference: Reference, flags: PushFlags) => {
-      const image = await imageOf(resolve(source), context);
+      const report = createReporter(flags, context);
+      const image = await imageOf(resolve(source), report.context);
       const pushed = await pushImage(image, reference, {
         concurrency: flags.jobs,
         ...registryOptions(flags, context),
         signal: context.signal,
-        onProgress: reporter(context.stderr, image.layers.length),
+        onProgress: reporter(report, image.layers.length),
       }).finally(() => image.dispose());
       const skipped = pushed.layers.filter((l) => l.status !== 'uploaded').length;
-      context.stderr.write(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}\n`);
-      context.stdout.write(`${pushed.reference}\n`);
+      report.info(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}`);
+      const { reference: pinned, digest, mediaType, layers, config, uploadedBytes } = pushed;
+      report.result({ reference: pinned, digest, mediaType, layers, config, uploadedBytes }, `${pinned}\n`);
     });
 }

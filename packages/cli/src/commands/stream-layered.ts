@@ -5,16 +5,18 @@ import { CliError } from '../errors.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
 import { pipeToStdout } from '../layered/stdout.js';
+import { addReportOptions, createReporter, type ReportFlags } from '../report.js';
 
 /** `strata stream-layered`: writes a layered image (docker-archive, uncompressed) to stdout, like nixpkgs' streamLayeredImage script. */
 export function registerStreamLayered(program: Command, context: CommandContext): void {
   const command = program
     .command('stream-layered')
     .description('stream a layered image from Nix store closures to stdout (docker-archive; podman load, skopeo, docker load)');
-  addLayeredOptions(command).action(async () => {
+  addReportOptions(addLayeredOptions(command)).action(async (flags: ReportFlags) => {
     if ((context.stdout as { isTTY?: boolean }).isTTY) throw new CliError('stream-layered: stdout is a terminal; pipe it (| podman load) or redirect it', 'USAGE');
+    const { context: quiet } = createReporter(flags, context);
     const options = await resolveLayeredSpec(command);
-    await withLayeredImage(options, context, (image, progress) =>
+    await withLayeredImage(options, quiet, (image, progress) =>
       pipeToStdout(writeDockerArchive(image, { signal: context.signal, onLayer: progress.onLayer }), progress.stages, context),
     );
   });

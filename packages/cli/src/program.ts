@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerBuildLayered } from './commands/build-layered.js';
 import { registerBuildNixShell } from './commands/build-nix-shell.js';
 import { registerClosure } from './commands/closure.js';
+import { registerCompletion } from './commands/completion.js';
 import { registerExport } from './commands/export.js';
 import { registerMerge } from './commands/merge.js';
 import { registerPlanLayers } from './commands/plan-layers.js';
@@ -33,5 +34,6 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerPull(program, context);
   registerExport(program, context);
   registerMerge(program, context);
+  registerCompletion(program, context);
   return program;
 }

@@ -25,7 +25,7 @@ function onTerminal(args: readonly string[], cwd: string) {
   return run('script', ['-qefc', command, '/dev/null'], { cwd, allowFailure: true });
 }
 
-describe.runIf(hasPeers('nix-build', 'docker-registry', 'skopeo'))('--json and --quiet, and progress only on a terminal', () => {
+describe.runIf(hasPeers('nix-build', 'docker-registry', 'skopeo', 'script'))('--json and --quiet, and progress only on a terminal', () => {
   let hello: HelloClosure;
   let dir: TempDir;
   let reg: RunningRegistry;

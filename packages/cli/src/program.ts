@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBuildLayered } from './commands/build-layered.js';
+import { registerCache } from './commands/cache.js';
 import { registerBuildNixShell } from './commands/build-nix-shell.js';
 import { registerClosure } from './commands/closure.js';
 import { registerCompletion } from './commands/completion.js';
@@ -32,6 +33,7 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerBuildNixShell(program, context);
   registerPush(program, context);
   registerPull(program, context);
+  registerCache(program, context);
   registerExport(program, context);
   registerMerge(program, context);
   registerCompletion(program, context);

@@ -56,7 +56,7 @@ describe('strata completion bash', () => {
   });
 
   it("completes a command's flags, all of them, and skips option values when finding the command", async () => {
-    expect(await complete('build-layered', '--comp')).toEqual(['--compressor']);
+    expect(await complete('build-layered', '--compresso')).toEqual(['--compressor']);
     expect(await complete('push', '--tls-verify', 'false', '--js')).toEqual(['--json']);
     const { buildLayered } = await programNames();
     const flags = await complete('build-layered', '--');
@@ -107,7 +107,7 @@ describe.runIf(hasPeers('fish'))('strata completion fish', () => {
   it('completes commands, subcommands, flags, their values and file names', async () => {
     expect(await complete('strata bu')).toEqual(['build-layered', 'build-nix-shell']);
     expect(await complete('strata vm ')).toEqual(['run']);
-    expect(await complete('strata build-layered --comp')).toEqual(['--compressor']);
+    expect(await complete('strata build-layered --compresso')).toEqual(['--compressor']);
     expect(await complete('strata build-layered --compressor ')).toEqual(['gz', 'none', 'zstd']);
     expect(await complete('strata build-layered --name closure --compressor z')).toEqual(['zstd']);
     expect(await complete('strata build-layered -o re')).toEqual(['result.tar']);
@@ -154,7 +154,7 @@ zpty -d z
 
   it('completes a command, a flag, its values and a file name', async () => {
     expect(await complete('strata build-la', '*build-layered *')).toContain('strata build-layered ');
-    expect(await complete('strata build-layered --compr', '*--compressor*')).toContain('--compressor');
+    expect(await complete('strata build-layered --compresso', '*--compressor *')).toContain('--compressor');
     expect(await complete('strata build-layered --compressor ', '*gz*none*zstd*')).toMatch(/gz\s+none\s+zstd/);
     expect(await complete('strata build-layered -o resu', '*result.tar*')).toContain('result.tar');
     expect(await complete('strata vm ', '*vm run *')).toContain('strata vm run ');

@@ -63,7 +63,8 @@ describe.each(packages)('packages/%s/README.md: Try it', (pkg) => {
         if (hello) await symlink(hello.hello, join(dir.path, 'result'));
         let script = tryIt(pkg)!.replaceAll('./packages/', `${root}/packages/`);
         if (registry) script = script.replaceAll('127.0.0.1:5000', registry.host);
-        const result = await run('bash', ['-euo', 'pipefail', '-c', script], { cwd: dir.path, allowFailure: true, timeoutMs: 900_000 });
+        // -e as a reader would notice a failing step; no pipefail: `| head` may cut a listing short.
+        const result = await run('bash', ['-e', '-c', script], { cwd: dir.path, allowFailure: true, timeoutMs: 900_000 });
         expect(result.exitCode, `${result.stderr}${result.stdout}`).toBe(0);
         expect(result.stdout.trim()).not.toBe('');
       } finally {

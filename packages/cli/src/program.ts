@@ -4,6 +4,7 @@ import { registerBuildLayered } from './commands/build-layered.js';
 import { registerCache } from './commands/cache.js';
 import { registerBuildNixShell } from './commands/build-nix-shell.js';
 import { registerClosure } from './commands/closure.js';
+import { registerCompletion } from './commands/completion.js';
 import { registerExport } from './commands/export.js';
 import { registerMerge } from './commands/merge.js';
 import { registerPlanLayers } from './commands/plan-layers.js';
@@ -37,5 +38,6 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerCache(program, context);
   registerExport(program, context);
   registerMerge(program, context);
+  registerCompletion(program, context);
   return program;
 }

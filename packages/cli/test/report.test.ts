@@ -64,6 +64,22 @@ describe.runIf(hasPeers('nix-build', 'docker-registry', 'skopeo', 'script'))('--
     expect(report.layers.map((l) => l.size)).toEqual(sizes);
   });
 
+  it('build-image --json reports as build-layered does, and --quiet leaves stderr empty', async () => {
+    const result = await runStrata(['build-image', '--name', 'report-image', '--tag', 'v3', '--copy-to-root', hello.hello, '-o', 'image.tar', '--compressor', 'none', '--json'], { cwd: dir.path });
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const report = JSON.parse(result.stdout) as { file: string; imageId: string; repoTags: string[]; layers: { diffId: string }[] };
+    const file = join(dir.path, 'image.tar');
+    expect(report.file).toBe(file);
+    const { manifest, config } = await readArchiveJson(file);
+    expect(report.imageId).toBe(`sha256:${manifest.Config.replace(/\.json$/, '')}`);
+    expect(report.repoTags).toEqual(['report-image:v3']);
+    expect(report.layers.map((l) => l.diffId)).toEqual(config.rootfs.diff_ids);
+    const quiet = await runStrata(['build-image', '--name', 'report-image', '--copy-to-root', hello.hello, '--contents', hello.hello, '-o', join(dir.path, 'q.tar'), '--quiet']);
+    expect(quiet.exitCode).toBe(2); // contents with copyToRoot is an error, and errors still show under --quiet
+    expect(quiet.stderr).toMatch(/contents/);
+  });
+
   it('build-layered and stream-layered --quiet: no notices, nothing on stderr; without it the notices show', async () => {
     const loud = await runStrata(['build-layered', '--spec', noisy, '--compressor', 'none', '-o', join(dir.path, 'loud.tar')]);
     expect(loud.stderr).toContain('strata: from-extraCommands');

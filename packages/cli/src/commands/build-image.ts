@@ -4,6 +4,7 @@ import { addBuildImageOptions, resolveBuildImageSpec } from '../build-image/opti
 import type { CommandContext } from '../context.js';
 import { withBuiltImage } from '../layered/run.js';
 import { addOutputOptions, checkOutputFlags, type OutputFlags, writeOutput } from '../output.js';
+import { createReporter } from '../report.js';
 
 /** `strata build-image -o FILE`: nixpkgs' buildImage, written as a docker-archive compressed as a whole, or an OCI archive or layout. */
 export function registerBuildImage(program: Command, context: CommandContext): void {
@@ -13,7 +14,10 @@ export function registerBuildImage(program: Command, context: CommandContext): v
   addOutputOptions(command);
   addBuildImageOptions(command).action(async (flags: OutputFlags) => {
     checkOutputFlags(flags);
+    const report = createReporter(flags, context);
     const options = await resolveBuildImageSpec(command);
-    await withBuiltImage((run) => buildImage({ ...options, ...run }), context, (image, progress) => writeOutput(image, flags, context, progress));
+    report.result(
+      await withBuiltImage((run) => buildImage({ ...options, ...run }), report.context, (image, progress) => writeOutput(image, flags, report.context, progress)),
+    );
   });
 }

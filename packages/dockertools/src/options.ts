@@ -1,7 +1,7 @@
 import type { ClosureSource } from '@strata/closure';
 import type { CustomisationSpec } from '@strata/customisation';
 import type { Image } from '@strata/image';
-import { type ContainerConfig, ManifestError, normalizeCreated, parseContainerConfig } from '@strata/manifest';
+import { type ContainerConfig, checkImageName, ManifestError, normalizeCreated, parseContainerConfig } from '@strata/manifest';
 import { DockerToolsError } from './errors.js';
 
 /** A date as nixpkgs takes it: ISO-8601, `"now"`, seconds since the epoch, or a Date. */
@@ -122,6 +122,8 @@ export function customisationOf(options: CustomisationSpec): CustomisationSpec {
 /** Applies nixpkgs' defaults to streamLayeredImage's options and checks them; `where` names them in messages. */
 export function resolveLayeredOptions(options: LayeredImageOptions, where = 'options'): ResolvedLayeredOptions {
   if (typeof options.name !== 'string' || options.name === '') throw new DockerToolsError('INVALID_OPTION', `${where}.name: required`);
+  // Checked now, before any work, so a name podman would refuse never reaches an archive.
+  checked(() => checkImageName(options.name, `${where}.name`));
   const maxLayers = options.maxLayers ?? 100;
   if (!Number.isInteger(maxLayers) || maxLayers < 2) {
     throw new DockerToolsError('INVALID_OPTION', `${where}.maxLayers: must be greater than 1, got ${maxLayers}`);

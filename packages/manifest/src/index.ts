@@ -12,7 +12,7 @@ export {
   parseContainerConfig,
   serializeImageConfig,
 } from './config.js';
-export { imageTag, repoTag } from './tag.js';
+export { checkImageName, imageTag, repoTag } from './tag.js';
 export { createZstdCompress, createZstdDecompress } from './zstd.js';
 export {
   type ArchiveConfig,

@@ -5,13 +5,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type ArchiveLayer, type ImageConfigTemplate, repoTag, writeDockerArchive } from '@strata/manifest';
+import { type ArchiveLayer, checkImageName, type ImageConfigTemplate, ManifestError, repoTag, writeDockerArchive } from '@strata/manifest';
 import { hostPlatform, type PulledImage, pullImage, type Reference, RegistryDigestError } from '@strata/registry';
 import { type Command, InvalidArgumentError } from 'commander';
 import pLimit from 'p-limit';
 import { writeAtomically } from '@strata/image';
 import type { CommandContext } from '../context.js';
+import { CliError } from '../errors.js';
 import { formatBytes } from '../format.js';
+import { checkOutputPath } from '../output.js';
 import { parseBoolean, referenceArgument } from './push.js';
 
 interface PullFlags {
@@ -90,6 +92,17 @@ async function writeArchive(output: string, layers: ArchiveLayer[], image: Pulle
   });
 }
 
+/** The archive's RepoTags entry, checked before anything is fetched; a bad one is a usage error naming its flag. */
+function archiveName(name: string, tag: string): string {
+  try {
+    checkImageName(name, '--final-name');
+    return repoTag(name, tag);
+  } catch (error) {
+    if (error instanceof ManifestError) throw new CliError(error.message.replace(/^tag:/, '--final-tag:'), 'USAGE');
+    throw error;
+  }
+}
+
 /** `strata pull REF@DIGEST -o FILE`: nixpkgs' pullImage, an uncompressed docker-archive usable as `fromImage`. */
 export function registerPull(program: Command, context: CommandContext): void {
   const host = hostPlatform();
@@ -108,8 +121,9 @@ export function registerPull(program: Command, context: CommandContext): void {
     .action(async (reference: Reference, flags: PullFlags) => {
       const { signal } = context;
       const platform = { os: flags.os, architecture: flags.arch, ...(flags.variant ? { variant: flags.variant } : {}) };
+      const name = archiveName(flags.finalName ?? reference.repository, flags.finalTag);
+      await checkOutputPath(flags.output);
       const image = await pullImage(reference, { platform, insecure: !flags.tlsVerify, signal });
-      const name = repoTag(flags.finalName ?? reference.repository, flags.finalTag);
       const dir = await mkdtemp(join(tmpdir(), 'strata-pull-'));
       try {
         const layers = await archiveLayers(image, dir, signal, context.stderr);

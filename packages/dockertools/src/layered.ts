@@ -4,7 +4,7 @@ import { buildCustomisationLayer, type CustomisationLayer } from '@strata/custom
 import { createLayer, type Image, type Layer, readImage, type SavedImage, saveImage, type Compressor } from '@strata/image';
 import { packLayer, scanLayer } from '@strata/layer';
 import { createImageConfig, type ImageConfigTemplate, imageConfigBytes, imageTag, mergeEnv, repoTag } from '@strata/manifest';
-import { planLayers, storeLayerBudget } from '@strata/popularity';
+import { PipelineError, planLayers, storeLayerBudget } from '@strata/popularity';
 import { baseIdentity, closureOf, configReferences } from './_inputs.js';
 import { DockerToolsError } from './errors.js';
 import { checked, type LayeredImageOptions, type ResolvedLayeredOptions, resolveLayeredOptions } from './options.js';
@@ -35,14 +35,26 @@ async function loadPipeline(pipeline: unknown): Promise<unknown> {
 async function planStoreLayers(o: ResolvedLayeredOptions, custom: CustomisationLayer, configRefs: readonly string[], baseLayerCount: number, signal?: AbortSignal): Promise<string[][]> {
   if (!o.includeStorePaths) return [];
   const closure = await closureOf(o, [...new Set([...custom.references, ...configRefs])], signal);
-  if (closure.length === 0) return [];
+  // With no store paths there is nothing to plan, but a given pipeline is still checked (on the
+  // stand-ins alone), so a bad one never passes unnoticed.
+  if (closure.length === 0 && o.layeringPipeline === undefined) return [];
   const graph = [
     ...closure,
     { path: CUSTOMISATION_NODE, narSize: custom.plan.size, references: custom.references },
     { path: BASE_JSON_NODE, narSize: JSON.stringify(o.config).length, references: configRefs },
   ];
   const ignore = [CUSTOMISATION_NODE, BASE_JSON_NODE];
-  if (o.layeringPipeline !== undefined) return planLayers(graph, { pipeline: await loadPipeline(o.layeringPipeline), ignore });
+  if (o.layeringPipeline !== undefined) {
+    const pipeline = await loadPipeline(o.layeringPipeline);
+    try {
+      return planLayers(graph, { pipeline, ignore });
+    } catch (error) {
+      // Name the option (and its file): the planner only knows the step's place in the pipeline.
+      if (!(error instanceof PipelineError)) throw error;
+      const where = typeof o.layeringPipeline === 'string' ? `layeringPipeline ${o.layeringPipeline}` : 'layeringPipeline';
+      throw new DockerToolsError('INVALID_OPTION', `${where}: ${error.message}`, { cause: error });
+    }
+  }
   return planLayers(graph, { limit: storeLayerBudget(o.maxLayers, baseLayerCount), ignore });
 }
 

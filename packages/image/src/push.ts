@@ -9,6 +9,7 @@ import {
   type Reference,
 } from '@strata/registry';
 import type { Compression } from './compression.js';
+import { ImageError } from './errors.js';
 import type { Image } from './image.js';
 
 /** Options for {@link pushImage}: those of `@strata/registry`'s pushImage (concurrency, tags, credentials, progress, signal...). */
@@ -38,6 +39,11 @@ export function mediaTypesFor(compressions: readonly Compression[]): { layer(c: 
 export async function pushImage(image: Image, reference: string | Reference, options: PushImageOptions = {}): Promise<PushedImage> {
   const types = mediaTypesFor(image.layers.map((l) => l.compression));
   const diffIds: (string | Promise<string> | undefined)[] = image.layers.map((l) => l.diffId);
+  // A layer that fails its own check (bytes that contradict the declared diffID) reaches the
+  // registry client as a broken request body; report the layer's error, which names it.
+  // The push stops at once, rather than retry a body that will fail the same way again.
+  let layerError: unknown;
+  const stop = new AbortController();
   const layers = image.layers.map(
     (layer, i): LayerSource => ({
       mediaType: types.layer(layer.compression),
@@ -45,6 +51,11 @@ export async function pushImage(image: Image, reference: string | Reference, opt
       ...(layer.digest === undefined ? {} : { digest: layer.digest }),
       open: () => {
         const stream = layer.open();
+        stream.once('error', (error) => {
+          if (!(error instanceof ImageError) || layerError !== undefined) return;
+          layerError = error;
+          stop.abort(error);
+        });
         diffIds[i] = stream.diffId;
         return stream;
       },
@@ -54,7 +65,12 @@ export async function pushImage(image: Image, reference: string | Reference, opt
     layers,
     config: async (_uploaded: readonly Descriptor[]) => ({ bytes: image.config(await Promise.all(diffIds.map((d, i) => d ?? missing(i)))), mediaType: types.config }),
   };
-  return pushToRegistry(reference, source, options);
+  try {
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    return await pushToRegistry(reference, source, { ...options, signal });
+  } catch (error) {
+    throw layerError ?? error;
+  }
 }
 
 function missing(index: number): never {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
-import { addOutputOptions, type OutputFlags, writeOutput } from '../output.js';
+import { addOutputOptions, checkOutputPath, type OutputFlags, writeOutput } from '../output.js';
 
 /** `strata build-layered -o FILE`: writes a layered image file, compressed as a whole (nixpkgs' buildLayeredImage). */
 export function registerBuildLayered(program: Command, context: CommandContext): void {
@@ -12,6 +12,7 @@ export function registerBuildLayered(program: Command, context: CommandContext):
   addOutputOptions(command);
   addLayeredOptions(command).action(async (flags: OutputFlags) => {
     const options = await resolveLayeredSpec(command);
+    await checkOutputPath(flags.output);
     await withLayeredImage(options, context, (image, progress) => writeOutput(image, flags, context, progress));
   });
 }

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseLayeredSpec, readSpecFile, streamLayeredImage } from '@strata/dockertools';
 import { type Image, pushImage, readImage } from '@strata/image';
@@ -50,9 +50,12 @@ async function imageOf(file: string, context: CommandContext): Promise<Image> {
 }
 
 async function isSpecFile(file: string): Promise<boolean> {
-  const handle = await open(file, 'r').catch((error: Error) => {
+  const cannot = (error: Error) => {
     throw new CliError(`${file}: cannot open: ${error.message}`);
-  });
+  };
+  // A directory, a pipe or a device is neither an archive nor a spec (and opening a pipe would hang).
+  if (!(await stat(file).catch(cannot)).isFile()) throw new CliError(`${file}: not a regular file; give a docker-archive or a spec file`);
+  const handle = await open(file, 'r').catch(cannot);
   try {
     const head = Buffer.alloc(64);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);

@@ -88,8 +88,9 @@ function byBytes(a: string, b: string): number {
 function toSeconds(mtime: Date | number | undefined): number {
   if (mtime === undefined) return 1;
   const seconds = typeof mtime === 'number' ? mtime : Math.floor(mtime.getTime() / 1000);
-  if (!Number.isInteger(seconds) || seconds < 0) {
-    throw new LayerError('INVALID_OPTION', `layer: mtime must be a whole number of seconds >= 0, got ${String(mtime)}`);
+  // 8^11-1 is what a tar header's 11 octal digits hold (2242-03-16).
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 8 ** 11 - 1) {
+    throw new LayerError('INVALID_OPTION', `layer: mtime must be a whole number of seconds from 0 to 8589934591 (2242-03-16), got ${String(mtime)}`);
   }
   return seconds;
 }

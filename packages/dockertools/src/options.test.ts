@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DockerToolsError } from './errors.js';
+import type { DockerToolsError } from './errors.js';
 import { resolveLayeredOptions } from './options.js';
 
 const fails = (options: Record<string, unknown>): DockerToolsError => {

@@ -1,6 +1,6 @@
 import type { Stats } from 'node:fs';
-import { copyFile, lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { copyFile, lstat, mkdir, readdir, readlink, realpath, symlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { CustomisationError } from './errors.js';
 
 /** A `contents` conflict: two items provide the same path; the first one is kept (lndir -silent). */
@@ -91,6 +91,19 @@ async function followItem(disk: string, storeRoot: string, storeDir: string): Pr
 }
 
 /**
+ * A local directory is copied file by file: one that holds `target` (`--contents /tmp` while the
+ * layer is built under /tmp) would be copied into itself until the disk is full.
+ */
+async function refuseContaining(item: string, diskBase: string, target: string): Promise<void> {
+  const inside = relative(await realpath(diskBase), await realpath(target));
+  if (inside === '..' || inside.startsWith('../') || isAbsolute(inside)) return;
+  throw new CustomisationError(
+    'INVALID_OPTION',
+    `contents: ${item} contains the directory the layer is built in (${target}); give a directory that does not contain it (strata works under TMPDIR: set TMPDIR elsewhere)`,
+  );
+}
+
+/**
  * Fills `target` with the merged view of `contents` that nixpkgs' symlinkJoin (lndir) gives the
  * image root: real directories; each file of a store path an absolute symlink into that path;
  * symlinks copied as they are. A local directory (not a store path) is copied in as real files.
@@ -110,6 +123,7 @@ export async function joinContents(contents: readonly string[], target: string, 
     if (kind !== 'dir') {
       throw new CustomisationError('INVALID_OPTION', `contents: ${item} is not a directory; symlinkJoin merges directories (put the file in a directory)`);
     }
+    if (!inStore) await refuseContaining(item, diskBase, target);
     await joinTree({ source: item, logicalBase: inStore ? item : undefined, diskBase, target, conflicts, owners }, '');
   }
   return conflicts;

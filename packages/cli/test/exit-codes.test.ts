@@ -41,7 +41,7 @@ const oneImage = [{ Config: 'config.json', RepoTags: ['base:1'], Layers: ['layer
 describe('closure', () => {
   it('exits 2 naming the graph file, 1 when nix cannot run', async () => {
     const missing = await strata(['closure', '--graph', file('nope.json')]);
-    expect([missing.exitCode, missing.stderr]).toEqual([2, `strata: NOT_FOUND: closure: cannot read graph file ${file('nope.json')}: ENOENT: no such file or directory, open '${file('nope.json')}'\n`]);
+    expect([missing.exitCode, missing.stderr]).toEqual([2, `strata: NOT_FOUND: closure: cannot read graph file ${file('nope.json')}: ENOENT: no such file or directory, stat '${file('nope.json')}'\n`]);
     await writeFile(file('graph.json'), JSON.stringify([{ path: '/nix/store/x', narSize: 1, references: [] }]));
     const bad = await strata(['closure', '--graph', file('graph.json')]);
     expect(bad.exitCode).toBe(2);

@@ -8,3 +8,4 @@ export { type ExecFunction, execProgram, parsePathInfoJson, queryNixStore, query
 export { findStoreReferences, scanClosure, type ScanOptions, scanTree, type TreeScan } from './scan.js';
 export { resolveRoots, type ResolveRootsOptions } from './roots.js';
 export { type ClosureSource, collectClosure, discoverClosure, type DiscoverClosureOptions } from './discover.js';
+export { readInputText } from './input-file.js';

@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { resolveRoots } from '@strata/closure';
+import { readInputText, resolveRoots } from '@strata/closure';
 import { buildCustomisationLayer, type CustomisationLayer } from '@strata/customisation';
 import { createLayer, type Image, type Layer, readImage, type SavedImage, saveImage, type Compressor } from '@strata/image';
 import { packLayer, scanLayer } from '@strata/layer';
@@ -25,7 +24,7 @@ const BASE_JSON_NODE = '/nix/store/00000000000000000000000000000000-base.json';
 async function loadPipeline(pipeline: unknown): Promise<unknown> {
   if (typeof pipeline !== 'string') return pipeline;
   try {
-    return JSON.parse(await readFile(pipeline, 'utf8'));
+    return JSON.parse(await readInputText(pipeline));
   } catch (error) {
     throw new DockerToolsError('INVALID_OPTION', `layeringPipeline ${pipeline}: ${(error as Error).message}`, { cause: error });
   }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readInputText } from '@strata/closure';
 import { type GraphNode, PipelineError, PopularityError, planLayers, storeLayerBudget } from '@strata/popularity';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
@@ -90,10 +90,10 @@ function planErrorSource(error: PopularityError, flags: PlanLayersFlags): string
   return `--graph ${flags.graph}: `;
 }
 
-async function readJson(file: string, flag: string): Promise<unknown> {
+async function readJson(file: string, flag: string, maxBytes?: number): Promise<unknown> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readInputText(file, maxBytes);
   } catch (error) {
     throw new CliError(`${flag} ${file}: ${(error as Error).message}`);
   }
@@ -105,7 +105,8 @@ async function readJson(file: string, flag: string): Promise<unknown> {
 }
 
 async function readGraph(file: string): Promise<GraphNode[]> {
-  const parsed = graphFile.safeParse(await readJson(file, '--graph'));
+  // As large as @strata/closure lets a graph file be.
+  const parsed = graphFile.safeParse(await readJson(file, '--graph', 256 << 20));
   if (parsed.success) return parsed.data;
   // Report the issue of the branch the file was meant for: a list, {"graph": [...]}, or keyed by path.
   const issues = parsed.error.issues.flatMap((i) => (i.code === 'invalid_union' ? i.errors.flat() : [i]));

@@ -67,9 +67,9 @@ function configTemplate(o: ResolvedLayeredOptions, baseEnv: readonly string[], c
   return template;
 }
 
-async function openBase(fromImage: ResolvedLayeredOptions['fromImage']): Promise<Image | undefined> {
+async function openBase(fromImage: ResolvedLayeredOptions['fromImage'], signal: AbortSignal | undefined): Promise<Image | undefined> {
   if (fromImage === undefined) return undefined;
-  return typeof fromImage === 'string' ? readImage(fromImage) : fromImage;
+  return typeof fromImage === 'string' ? readImage(fromImage, signal ? { signal } : {}) : fromImage;
 }
 
 /**
@@ -91,18 +91,22 @@ export async function streamLayeredImage(options: LayeredImageOptions): Promise<
   const { signal } = options;
   const storeRoot = o.storeRoot ? { storeRoot: o.storeRoot } : {};
   const configRefs = await resolveRoots(configReferences(o.config), storeRoot);
-  const base = await openBase(o.fromImage);
-  if (o.layeringPipeline === undefined) storeLayerBudget(o.maxLayers, base?.layers.length ?? 0); // fails early on too small a budget
-  const custom = await buildCustomisationLayer(o.contents, o.customisation, {
-    ...storeRoot,
-    ...(signal ? { signal } : {}),
-    closureOf: (roots) => closureOf(o, roots, signal),
-    ...(options.onNotice ? { onNotice: options.onNotice } : {}),
-  });
+  const base = await openBase(o.fromImage, signal);
+  let custom: CustomisationLayer | undefined;
   try {
+    if (o.layeringPipeline === undefined) storeLayerBudget(o.maxLayers, base?.layers.length ?? 0); // fails early on too small a budget
+    custom = await buildCustomisationLayer(o.contents, o.customisation, {
+      ...storeRoot,
+      ...(signal ? { signal } : {}),
+      closureOf: (roots) => closureOf(o, roots, signal),
+      ...(options.onNotice ? { onNotice: options.onNotice } : {}),
+    });
     return await assemble(o, options, { custom, configRefs, base });
   } catch (error) {
-    await custom.dispose();
+    await custom?.dispose();
+    // A base read here holds a decompressed copy of a compressed archive: release it. An image
+    // passed in stays its caller's.
+    if (typeof o.fromImage === 'string') await base?.dispose();
     throw error;
   }
 }

@@ -31,4 +31,5 @@ export {
   detectCompression,
   type DockerArchive,
   readDockerArchive,
+  type ReadDockerArchiveOptions,
 } from './read-archive.js';

@@ -40,7 +40,7 @@ export function referenceArgument(value: string): Reference {
  * built straight into the registry: layers are packed while they upload, never written to disk.
  */
 async function imageOf(file: string, context: CommandContext): Promise<Image> {
-  if (!(await isSpecFile(file))) return readImage(file);
+  if (!(await isSpecFile(file))) return readImage(file, { signal: context.signal });
   return streamLayeredImage({
     ...parseLayeredSpec(await readSpecFile(file), file),
     signal: context.signal,

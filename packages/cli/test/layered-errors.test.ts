@@ -62,7 +62,8 @@ describe.runIf(hasPeers('nix-build', 'nix'))('strata build-layered with bad inpu
 
   it('fails on an unwritable output, leaving nothing behind', async () => {
     const result = await build('/nonexistent-dir/out.tar', '--contents', hello.hello);
-    expect(result.exitCode).toBe(1);
+    // The exit-code contract: -o in a directory that does not exist is the user's input (2), found before any work.
+    expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/nonexistent-dir/);
     // Node 20 has no zstd in zlib: strata brings libzstd itself, so no zstd program is needed.
     const zstd = await runStrata(['build-layered', '-o', join(dir.path, 'out4.tar'), '--name', 'x', '--contents', hello.hello, '--compressor', 'zstd'], {

@@ -95,6 +95,7 @@ export async function buildCustomisationLayer(contents: readonly string[], spec:
       ...storeRoot,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    for (const notice of scripts.notices) options.onNotice?.(notice);
     if (scripts.output) options.onNotice?.(scripts.output.trimEnd());
     const plan = await scanDirectoryLayer(root, { overrides: toOverrides(scripts.ownership) }).catch((error: unknown) => {
       // Name the path as it would be in the image, not in strata's working directory.

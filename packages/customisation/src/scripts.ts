@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Sandbox, scriptSandbox } from './_sandbox.js';
 import { which } from './_which.js';
 import { CustomisationError } from './errors.js';
 import { splitDevice } from '@strata/layer';
@@ -35,6 +36,8 @@ export interface CustomisationScriptOptions {
 export interface CustomisationScriptResult {
   readonly output: string;
   readonly ownership: ReadonlyMap<string, PathOwnership>;
+  /** What the user should know about how the scripts ran (a store that could not be made read-only). */
+  readonly notices: readonly string[];
 }
 
 function requireTool(program: string, debianPackage: string, option: string): string {
@@ -61,12 +64,14 @@ function stopGroup(pid: number | undefined): () => void {
   return () => clearTimeout(timer);
 }
 
-function runScript(what: string, argv: string[], cwd: string, script: string, signal?: AbortSignal): Promise<string> {
+function runScript(what: string, command: string[], cwd: string, script: string, sandbox: Sandbox, signal?: AbortSignal): Promise<string> {
   if (signal?.aborted) return Promise.reject(signal.reason);
+  const argv = [...sandbox.prefix, ...command];
   return new Promise((resolve, reject) => {
     // A process group of its own, so an abort reaches every process the script started, however
     // strata itself was stopped (a terminal's Ctrl-C reaches the group, `kill PID` only strata).
-    const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, STRATA_SCRIPT: script }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const env = { ...process.env, ...sandbox.env, STRATA_SCRIPT: script };
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let cancelKill: (() => void) | undefined;
     const onAbort = () => {
       cancelKill = stopGroup(child.pid);
@@ -131,8 +136,10 @@ function toOwnership(e: FakerootEntry): PathOwnership {
 }
 
 /**
- * Runs nixpkgs' customisation scripts on a layer directory: extraCommands unprivileged, then
- * fakeRootCommands under fakeroot (optionally inside proot with the directory as `/`), and returns
+ * Runs nixpkgs' customisation scripts on a layer directory: extraCommands, then fakeRootCommands
+ * under fakeroot (optionally inside proot with the directory as `/`), both unprivileged as nixpkgs
+ * runs them: in a private mount namespace where the Nix store (and a chroot store's) is read-only,
+ * without capabilities, so writing through a contents symlink into a store path fails. Returns
  * the ownership fakeroot recorded, read from its saved state, so it can be applied to the layer's tar
  * entries although the files on disk never change owner.
  *
@@ -141,11 +148,14 @@ function toOwnership(e: FakerootEntry): PathOwnership {
  */
 export async function runCustomisationScripts(root: string, options: CustomisationScriptOptions = {}): Promise<CustomisationScriptResult> {
   let output = '';
+  if (!options.extraCommands && !options.fakeRootCommands) return { output, ownership: new Map(), notices: [] };
+  const sandbox = scriptSandbox(['/nix/store', ...(options.storeRoot ? [join(options.storeRoot, 'nix/store')] : [])]);
+  const notices = sandbox.notice ? [sandbox.notice] : [];
   if (options.extraCommands) {
     const bash = requireTool('bash', 'bash', 'extraCommands');
-    output += await runScript('extraCommands', [bash, ...BASH_EVAL], root, options.extraCommands, options.signal);
+    output += await runScript('extraCommands', [bash, ...BASH_EVAL], root, options.extraCommands, sandbox, options.signal);
   }
-  if (!options.fakeRootCommands) return { output, ownership: new Map() };
+  if (!options.fakeRootCommands) return { output, ownership: new Map(), notices };
   const bash = requireTool('bash', 'bash', 'fakeRootCommands');
   const fakeroot = requireTool('fakeroot', 'fakeroot', 'fakeRootCommands');
   const stateDir = await mkdtemp(join(tmpdir(), 'strata-fakeroot-'));
@@ -153,9 +163,9 @@ export async function runCustomisationScripts(root: string, options: Customisati
     const argv = options.enableFakechroot
       ? fakechrootArgv(root, stateDir, options.storeRoot ?? '', bash, fakeroot)
       : [fakeroot, '-s', join(stateDir, 'state'), '--', bash, ...BASH_EVAL];
-    output += await runScript('fakeRootCommands', argv, options.enableFakechroot ? stateDir : root, options.fakeRootCommands, options.signal);
+    output += await runScript('fakeRootCommands', argv, options.enableFakechroot ? stateDir : root, options.fakeRootCommands, sandbox, options.signal);
     const state = await readFile(join(stateDir, 'state'), 'utf8').catch(() => '');
-    return { output, ownership: await ownershipByPath(root, parseFakerootState(state)) };
+    return { output, ownership: await ownershipByPath(root, parseFakerootState(state)), notices };
   } finally {
     await rm(stateDir, { recursive: true, force: true });
   }

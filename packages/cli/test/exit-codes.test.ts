@@ -133,6 +133,34 @@ describe('stream-layered and build-layered', () => {
   });
 });
 
+describe('stream-layered and build-layered with hostile values', () => {
+  it('exit 2 for owners, times, contents and bundles no image can hold, and write times past 2038 correctly', async () => {
+    const uid = await strata(['build-layered', '--name', 'x', '--uid', String(2 ** 40), '-o', file('out-hostile.tar')]);
+    expect([uid.exitCode, uid.stderr]).toEqual([2, 'strata: spec.uid: must be a whole number from 0 to 4294967294, got 1099511627776\n']);
+    const spec = file('hostile-spec.json');
+    await writeFile(spec, JSON.stringify({ name: 'x', mtime: 1e12 }));
+    const mtime = await strata(['build-layered', '--spec', spec, '-o', file('out-hostile.tar')]);
+    expect(mtime.exitCode).toBe(2);
+    expect(mtime.stderr).toMatch(new RegExp(`^strata: ${spec}\\.mtime: must be from 1970-01-01T00:00:00Z to 2242-03-16T12:56:31Z`));
+    // --contents naming a directory that holds TMPDIR used to copy itself into itself until the disk was full.
+    const contents = await strata(['build-layered', '--name', 'x', '--contents', dir.path, '-o', file('out-hostile.tar')]);
+    expect(contents.exitCode).toBe(2);
+    expect(contents.stderr).toMatch(new RegExp(`^strata: contents: ${dir.path} contains the directory the layer is built in \\(${tmp}/strata-customisation-\\w+/layer\\)`));
+    const bundle = await strata(['build-layered', '--name', 'x', '--ca-certificates', '/dev/zero', '-o', file('out-hostile.tar')]);
+    expect([bundle.exitCode, bundle.stderr]).toEqual([2, 'strata: caCertificates: /dev/zero is a device, not a file; give a CA bundle file\n']);
+    expect(await leftovers('out-hostile')).toEqual([]);
+
+    const path = '/nix/store/00000000000000000000000000000000-later';
+    const store = file('later-store');
+    await mkdir(join(store, path), { recursive: true });
+    await writeFile(join(store, path, 'f'), 'x');
+    const later = await strata(['build-layered', '--name', 'x', '--contents', path, '--store-root', store, '--closure-source', 'scan', '--mtime', '2100-01-01T00:00:00Z', '--compressor', 'none', '-o', file('later.tar')]);
+    expect(later.exitCode, later.stderr).toBe(0);
+    const { stdout } = await run('bash', ['-c', `tar -xOf '${file('later.tar')}' layers/001.tar | tar --full-time -tvf - | grep ${path.slice(1)}/f`]);
+    expect(stdout).toMatch(/ 2100-01-01 00:00:00 \/nix\/store\/0{32}-later\/f\n$/);
+  });
+});
+
 describe('push and pull', () => {
   it('exit 2 on usage errors before any request, 1 when the registry cannot be reached', async () => {
     const spec = file('push-spec.json');

@@ -32,7 +32,8 @@ export const EXIT_CODES: Readonly<Record<string, Readonly<Record<string, 1 | 2>>
   },
   // UNREADABLE and CHANGED are about files while they are packed; UNSUPPORTED_TYPE about what the
   // customisation scripts left (a socket): failures of the run, not of what was asked.
-  'strata.layer.LayerError': { NOT_FOUND: 2, NOT_IN_STORE: 2, INVALID_OPTION: 2, UNREADABLE: 1, UNSUPPORTED_TYPE: 1, CHANGED: 1 },
+  // UNSUPPORTED_NAME: contents holding a file name that is not UTF-8, which no tar header can name.
+  'strata.layer.LayerError': { NOT_FOUND: 2, NOT_IN_STORE: 2, INVALID_OPTION: 2, UNSUPPORTED_NAME: 2, UNREADABLE: 1, UNSUPPORTED_TYPE: 1, CHANGED: 1 },
   'strata.customisation.CustomisationError': { CONTENTS_NOT_FOUND: 2, INVALID_OPTION: 2, TOOL_MISSING: 2, SCRIPT_FAILED: 1 },
   'strata.manifest.ManifestError': { INVALID_CONFIG: 2, INVALID_OPTION: 2, INVALID_ARCHIVE: 2, NOT_FOUND: 2, UNSUPPORTED: 2 },
   // DIGEST_MISMATCH: a base image whose layers contradict its config is a bad input file.

@@ -87,4 +87,14 @@ describe('joinContents', () => {
     await symlink(local, join(dir, 'alias'));
     await expect(joinContents([join(dir, 'alias')], target)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   });
+
+  it('refuses a file name that is not UTF-8 in a local directory, naming its bytes', async () => {
+    const local = join(dir, 'latin');
+    await mkdir(local);
+    await writeFile(Buffer.concat([Buffer.from(`${local}/`), Buffer.from([0x63, 0x61, 0x66, 0xe9])]), 'x');
+    await expect(joinContents([local], join(dir, 'root'))).rejects.toMatchObject({
+      code: 'UNSUPPORTED_NAME',
+      message: `layer: ${local} holds a file name that is not UTF-8 ("caf\\xe9"); tar layers name files in UTF-8`,
+    });
+  });
 });

@@ -1,5 +1,6 @@
 import type { Stats } from 'node:fs';
-import { copyFile, lstat, mkdir, readdir, readlink, realpath, symlink } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readlink, realpath, symlink } from 'node:fs/promises';
+import { readdirNames, readlinkName } from '@strata/layer';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { CustomisationError } from './errors.js';
 
@@ -43,7 +44,8 @@ function specialKind(st: Stats): string {
 }
 
 async function joinTree(walk: Walk, rel: string): Promise<void> {
-  const names = (await readdir(join(walk.diskBase, rel))).sort();
+  // Names that are not UTF-8 are refused here, naming them, rather than lost (Node would decode them lossily).
+  const names = readdirNames(join(walk.diskBase, rel)).sort();
   for (const name of names) {
     const relPath = rel ? `${rel}/${name}` : name;
     const from = join(walk.diskBase, relPath);
@@ -63,7 +65,7 @@ async function joinTree(walk: Walk, rel: string): Promise<void> {
     }
     walk.owners.set(`/${relPath}`, walk.source);
     if (st.isSymbolicLink()) {
-      await symlink(await readlink(from), to); // copied verbatim, as lndir does
+      await symlink(readlinkName(from), to); // copied verbatim, as lndir does
     } else if (walk.logicalBase !== undefined) {
       await symlink(`${walk.logicalBase}/${relPath}`, to); // an absolute link into the store
     } else if (st.isFile()) {

@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Sandbox, scriptSandbox } from './_sandbox.js';
 import { which } from './_which.js';
 import { CustomisationError } from './errors.js';
-import { splitDevice } from '@strata/layer';
+import { readdirNames, splitDevice } from '@strata/layer';
 import { type FakerootEntry, parseFakerootState } from './fakeroot-state.js';
 
 /** Ownership and type that the scripts gave one path, as fakeroot recorded it. */
@@ -123,7 +123,7 @@ async function ownershipByPath(root: string, entries: readonly FakerootEntry[]):
     const st = await lstat(join(root, rel));
     const entry = byInode.get(`${st.dev}:${st.ino}`);
     if (entry) result.set(rel || '/', toOwnership(entry));
-    if (st.isDirectory()) for (const name of (await readdir(join(root, rel))).sort()) await visit(`${rel}/${name}`);
+    if (st.isDirectory()) for (const name of readdirNames(join(root, rel)).sort()) await visit(`${rel}/${name}`);
   };
   await visit('');
   return result;

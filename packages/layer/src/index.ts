@@ -14,3 +14,4 @@ export {
 } from './scan.js';
 export { packLayer, type PackLayerOptions } from './pack.js';
 export { readTar, type TarMember } from './read.js';
+export { readdirNames, readlinkName } from './names.js';

@@ -1,7 +1,8 @@
-import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { accessSync, constants, lstatSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { splitDevice } from './device.js';
 import { tarSize } from './tar.js';
+import { readdirNames, readlinkName } from './names.js';
 import { LayerError, toLayerError } from './errors.js';
 import type { TarHeader } from './tar-entry.js';
 
@@ -119,7 +120,7 @@ function entryFromStat(ctx: WalkContext, path: string, st: Stats): LayerEntry {
   const mode = st.mode & 0o7777;
   if (st.isDirectory()) return entryOf(ctx, path, { type: 'directory', mode, size: 0 });
   if (st.isSymbolicLink()) {
-    const linkname = fsCall(disk, () => readlinkSync(disk));
+    const linkname = fsCall(disk, () => readlinkName(disk));
     return entryOf(ctx, path, { type: 'symlink', mode, size: 0, linkname });
   }
   // A hardlink is just another regular file here: nixpkgs writes every occurrence with its content.
@@ -143,7 +144,7 @@ function walk(ctx: WalkContext, path: string, st: Stats): void {
   ctx.out.push(entryFromStat(ctx, path, st));
   if (!st.isDirectory()) return;
   const disk = ctx.root + path;
-  const names = fsCall(disk, () => readdirSync(disk)).sort(byBytes);
+  const names = fsCall(disk, () => readdirNames(disk)).sort(byBytes);
   // Pre-order with sorted children is exactly nixpkgs' order "sorted by path components".
   for (const name of names) walk(ctx, `${path}/${name}`, fsCall(`${disk}/${name}`, () => lstatSync(`${disk}/${name}`)));
 }

@@ -27,11 +27,11 @@ export function parseJsonInput<A, O>(text: string, where: string, arraySchema: z
 }
 
 /** Larger graph or registration files are refused: a 30k-path closure's graph is tens of MiB. */
-const MAX_INPUT_BYTES = 256 << 20;
+const MAX_INPUT_BYTES = 128 << 20;
 
 /**
  * Reads a text file the user named, throwing NOT_FOUND (cannot open) or MALFORMED (a directory, a
- * device, or more than 256 MiB) with the file and what it was for.
+ * device, or more than 128 MiB) with the file and what it was for.
  */
 export async function readInputFile(file: string, what: string): Promise<string> {
   try {

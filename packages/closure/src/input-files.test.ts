@@ -24,7 +24,7 @@ describe('graph and registration files', () => {
     execFileSync('truncate', ['-s', '300M', huge]); // sparse: no disk used
     await expect(readReferencesGraph(huge)).rejects.toMatchObject({
       code: 'MALFORMED',
-      message: `closure: graph file ${huge}: 300 MiB, more than the 256 MiB allowed`,
+      message: `closure: graph file ${huge}: 300 MiB, more than the 128 MiB allowed`,
     });
   });
 });

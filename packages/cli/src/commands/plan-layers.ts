@@ -106,7 +106,7 @@ async function readJson(file: string, flag: string, maxBytes?: number): Promise<
 
 async function readGraph(file: string): Promise<GraphNode[]> {
   // As large as @strata/closure lets a graph file be.
-  const parsed = graphFile.safeParse(await readJson(file, '--graph', 256 << 20));
+  const parsed = graphFile.safeParse(await readJson(file, '--graph', 128 << 20));
   if (parsed.success) return parsed.data;
   // Report the issue of the branch the file was meant for: a list, {"graph": [...]}, or keyed by path.
   const issues = parsed.error.issues.flatMap((i) => (i.code === 'invalid_union' ? i.errors.flat() : [i]));

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { lstat, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Sandbox, scriptSandbox } from './_sandbox.js';
@@ -64,27 +64,44 @@ function stopGroup(pid: number | undefined): () => void {
   return () => clearTimeout(timer);
 }
 
-function runScript(what: string, command: string[], cwd: string, script: string, sandbox: Sandbox, signal?: AbortSignal): Promise<string> {
+/** What a script printed is shown to the user; a script printing without end must not fill memory. */
+const MAX_OUTPUT = 1 << 20;
+
+/** Keeps the last `max` characters of what is appended, and counts the rest. */
+function tail(max: number): { add(text: string): void; text(): string } {
+  let kept = '';
+  let dropped = 0;
+  return {
+    add(text) {
+      kept += text;
+      if (kept.length > max) {
+        dropped += kept.length - max;
+        kept = kept.slice(-max);
+      }
+    },
+    text: () => (dropped > 0 ? `… (${dropped} characters not shown)\n${kept}` : kept),
+  };
+}
+
+function runScript(what: string, command: string[], cwd: string, scriptFile: string, sandbox: Sandbox, signal?: AbortSignal): Promise<string> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   const argv = [...sandbox.prefix, ...command];
   return new Promise((resolve, reject) => {
     // A process group of its own, so an abort reaches every process the script started, however
     // strata itself was stopped (a terminal's Ctrl-C reaches the group, `kill PID` only strata).
-    const env = { ...process.env, ...sandbox.env, STRATA_SCRIPT: script };
+    const env = { ...process.env, ...sandbox.env, STRATA_SCRIPT_FILE: scriptFile };
     const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let cancelKill: (() => void) | undefined;
     const onAbort = () => {
       cancelKill = stopGroup(child.pid);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    let output = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
+    const output = tail(MAX_OUTPUT);
+    const stderr = tail(4000);
+    child.stdout.on('data', (c: Buffer) => output.add(c.toString()));
     child.stderr.on('data', (c: Buffer) => {
-      output += c.toString();
-      stderr += c.toString();
+      output.add(c.toString());
+      stderr.add(c.toString());
     });
     child.on('error', (error) => reject(new CustomisationError('TOOL_MISSING', `${what}: cannot run ${argv[0]}: ${error.message}`)));
     child.on('close', (code, sig) => {
@@ -92,16 +109,16 @@ function runScript(what: string, command: string[], cwd: string, script: string,
       cancelKill?.();
       // Settles only once the script has stopped, so the caller may remove its directory safely.
       if (signal?.aborted) return reject(signal.reason);
-      if (code === 0) return resolve(output);
-      const tail = stderr.length > 4000 ? `…${stderr.slice(-4000)}` : stderr;
-      reject(new CustomisationError('SCRIPT_FAILED', `${what} failed (${sig ? `signal ${sig}` : `exit ${code}`}):\n${tail.trimEnd()}`));
+      if (code === 0) return resolve(output.text());
+      reject(new CustomisationError('SCRIPT_FAILED', `${what} failed (${sig ? `signal ${sig}` : `exit ${code}`}):\n${stderr.text().trimEnd()}`));
     });
   });
 }
 
-// The script is passed in the environment, never spliced into a command line, so quotes,
-// parentheses and $ survive exactly (nixpkgs issue #34779).
-const BASH_EVAL = ['-e', '-c', 'eval "$STRATA_SCRIPT"'];
+// The script is read from a file of strata's and evaluated, never spliced into a command line, so
+// quotes, parentheses and $ survive exactly (nixpkgs issue #34779), and its size is not limited by
+// what an environment variable or argument may hold (128 KiB).
+const BASH_EVAL = ['-e', '-c', 'eval "$(< "$STRATA_SCRIPT_FILE")"'];
 
 function fakechrootArgv(root: string, stateDir: string, storeRoot: string, bash: string, fakeroot: string): string[] {
   const proot = requireTool('proot', 'proot', 'enableFakechroot');
@@ -151,22 +168,25 @@ export async function runCustomisationScripts(root: string, options: Customisati
   if (!options.extraCommands && !options.fakeRootCommands) return { output, ownership: new Map(), notices: [] };
   const sandbox = scriptSandbox(['/nix/store', ...(options.storeRoot ? [join(options.storeRoot, 'nix/store')] : [])]);
   const notices = sandbox.notice ? [sandbox.notice] : [];
-  if (options.extraCommands) {
-    const bash = requireTool('bash', 'bash', 'extraCommands');
-    output += await runScript('extraCommands', [bash, ...BASH_EVAL], root, options.extraCommands, sandbox, options.signal);
-  }
-  if (!options.fakeRootCommands) return { output, ownership: new Map(), notices };
-  const bash = requireTool('bash', 'bash', 'fakeRootCommands');
-  const fakeroot = requireTool('fakeroot', 'fakeroot', 'fakeRootCommands');
-  const stateDir = await mkdtemp(join(tmpdir(), 'strata-fakeroot-'));
+  // The scripts and fakeroot's state; shown at /.strata-fakeroot inside a fakechroot.
+  const dir = await mkdtemp(join(tmpdir(), 'strata-scripts-'));
   try {
-    const argv = options.enableFakechroot
-      ? fakechrootArgv(root, stateDir, options.storeRoot ?? '', bash, fakeroot)
-      : [fakeroot, '-s', join(stateDir, 'state'), '--', bash, ...BASH_EVAL];
-    output += await runScript('fakeRootCommands', argv, options.enableFakechroot ? stateDir : root, options.fakeRootCommands, sandbox, options.signal);
-    const state = await readFile(join(stateDir, 'state'), 'utf8').catch(() => '');
+    if (options.extraCommands) {
+      const bash = requireTool('bash', 'bash', 'extraCommands');
+      await writeFile(join(dir, 'extraCommands'), options.extraCommands, { mode: 0o600 });
+      output += await runScript('extraCommands', [bash, ...BASH_EVAL], root, join(dir, 'extraCommands'), sandbox, options.signal);
+    }
+    if (!options.fakeRootCommands) return { output, ownership: new Map(), notices };
+    const bash = requireTool('bash', 'bash', 'fakeRootCommands');
+    const fakeroot = requireTool('fakeroot', 'fakeroot', 'fakeRootCommands');
+    await writeFile(join(dir, 'fakeRootCommands'), options.fakeRootCommands, { mode: 0o600 });
+    const [argv, script] = options.enableFakechroot
+      ? [fakechrootArgv(root, dir, options.storeRoot ?? '', bash, fakeroot), '/.strata-fakeroot/fakeRootCommands']
+      : [[fakeroot, '-s', join(dir, 'state'), '--', bash, ...BASH_EVAL], join(dir, 'fakeRootCommands')];
+    output += await runScript('fakeRootCommands', argv, options.enableFakechroot ? dir : root, script, sandbox, options.signal);
+    const state = await readFile(join(dir, 'state'), 'utf8').catch(() => '');
     return { output, ownership: await ownershipByPath(root, parseFakerootState(state)), notices };
   } finally {
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 }

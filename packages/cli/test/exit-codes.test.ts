@@ -1,4 +1,4 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, hasPeers, makeTempDir, run, runStrata, startRegistry, type RunningRegistry, type TempDir } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,7 @@ describe('stream-layered and build-layered', () => {
       expect(ok.exitCode, ok.stderr).toBe(0);
       const { stdout } = await run('tar', ['-xOf', file('out-name-ok.tar'), 'manifest.json']);
       expect(JSON.parse(stdout)[0].RepoTags).toEqual([`${name.toLowerCase()}:t`]);
+      await rm(file('out-name-ok.tar'));
     }
     expect(await leftovers('out-name.tar')).toEqual([]);
   });
@@ -129,7 +130,7 @@ describe('stream-layered and build-layered', () => {
     expect([device.exitCode, device.stderr]).toEqual([2, 'strata: -o /dev/null: is not a regular file; give the path of the file to write\n']);
     const script = await strata(['build-layered', '--name', 'x', '--extra-commands', 'echo oops >&2; exit 3', '-o', file('out-script.tar')]);
     expect([script.exitCode, script.stderr]).toEqual([1, 'strata: SCRIPT_FAILED: extraCommands failed (exit 3):\noops\n']);
-    expect(await leftovers('out-')).toEqual([]);
+    expect(await leftovers('out-script')).toEqual([]);
   });
 });
 

@@ -1,4 +1,20 @@
 #!/usr/bin/env node
-import { main } from './main.js';
 
-process.exitCode = await main(process.argv.slice(2));
+// Installed first, for the whole life of the process, so a signal never finds strata without a
+// handler (the default action would kill it, halfway through removing its partial files). While
+// strata loads, nothing exists yet: exit. While a command runs, main() turns signals into an abort
+// and cleans up. Once the outcome is known, a signal only hastens the exit, with that outcome.
+let state: 'loading' | 'running' | number = 'loading';
+const onSignal = () => {
+  if (state === 'loading') {
+    process.stderr.write('strata: interrupted\n');
+    process.exit(130);
+  }
+  if (typeof state === 'number') process.exit(state);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+const { main } = await import('./main.js');
+state = 'running';
+state = await main(process.argv.slice(2));
+process.exitCode = state;

@@ -4,7 +4,9 @@ import { createProgram } from './program.js';
 
 /**
  * Runs the strata CLI with `argv` (without node and script) and resolves to the exit code.
- * Ctrl-C aborts the running command through one AbortSignal, so partial outputs are removed.
+ * Ctrl-C (or SIGTERM) aborts the running command through one AbortSignal, so partial outputs and
+ * working directories are removed. Signals stay handled until the command has finished cleaning
+ * up: a second Ctrl-C during cleanup is ignored rather than killing strata halfway through it.
  */
 export async function main(argv: readonly string[]): Promise<number> {
   const controller = new AbortController();

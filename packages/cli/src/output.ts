@@ -1,5 +1,5 @@
 import { readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type Compressor, type Image, type ImageFormat, saveImage } from '@strata/image';
 import { type Command, Option } from 'commander';
 import type { CommandContext } from './context.js';
@@ -89,4 +89,22 @@ export async function writeOutput(image: Image, flags: OutputFlags, context: Com
   const layers = image.layers.map((l) => ({ diffId: l.diffId, size: l.size }));
   const manifest = saved.manifestDigest === undefined ? {} : { manifestDigest: saved.manifestDigest };
   return { file, format, size: await sizeOf(file), imageId: saved.imageId, ...manifest, repoTags: saved.repoTags, layers };
+}
+
+/**
+ * Checks, before any work, that `file` can be written atomically: its directory exists, and it is
+ * a regular file or does not exist yet (for an OCI layout, `format: 'oci'`, an existing directory:
+ * the image is added to it). Renaming over a directory fails only after the whole image was
+ * written next to it, and renaming over /dev/null or a pipe would replace it with a file.
+ */
+export async function checkOutputPath(file: string, flag = '-o', format: ImageFormat = 'docker-archive'): Promise<void> {
+  const path = resolve(file);
+  const existing = await stat(path).catch(() => undefined);
+  const layout = format === 'oci';
+  if (existing && !(layout ? existing.isDirectory() : existing.isFile())) {
+    const what = existing.isDirectory() ? 'a directory' : layout ? 'not a directory' : 'not a regular file';
+    throw new CliError(`${flag} ${file}: is ${what}; give the path of the ${layout ? 'OCI layout directory' : 'file'} to write`);
+  }
+  const dir = await stat(dirname(path)).catch(() => undefined);
+  if (!dir?.isDirectory()) throw new CliError(`${flag} ${file}: the directory ${dirname(path)} does not exist`);
 }

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
 import { ClosureError } from './errors.js';
+import { readInputText } from './input-file.js';
 
 /** Formats the first zod issue as `where.field[0]: message`. */
 export function describeZodIssue(error: z.ZodError, where: string): string {
@@ -26,11 +26,19 @@ export function parseJsonInput<A, O>(text: string, where: string, arraySchema: z
   return parsed.data;
 }
 
-/** Reads a text file the user named, throwing NOT_FOUND with the file and what it was for. */
+/** Larger graph or registration files are refused: a 30k-path closure's graph is tens of MiB. */
+const MAX_INPUT_BYTES = 128 << 20;
+
+/**
+ * Reads a text file the user named, throwing NOT_FOUND (cannot open) or MALFORMED (a directory, a
+ * device, or more than 128 MiB) with the file and what it was for.
+ */
 export async function readInputFile(file: string, what: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
+    return await readInputText(file, MAX_INPUT_BYTES);
   } catch (error) {
-    throw new ClosureError('NOT_FOUND', `cannot read ${what} ${file}: ${(error as Error).message}`, { cause: error });
+    const system = typeof (error as NodeJS.ErrnoException).code === 'string';
+    if (system) throw new ClosureError('NOT_FOUND', `cannot read ${what} ${file}: ${(error as Error).message}`, { cause: error });
+    throw new ClosureError('MALFORMED', `${what} ${file}: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -19,3 +19,4 @@ export {
   readDerivation,
 } from './derivation.js';
 export { makeSourcePath, makeStorePath, makeTextPath } from './make-store-path.js';
+export { readInputText } from './input-file.js';

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { ClosureError, resolveRoots, type StorePath, scanTree } from '@strata/closure';
 import { LayerError, type LayerPlan, type OwnershipOverride, scanDirectoryLayer } from '@strata/layer';
 import { joinContents } from './contents.js';
+import { CustomisationError } from './errors.js';
 import { applyHelpers, type ImageHelpers, shadowSetupScript } from './helpers.js';
 import { writeNixDb } from './nix-db.js';
 import { runCustomisationScripts } from './scripts.js';
@@ -57,8 +58,13 @@ async function resolveContents(contents: readonly string[], storeRoot: string | 
       store.push(path!);
     } catch (error) {
       // A local directory (not in the store) is allowed, as in nixpkgs' layered-image-with-path.
-      const isDir = await stat(item).then((s) => s.isDirectory(), () => false);
-      if (!(error instanceof ClosureError && error.code === 'OUTSIDE_STORE' && isDir)) throw error;
+      if (!(error instanceof ClosureError && error.code === 'OUTSIDE_STORE')) throw error;
+      const st = await stat(item).catch(() => undefined);
+      if (st && !st.isDirectory()) {
+        const kind = st.isFile() ? 'a file' : st.isFIFO() ? 'a named pipe' : st.isSocket() ? 'a socket' : 'a device';
+        throw new CustomisationError('INVALID_OPTION', `contents: ${item} is ${kind}; a contents item is a store path (or a link into the store) or a local directory`);
+      }
+      if (!st) throw error;
       items.push(item);
     }
   }
@@ -95,6 +101,7 @@ export async function buildCustomisationLayer(contents: readonly string[], spec:
       ...storeRoot,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    for (const notice of scripts.notices) options.onNotice?.(notice);
     if (scripts.output) options.onNotice?.(scripts.output.trimEnd());
     const plan = await scanDirectoryLayer(root, { overrides: toOverrides(scripts.ownership) }).catch((error: unknown) => {
       // Name the path as it would be in the image, not in strata's working directory.

@@ -71,4 +71,30 @@ describe('joinContents', () => {
       (e) => e instanceof CustomisationError && e.code === 'INVALID_OPTION' && e.message === `contents: ${local}/run/pipe is a named pipe; a local directory in contents may hold only files, directories and symlinks`,
     );
   });
+
+  it('refuses a local directory that contains the directory being filled, instead of copying it into itself', async () => {
+    const local = join(dir, 'local');
+    await mkdir(local);
+    await writeFile(join(local, 'file'), 'x');
+    const target = join(local, 'work/layer');
+    const error = await joinContents([local], target).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CustomisationError);
+    expect(error).toMatchObject({
+      code: 'INVALID_OPTION',
+      message: `contents: ${local} contains the directory the layer is built in (${target}); give a directory that does not contain it (strata works under TMPDIR: set TMPDIR elsewhere)`,
+    });
+    // Through a symlink to the same directory, too.
+    await symlink(local, join(dir, 'alias'));
+    await expect(joinContents([join(dir, 'alias')], target)).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
+
+  it('refuses a file name that is not UTF-8 in a local directory, naming its bytes', async () => {
+    const local = join(dir, 'latin');
+    await mkdir(local);
+    await writeFile(Buffer.concat([Buffer.from(`${local}/`), Buffer.from([0x63, 0x61, 0x66, 0xe9])]), 'x');
+    await expect(joinContents([local], join(dir, 'root'))).rejects.toMatchObject({
+      code: 'UNSUPPORTED_NAME',
+      message: `layer: ${local} holds a file name that is not UTF-8 ("caf\\xe9"); tar layers name files in UTF-8`,
+    });
+  });
 });

@@ -1,6 +1,7 @@
 import type { Stats } from 'node:fs';
-import { copyFile, lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { copyFile, lstat, mkdir, readlink, realpath, symlink } from 'node:fs/promises';
+import { readdirNames, readlinkName } from '@strata/layer';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { CustomisationError } from './errors.js';
 
 /** A `contents` conflict: two items provide the same path; the first one is kept (lndir -silent). */
@@ -43,7 +44,8 @@ function specialKind(st: Stats): string {
 }
 
 async function joinTree(walk: Walk, rel: string): Promise<void> {
-  const names = (await readdir(join(walk.diskBase, rel))).sort();
+  // Names that are not UTF-8 are refused here, naming them, rather than lost (Node would decode them lossily).
+  const names = readdirNames(join(walk.diskBase, rel)).sort();
   for (const name of names) {
     const relPath = rel ? `${rel}/${name}` : name;
     const from = join(walk.diskBase, relPath);
@@ -63,7 +65,7 @@ async function joinTree(walk: Walk, rel: string): Promise<void> {
     }
     walk.owners.set(`/${relPath}`, walk.source);
     if (st.isSymbolicLink()) {
-      await symlink(await readlink(from), to); // copied verbatim, as lndir does
+      await symlink(readlinkName(from), to); // copied verbatim, as lndir does
     } else if (walk.logicalBase !== undefined) {
       await symlink(`${walk.logicalBase}/${relPath}`, to); // an absolute link into the store
     } else if (st.isFile()) {
@@ -91,6 +93,19 @@ async function followItem(disk: string, storeRoot: string, storeDir: string): Pr
 }
 
 /**
+ * A local directory is copied file by file: one that holds `target` (`--contents /tmp` while the
+ * layer is built under /tmp) would be copied into itself until the disk is full.
+ */
+async function refuseContaining(item: string, diskBase: string, target: string): Promise<void> {
+  const inside = relative(await realpath(diskBase), await realpath(target));
+  if (inside === '..' || inside.startsWith('../') || isAbsolute(inside)) return;
+  throw new CustomisationError(
+    'INVALID_OPTION',
+    `contents: ${item} contains the directory the layer is built in (${target}); give a directory that does not contain it (strata works under TMPDIR: set TMPDIR elsewhere)`,
+  );
+}
+
+/**
  * Fills `target` with the merged view of `contents` that nixpkgs' symlinkJoin (lndir) gives the
  * image root: real directories; each file of a store path an absolute symlink into that path;
  * symlinks copied as they are. A local directory (not a store path) is copied in as real files.
@@ -110,6 +125,7 @@ export async function joinContents(contents: readonly string[], target: string, 
     if (kind !== 'dir') {
       throw new CustomisationError('INVALID_OPTION', `contents: ${item} is not a directory; symlinkJoin merges directories (put the file in a directory)`);
     }
+    if (!inStore) await refuseContaining(item, diskBase, target);
     await joinTree({ source: item, logicalBase: inStore ? item : undefined, diskBase, target, conflicts, owners }, '');
   }
   return conflicts;

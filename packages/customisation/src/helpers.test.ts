@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,5 +72,19 @@ describe('applyHelpers', () => {
     expect(await applyHelpers(root, { fakeNss: true })).toEqual(["/etc/passwd is provided by contents already; keeping that one and not the helper's"]);
     expect(await readFile(join(root, 'etc/passwd'), 'utf8')).toBe('x');
     expect(await readFile(join(root, 'etc/group'), 'utf8')).toContain('nobody');
+  });
+});
+
+describe('caCertificates', () => {
+  it('refuses a bundle that is not a regular file: a device, a directory, a named pipe', async () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    for (const [bundle, kind] of [['/dev/null', 'a device'], ['/dev/zero', 'a device'], [dir, 'a directory'], [fifo, 'a named pipe']]) {
+      const root = await mkdtemp(join(dir, 'root-'));
+      await expect(applyHelpers(root, { caCertificates: bundle })).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+        message: `caCertificates: ${bundle} is ${kind}, not a file; give a CA bundle file`,
+      });
+    }
   });
 });

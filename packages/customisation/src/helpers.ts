@@ -1,4 +1,5 @@
-import { copyFile, lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { copyFile, lstat, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CustomisationError } from './errors.js';
 
@@ -109,10 +110,17 @@ async function addCaCertificates(root: string, option: true | string, options: A
     for (const path of CA_PATHS) await place(root, path, (t) => symlink(bundle, t), notices);
     return;
   }
-  if (!(await exists(bundle))) throw new CustomisationError('INVALID_OPTION', `caCertificates: ${bundle} does not exist`);
+  const st = await stat(bundle).catch(() => undefined);
+  if (!st) throw new CustomisationError('INVALID_OPTION', `caCertificates: ${bundle} does not exist`);
+  // Copying a device (/dev/zero) or a pipe would never end; a directory is not a bundle.
+  if (!st.isFile()) throw new CustomisationError('INVALID_OPTION', `caCertificates: ${bundle} is ${kindOf(st)}, not a file; give a CA bundle file`);
   const [first, ...others] = CA_PATHS as [string, ...string[]];
   await place(root, first, (t) => copyFile(bundle, t), notices);
   for (const path of others) await place(root, path, (t) => symlink(first, t), notices);
+}
+
+function kindOf(st: Stats): string {
+  return st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe' : st.isSocket() ? 'a socket' : 'a device';
 }
 
 async function firstExisting(paths: readonly string[]): Promise<string | undefined> {

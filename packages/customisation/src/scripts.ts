@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Sandbox, scriptSandbox } from './_sandbox.js';
 import { which } from './_which.js';
 import { CustomisationError } from './errors.js';
-import { splitDevice } from '@strata/layer';
+import { readdirNames, splitDevice } from '@strata/layer';
 import { type FakerootEntry, parseFakerootState } from './fakeroot-state.js';
 
 /** Ownership and type that the scripts gave one path, as fakeroot recorded it. */
@@ -35,6 +36,8 @@ export interface CustomisationScriptOptions {
 export interface CustomisationScriptResult {
   readonly output: string;
   readonly ownership: ReadonlyMap<string, PathOwnership>;
+  /** What the user should know about how the scripts ran (a store that could not be made read-only). */
+  readonly notices: readonly string[];
 }
 
 function requireTool(program: string, debianPackage: string, option: string): string {
@@ -61,25 +64,44 @@ function stopGroup(pid: number | undefined): () => void {
   return () => clearTimeout(timer);
 }
 
-function runScript(what: string, argv: string[], cwd: string, script: string, signal?: AbortSignal): Promise<string> {
+/** What a script printed is shown to the user; a script printing without end must not fill memory. */
+const MAX_OUTPUT = 1 << 20;
+
+/** Keeps the last `max` characters of what is appended, and counts the rest. */
+function tail(max: number): { add(text: string): void; text(): string } {
+  let kept = '';
+  let dropped = 0;
+  return {
+    add(text) {
+      kept += text;
+      if (kept.length > max) {
+        dropped += kept.length - max;
+        kept = kept.slice(-max);
+      }
+    },
+    text: () => (dropped > 0 ? `… (${dropped} characters not shown)\n${kept}` : kept),
+  };
+}
+
+function runScript(what: string, command: string[], cwd: string, scriptFile: string, sandbox: Sandbox, signal?: AbortSignal): Promise<string> {
   if (signal?.aborted) return Promise.reject(signal.reason);
+  const argv = [...sandbox.prefix, ...command];
   return new Promise((resolve, reject) => {
     // A process group of its own, so an abort reaches every process the script started, however
     // strata itself was stopped (a terminal's Ctrl-C reaches the group, `kill PID` only strata).
-    const child = spawn(argv[0]!, argv.slice(1), { cwd, env: { ...process.env, STRATA_SCRIPT: script }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const env = { ...process.env, ...sandbox.env, STRATA_SCRIPT_FILE: scriptFile };
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let cancelKill: (() => void) | undefined;
     const onAbort = () => {
       cancelKill = stopGroup(child.pid);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    let output = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString();
-    });
+    const output = tail(MAX_OUTPUT);
+    const stderr = tail(4000);
+    child.stdout.on('data', (c: Buffer) => output.add(c.toString()));
     child.stderr.on('data', (c: Buffer) => {
-      output += c.toString();
-      stderr += c.toString();
+      output.add(c.toString());
+      stderr.add(c.toString());
     });
     child.on('error', (error) => reject(new CustomisationError('TOOL_MISSING', `${what}: cannot run ${argv[0]}: ${error.message}`)));
     child.on('close', (code, sig) => {
@@ -87,16 +109,16 @@ function runScript(what: string, argv: string[], cwd: string, script: string, si
       cancelKill?.();
       // Settles only once the script has stopped, so the caller may remove its directory safely.
       if (signal?.aborted) return reject(signal.reason);
-      if (code === 0) return resolve(output);
-      const tail = stderr.length > 4000 ? `…${stderr.slice(-4000)}` : stderr;
-      reject(new CustomisationError('SCRIPT_FAILED', `${what} failed (${sig ? `signal ${sig}` : `exit ${code}`}):\n${tail.trimEnd()}`));
+      if (code === 0) return resolve(output.text());
+      reject(new CustomisationError('SCRIPT_FAILED', `${what} failed (${sig ? `signal ${sig}` : `exit ${code}`}):\n${stderr.text().trimEnd()}`));
     });
   });
 }
 
-// The script is passed in the environment, never spliced into a command line, so quotes,
-// parentheses and $ survive exactly (nixpkgs issue #34779).
-const BASH_EVAL = ['-e', '-c', 'eval "$STRATA_SCRIPT"'];
+// The script is read from a file of strata's and evaluated, never spliced into a command line, so
+// quotes, parentheses and $ survive exactly (nixpkgs issue #34779), and its size is not limited by
+// what an environment variable or argument may hold (128 KiB).
+const BASH_EVAL = ['-e', '-c', 'eval "$(< "$STRATA_SCRIPT_FILE")"'];
 
 function fakechrootArgv(root: string, stateDir: string, storeRoot: string, bash: string, fakeroot: string): string[] {
   const proot = requireTool('proot', 'proot', 'enableFakechroot');
@@ -118,7 +140,7 @@ async function ownershipByPath(root: string, entries: readonly FakerootEntry[]):
     const st = await lstat(join(root, rel));
     const entry = byInode.get(`${st.dev}:${st.ino}`);
     if (entry) result.set(rel || '/', toOwnership(entry));
-    if (st.isDirectory()) for (const name of (await readdir(join(root, rel))).sort()) await visit(`${rel}/${name}`);
+    if (st.isDirectory()) for (const name of readdirNames(join(root, rel)).sort()) await visit(`${rel}/${name}`);
   };
   await visit('');
   return result;
@@ -131,8 +153,10 @@ function toOwnership(e: FakerootEntry): PathOwnership {
 }
 
 /**
- * Runs nixpkgs' customisation scripts on a layer directory: extraCommands unprivileged, then
- * fakeRootCommands under fakeroot (optionally inside proot with the directory as `/`), and returns
+ * Runs nixpkgs' customisation scripts on a layer directory: extraCommands, then fakeRootCommands
+ * under fakeroot (optionally inside proot with the directory as `/`), both unprivileged as nixpkgs
+ * runs them: in a private mount namespace where the Nix store (and a chroot store's) is read-only,
+ * without capabilities, so writing through a contents symlink into a store path fails. Returns
  * the ownership fakeroot recorded, read from its saved state, so it can be applied to the layer's tar
  * entries although the files on disk never change owner.
  *
@@ -141,22 +165,28 @@ function toOwnership(e: FakerootEntry): PathOwnership {
  */
 export async function runCustomisationScripts(root: string, options: CustomisationScriptOptions = {}): Promise<CustomisationScriptResult> {
   let output = '';
-  if (options.extraCommands) {
-    const bash = requireTool('bash', 'bash', 'extraCommands');
-    output += await runScript('extraCommands', [bash, ...BASH_EVAL], root, options.extraCommands, options.signal);
-  }
-  if (!options.fakeRootCommands) return { output, ownership: new Map() };
-  const bash = requireTool('bash', 'bash', 'fakeRootCommands');
-  const fakeroot = requireTool('fakeroot', 'fakeroot', 'fakeRootCommands');
-  const stateDir = await mkdtemp(join(tmpdir(), 'strata-fakeroot-'));
+  if (!options.extraCommands && !options.fakeRootCommands) return { output, ownership: new Map(), notices: [] };
+  const sandbox = scriptSandbox(['/nix/store', ...(options.storeRoot ? [join(options.storeRoot, 'nix/store')] : [])]);
+  const notices = sandbox.notice ? [sandbox.notice] : [];
+  // The scripts and fakeroot's state; shown at /.strata-fakeroot inside a fakechroot.
+  const dir = await mkdtemp(join(tmpdir(), 'strata-scripts-'));
   try {
-    const argv = options.enableFakechroot
-      ? fakechrootArgv(root, stateDir, options.storeRoot ?? '', bash, fakeroot)
-      : [fakeroot, '-s', join(stateDir, 'state'), '--', bash, ...BASH_EVAL];
-    output += await runScript('fakeRootCommands', argv, options.enableFakechroot ? stateDir : root, options.fakeRootCommands, options.signal);
-    const state = await readFile(join(stateDir, 'state'), 'utf8').catch(() => '');
-    return { output, ownership: await ownershipByPath(root, parseFakerootState(state)) };
+    if (options.extraCommands) {
+      const bash = requireTool('bash', 'bash', 'extraCommands');
+      await writeFile(join(dir, 'extraCommands'), options.extraCommands, { mode: 0o600 });
+      output += await runScript('extraCommands', [bash, ...BASH_EVAL], root, join(dir, 'extraCommands'), sandbox, options.signal);
+    }
+    if (!options.fakeRootCommands) return { output, ownership: new Map(), notices };
+    const bash = requireTool('bash', 'bash', 'fakeRootCommands');
+    const fakeroot = requireTool('fakeroot', 'fakeroot', 'fakeRootCommands');
+    await writeFile(join(dir, 'fakeRootCommands'), options.fakeRootCommands, { mode: 0o600 });
+    const [argv, script] = options.enableFakechroot
+      ? [fakechrootArgv(root, dir, options.storeRoot ?? '', bash, fakeroot), '/.strata-fakeroot/fakeRootCommands']
+      : [[fakeroot, '-s', join(dir, 'state'), '--', bash, ...BASH_EVAL], join(dir, 'fakeRootCommands')];
+    output += await runScript('fakeRootCommands', argv, options.enableFakechroot ? dir : root, script, sandbox, options.signal);
+    const state = await readFile(join(dir, 'state'), 'utf8').catch(() => '');
+    return { output, ownership: await ownershipByPath(root, parseFakerootState(state)), notices };
   } finally {
-    await rm(stateDir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -61,7 +61,7 @@ describe.runIf(hasPeers('fakeroot', 'proot'))('runCustomisationScripts', () => {
       const { stdout } = await run('ps', ['-eo', 'pid=,args='], { allowFailure: true });
       return stdout.split('\n').filter((line) => {
         const file = /faked\S* .*--save-file (\S+)/.exec(line)?.[1];
-        return file?.includes('strata-fakeroot-') && !existsSync(file.slice(0, file.lastIndexOf('/')));
+        return file?.includes('strata-scripts-') && !existsSync(file.slice(0, file.lastIndexOf('/')));
       });
     };
     const before = new Set(await orphanedFakeds());
@@ -74,6 +74,22 @@ describe.runIf(hasPeers('fakeroot', 'proot'))('runCustomisationScripts', () => {
     const { stdout } = await run('ps', ['-eo', 'args='], { allowFailure: true });
     expect(stdout).not.toContain(`touch ${marker}`);
   }, 15_000);
+});
+
+describe.runIf(hasPeers('fakeroot'))('runCustomisationScripts with large scripts and output', () => {
+  it('runs a script larger than an environment variable may hold', async () => {
+    const script = `echo ran > ./big\n# ${'x'.repeat(300_000)}\n`;
+    for (const scripts of [{ extraCommands: script }, { fakeRootCommands: script }, { fakeRootCommands: script, enableFakechroot: true }]) {
+      await runCustomisationScripts(dir.path, scripts);
+      expect(await readFile(join(dir.path, 'big'), 'utf8')).toBe('ran\n');
+    }
+  });
+
+  it('keeps only the end of what a script prints without end', async () => {
+    const { output } = await runCustomisationScripts(dir.path, { extraCommands: "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo the end" });
+    expect(output.length).toBeLessThan(1.1 * 2 ** 20);
+    expect(output).toMatch(/^… \(\d+ characters not shown\)\nx+\nthe end\n$/);
+  });
 });
 
 describe('runCustomisationScripts without its tools', () => {

@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { resolveRoots, type StorePath } from '@strata/closure';
+import { readInputText, resolveRoots, type StorePath } from '@strata/closure';
 import { buildCustomisationLayer, type CustomisationLayer } from '@strata/customisation';
 import { type Compressor, createLayer, type Image, type Layer, readImage, type SavedImage, type SaveImageOptions, saveImage } from '@strata/image';
 import { type LayerPlan, packLayer, scanLayerSync } from '@strata/layer';
 import { imageTag } from '@strata/manifest';
-import { planLayers, storeLayerBudget } from '@strata/popularity';
+import { PipelineError, planLayers, storeLayerBudget } from '@strata/popularity';
 import { customisationLayerKey, registeredLayerKey, storeLayerKey } from './_cache-key.js';
 import { type GeneratedStore, scanStoreLayer } from './_generated-store.js';
 import { type BuiltImage, builtImage, imageTemplate } from './_built-image.js';
@@ -22,7 +21,7 @@ const BASE_JSON_NODE = '/nix/store/00000000000000000000000000000000-base.json';
 async function loadPipeline(pipeline: unknown): Promise<unknown> {
   if (typeof pipeline !== 'string') return pipeline;
   try {
-    return JSON.parse(await readFile(pipeline, 'utf8'));
+    return JSON.parse(await readInputText(pipeline));
   } catch (error) {
     throw new DockerToolsError('INVALID_OPTION', `layeringPipeline ${pipeline}: ${(error as Error).message}`, { cause: error });
   }
@@ -61,20 +60,32 @@ async function planStoreLayers(
   const roots = [...new Set([...custom.references, ...configRefs, ...generated.flatMap((g) => g.references)])].filter((p) => !own.has(p));
   const closure = [...(await closureOf(o, roots, signal)), ...generated];
   const byPath = new Map(closure.map((p) => [p.path, p]));
-  if (closure.length === 0) return { layers: [], closure: byPath };
+  // With no store paths there is nothing to plan, but a given pipeline is still checked (on the
+  // stand-ins alone), so a bad one never passes unnoticed.
+  if (closure.length === 0 && o.layeringPipeline === undefined) return { layers: [], closure: byPath };
   const graph = [
     ...closure,
     { path: CUSTOMISATION_NODE, narSize: custom.plan.size, references: custom.references },
     { path: BASE_JSON_NODE, narSize: JSON.stringify(o.config).length, references: configRefs },
   ];
   const ignore = [CUSTOMISATION_NODE, BASE_JSON_NODE];
-  if (o.layeringPipeline !== undefined) return { layers: planLayers(graph, { pipeline: await loadPipeline(o.layeringPipeline), ignore }), closure: byPath };
+  if (o.layeringPipeline !== undefined) {
+    const pipeline = await loadPipeline(o.layeringPipeline);
+    try {
+      return { layers: planLayers(graph, { pipeline, ignore }), closure: byPath };
+    } catch (error) {
+      // Name the option (and its file): the planner only knows the step's place in the pipeline.
+      if (!(error instanceof PipelineError)) throw error;
+      const where = typeof o.layeringPipeline === 'string' ? `layeringPipeline ${o.layeringPipeline}` : 'layeringPipeline';
+      throw new DockerToolsError('INVALID_OPTION', `${where}: ${error.message}`, { cause: error });
+    }
+  }
   return { layers: planLayers(graph, { limit: storeLayerBudget(o.maxLayers, baseLayerCount), ignore }), closure: byPath };
 }
 
-async function openBase(fromImage: ResolvedLayeredOptions['fromImage']): Promise<Image | undefined> {
+async function openBase(fromImage: ResolvedLayeredOptions['fromImage'], signal: AbortSignal | undefined): Promise<Image | undefined> {
   if (fromImage === undefined) return undefined;
-  return typeof fromImage === 'string' ? readImage(fromImage) : fromImage;
+  return typeof fromImage === 'string' ? readImage(fromImage, signal ? { signal } : {}) : fromImage;
 }
 
 /**
@@ -104,18 +115,22 @@ export async function streamLayered(options: LayeredImageOptions, extras: Layere
   const { signal } = options;
   const storeRoot = o.storeRoot ? { storeRoot: o.storeRoot } : {};
   const configRefs = extras.configReferences ?? (await resolveRoots(configReferences(o.config), storeRoot));
-  const base = await openBase(o.fromImage);
-  if (o.layeringPipeline === undefined) storeLayerBudget(o.maxLayers, base?.layers.length ?? 0); // fails early on too small a budget
-  const custom = await buildCustomisationLayer(o.contents, o.customisation, {
-    ...storeRoot,
-    ...(signal ? { signal } : {}),
-    closureOf: (roots) => closureOf(o, roots, signal),
-    ...(options.onNotice ? { onNotice: options.onNotice } : {}),
-  });
+  const base = await openBase(o.fromImage, signal);
+  let custom: CustomisationLayer | undefined;
   try {
+    if (o.layeringPipeline === undefined) storeLayerBudget(o.maxLayers, base?.layers.length ?? 0); // fails early on too small a budget
+    custom = await buildCustomisationLayer(o.contents, o.customisation, {
+      ...storeRoot,
+      ...(signal ? { signal } : {}),
+      closureOf: (roots) => closureOf(o, roots, signal),
+      ...(options.onNotice ? { onNotice: options.onNotice } : {}),
+    });
     return await assemble(o, options, { custom, configRefs, base, extras });
   } catch (error) {
-    await custom.dispose();
+    await custom?.dispose();
+    // A base read here holds a decompressed copy of a compressed archive: release it. An image
+    // passed in stays its caller's.
+    if (typeof o.fromImage === 'string') await base?.dispose();
     throw error;
   }
 }

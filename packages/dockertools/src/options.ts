@@ -1,7 +1,7 @@
 import type { ClosureSource } from '@strata/closure';
 import type { CustomisationSpec } from '@strata/customisation';
 import type { Image } from '@strata/image';
-import { type ContainerConfig, ManifestError, normalizeCreated, parseContainerConfig } from '@strata/manifest';
+import { type ContainerConfig, checkImageName, ManifestError, normalizeCreated, parseContainerConfig } from '@strata/manifest';
 import { DockerToolsError } from './errors.js';
 
 /** A date as nixpkgs takes it: ISO-8601, `"now"`, seconds since the epoch, or a Date. */
@@ -102,9 +102,23 @@ export function resolveDate(value: DateInput | undefined, field: string): string
   return checked(() => normalizeCreated(input, field));
 }
 
+/** What a tar header holds: 11 octal digits of seconds (2242-03-16T12:56:31Z). */
+const MAX_MTIME = 8 ** 11 - 1;
+/** Linux ids are 32 bits; (uid_t)-1 means "no change" to chown, so no file can have it. */
+const MAX_ID = 2 ** 32 - 2;
+
 function toSeconds(value: DateInput | undefined, field: string): number {
-  if (typeof value === 'number') return value;
-  return Math.floor(Date.parse(resolveDate(value, field)) / 1000);
+  const seconds = typeof value === 'number' ? value : Math.floor(Date.parse(resolveDate(value, field)) / 1000);
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_MTIME) {
+    throw new DockerToolsError('INVALID_OPTION', `${field}: must be from 1970-01-01T00:00:00Z to 2242-03-16T12:56:31Z (0 to ${MAX_MTIME} seconds), what a tar header holds; got ${String(value)}`);
+  }
+  return seconds;
+}
+
+function toId(value: number | undefined, field: string): number {
+  const id = value ?? 0;
+  if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new DockerToolsError('INVALID_OPTION', `${field}: must be a whole number from 0 to ${MAX_ID}, got ${String(value)}`);
+  return id;
 }
 
 /** The user's config, validated; `Cmd`/`Entrypoint` given as one string become the one-element list Docker reads it as. */
@@ -122,6 +136,8 @@ export function customisationOf(options: CustomisationSpec): CustomisationSpec {
 /** Applies nixpkgs' defaults to streamLayeredImage's options and checks them; `where` names them in messages. */
 export function resolveLayeredOptions(options: LayeredImageOptions, where = 'options'): ResolvedLayeredOptions {
   if (typeof options.name !== 'string' || options.name === '') throw new DockerToolsError('INVALID_OPTION', `${where}.name: required`);
+  // Checked now, before any work, so a name podman would refuse never reaches an archive.
+  checked(() => checkImageName(options.name, `${where}.name`));
   const maxLayers = options.maxLayers ?? 100;
   if (!Number.isInteger(maxLayers) || maxLayers < 2) {
     throw new DockerToolsError('INVALID_OPTION', `${where}.maxLayers: must be greater than 1, got ${maxLayers}`);
@@ -136,8 +152,8 @@ export function resolveLayeredOptions(options: LayeredImageOptions, where = 'opt
     created: resolveDate(options.created, `${where}.created`),
     createdInput: options.created === undefined ? EPOCH_PLUS_ONE : options.created instanceof Date ? options.created.toISOString() : String(options.created),
     mtime: toSeconds(options.mtime, `${where}.mtime`),
-    uid: options.uid ?? 0,
-    gid: options.gid ?? 0,
+    uid: toId(options.uid, `${where}.uid`),
+    gid: toId(options.gid, `${where}.gid`),
     uname: options.uname ?? 'root',
     gname: options.gname ?? 'root',
     maxLayers,

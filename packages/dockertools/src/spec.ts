@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { readInputText } from '@strata/closure';
 import { z } from 'zod';
 import { DockerToolsError } from './errors.js';
 import { type LayeredImageOptions, resolveLayeredOptions } from './options.js';
@@ -68,7 +68,7 @@ export function describeSpecError(error: z.ZodError, where: string): string {
 export async function readSpecFile(file: string, pathKeys: readonly string[] = SPEC_PATH_KEYS): Promise<RawSpec> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readInputText(file);
   } catch (error) {
     throw new DockerToolsError('INVALID_SPEC', `${file}: cannot read: ${(error as Error).message}`, { cause: error });
   }

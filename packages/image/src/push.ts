@@ -47,7 +47,7 @@ function blobsOf(image: Image, options: PushImageOptions, onStale: () => void): 
   );
 }
 
-function push(image: Image, blobs: readonly LayerBlob[], reference: string | Reference, options: PushImageOptions): Promise<PushedImage> {
+function push(image: Image, blobs: readonly LayerBlob[], reference: string | Reference, options: PushImageOptions, onLayerError: (error: ImageError) => void): Promise<PushedImage> {
   const types = mediaTypesFor(
     blobs.map((b) => b.compression),
     options.format === 'oci',
@@ -60,6 +60,9 @@ function push(image: Image, blobs: readonly LayerBlob[], reference: string | Ref
       ...(blob.digest === undefined ? {} : { digest: blob.digest }),
       open: () => {
         const stream = blob.open();
+        stream.once('error', (error) => {
+          if (error instanceof ImageError) onLayerError(error);
+        });
         diffIds[i] = stream.diffId;
         return stream;
       },
@@ -97,10 +100,19 @@ export async function pushImage(image: Image, reference: string | Reference, opt
     const stop = new AbortController();
     const blobs = await blobsOf(image, options, () => stop.abort(new ImageError('DIGEST_MISMATCH', 'a layer cache entry disagreed with the layer')));
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    // A layer that fails its own check (bytes that contradict the declared diffID) reaches the
+    // registry client as a broken request body; the push stops at once, rather than retry a body
+    // that will fail the same way, and reports the layer's error, which names it.
+    let layerError: ImageError | undefined;
+    const onLayerError = (error: ImageError) => {
+      if (layerError !== undefined) return;
+      layerError = error;
+      stop.abort(error);
+    };
     try {
-      return await push(image, blobs, reference, { ...options, signal });
+      return await push(image, blobs, reference, { ...options, signal }, onLayerError);
     } catch (error) {
-      if (attempt > 1 || !blobs.some((b) => b.stale) || options.signal?.aborted) throw error;
+      if (attempt > 1 || !blobs.some((b) => b.stale) || options.signal?.aborted) throw layerError ?? error;
       // The wrong entries are gone: the layers they named are read, hashed and uploaded this time.
     }
   }

@@ -12,6 +12,8 @@ export interface ReadImageOptions {
   readonly name?: string;
   /** The tag to go with `name` (nixpkgs' `fromImageTag`). @default the first image */
   readonly tag?: string;
+  /** Stops decompressing a compressed archive (its temporary copy is removed). @default none */
+  readonly signal?: AbortSignal;
 }
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
@@ -27,8 +29,12 @@ function select(archive: DockerArchive, options: ReadImageOptions): ArchivedImag
   throw new ImageError('INVALID_IMAGE', `${archive.file}: no image ${wanted} (the archive has ${available.length > 0 ? available.join(', ') : 'only untagged images'})`);
 }
 
-/** Wraps an archived image as a lazy {@link Image}: its layers are read from the file when a sink pulls, and checked against its diffIDs. */
-export function archivedImage(file: string, image: ArchivedImage): Image {
+/**
+ * Wraps an archived image as a lazy {@link Image}: its layers are read from the file when a sink
+ * pulls, and checked against its diffIDs. `dispose` releases what the archive holds (the
+ * decompressed copy of a compressed archive).
+ */
+export function archivedImage(file: string, image: ArchivedImage, dispose: () => Promise<void> = async () => {}): Image {
   const where = `${file}: ${image.repoTags[0] ?? image.configDigest}`;
   image.config.rootfs.diff_ids.forEach((diffId, i) => {
     if (!DIGEST.test(diffId)) throw new ImageError('INVALID_IMAGE', `${where}: rootfs.diff_ids[${i}] is not a sha256 digest: ${JSON.stringify(diffId).slice(0, 80)}`);
@@ -49,7 +55,7 @@ export function archivedImage(file: string, image: ArchivedImage): Image {
       }
       return image.configBytes;
     },
-    dispose: async () => {},
+    dispose,
   };
 }
 
@@ -61,11 +67,18 @@ function variantOf(image: ArchivedImage): string | undefined {
 /**
  * Reads an image from a docker-archive (strata, nixpkgs, `docker save`, `podman save`, skopeo;
  * plain, gzip or zstd) as a lazy {@link Image}. Only the archive's index is read now; each layer is
- * read when a sink pulls it and checked against the diffID the config declares.
+ * read when a sink pulls it and checked against the diffID the config declares. A compressed
+ * archive is decompressed once into an unnamed temporary file: call `dispose()` when done.
  * @example
  * const base = await readImage('base.tar', { name: 'redis', tag: 'latest' });
  * base.layers.length; base.platform.architecture;
  */
 export async function readImage(file: string, options: ReadImageOptions = {}): Promise<Image> {
-  return archivedImage(file, select(await readDockerArchive(file), options));
+  const archive = await readDockerArchive(file, options.signal ? { signal: options.signal } : {});
+  try {
+    return archivedImage(file, select(archive, options), () => archive.close());
+  } catch (error) {
+    await archive.close();
+    throw error;
+  }
 }

@@ -6,6 +6,8 @@ export type LayerErrorCode =
   | 'NOT_IN_STORE'
   | 'UNREADABLE'
   | 'UNSUPPORTED_TYPE'
+  /** A file name that is not UTF-8: a tar header cannot name it. */
+  | 'UNSUPPORTED_NAME'
   | 'CHANGED'
   | 'INVALID_OPTION';
 

@@ -16,3 +16,4 @@ export {
 export { packLayer, type PackLayerOptions } from './pack.js';
 export { readTar, type TarMember } from './read.js';
 export { LAYER_FORMAT_VERSION } from './format.js';
+export { readdirNames, readlinkName } from './names.js';

@@ -1,7 +1,8 @@
-import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { accessSync, constants, lstatSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { splitDevice } from './device.js';
 import { tarSize } from './tar.js';
+import { readdirNames, readlinkName } from './names.js';
 import { LayerError, toLayerError } from './errors.js';
 import type { TarHeader } from './tar-entry.js';
 
@@ -88,8 +89,9 @@ function byBytes(a: string, b: string): number {
 function toSeconds(mtime: Date | number | undefined): number {
   if (mtime === undefined) return 1;
   const seconds = typeof mtime === 'number' ? mtime : Math.floor(mtime.getTime() / 1000);
-  if (!Number.isInteger(seconds) || seconds < 0) {
-    throw new LayerError('INVALID_OPTION', `layer: mtime must be a whole number of seconds >= 0, got ${String(mtime)}`);
+  // 8^11-1 is what a tar header's 11 octal digits hold (2242-03-16).
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 8 ** 11 - 1) {
+    throw new LayerError('INVALID_OPTION', `layer: mtime must be a whole number of seconds from 0 to 8589934591 (2242-03-16), got ${String(mtime)}`);
   }
   return seconds;
 }
@@ -118,7 +120,7 @@ function entryFromStat(ctx: WalkContext, path: string, st: Stats): LayerEntry {
   const mode = st.mode & 0o7777;
   if (st.isDirectory()) return entryOf(ctx, path, { type: 'directory', mode, size: 0 });
   if (st.isSymbolicLink()) {
-    const linkname = fsCall(disk, () => readlinkSync(disk));
+    const linkname = fsCall(disk, () => readlinkName(disk));
     return entryOf(ctx, path, { type: 'symlink', mode, size: 0, linkname });
   }
   // A hardlink is just another regular file here: nixpkgs writes every occurrence with its content.
@@ -142,7 +144,7 @@ function walk(ctx: WalkContext, path: string, st: Stats): void {
   ctx.out.push(entryFromStat(ctx, path, st));
   if (!st.isDirectory()) return;
   const disk = ctx.root + path;
-  const names = fsCall(disk, () => readdirSync(disk)).sort(byBytes);
+  const names = fsCall(disk, () => readdirNames(disk)).sort(byBytes);
   // Pre-order with sorted children is exactly nixpkgs' order "sorted by path components".
   for (const name of names) walk(ctx, `${path}/${name}`, fsCall(`${disk}/${name}`, () => lstatSync(`${disk}/${name}`)));
 }

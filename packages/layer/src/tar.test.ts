@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -70,6 +71,44 @@ describe('writeTar hard links', () => {
       expect(await readFile(join(dir.path, 'x/nix/long'), 'utf8')).toBe('x\n');
     } finally {
       await dir.remove();
+    }
+  });
+});
+
+describe('writeTar header ranges', () => {
+  const file = (over: Partial<TarEntry>): TarEntry => ({ ...owner, name: 'f', type: 'file', mode: 0o644, size: 1, body: Buffer.from('x'), ...over });
+  const gnuList = async (entries: TarEntry[]) => {
+    const tar = writeTar(entries);
+    const out = await buffer(tar);
+    expect(out.length).toBe(tar.size);
+    const listed = spawnSync('tar', ['--full-time', '--numeric-owner', '-tvf', '-'], { input: out });
+    return { stdout: listed.stdout.toString(), stderr: listed.stderr.toString() };
+  };
+
+  it('writes an mtime past 2038 with a PAX record that GNU tar reads back', async () => {
+    for (const [mtime, date] of [
+      [2 ** 31, '2038-01-19 03:14:08'],
+      [4_102_444_800, '2100-01-01 00:00:00'],
+      [8 ** 11 - 1, '2242-03-16 12:56:31'],
+    ] as const) {
+      const listed = await gnuList([file({ mtime })]);
+      expect(listed.stderr, String(mtime)).toBe('');
+      expect(listed.stdout).toBe(`-rw-r--r-- 0/0               1 ${date} f\n`);
+    }
+  });
+
+  it('writes ids up to 2^32-2 with PAX records, and refuses what no header can hold, naming the field', async () => {
+    const listed = await gnuList([file({ uid: 4_294_967_294, gid: 3_000_000 })]);
+    expect(listed.stdout).toMatch(/^-rw-r--r-- 4294967294\/3000000 /);
+    for (const [over, message] of [
+      [{ mtime: 1e12 }, 'layer: f: mtime 1000000000000 is out of range (0 to 8589934591, 1970 to 2242-03-16)'],
+      [{ mtime: -1 }, 'layer: f: mtime -1 is out of range (0 to 8589934591, 1970 to 2242-03-16)'],
+      [{ uid: 2 ** 40 }, 'layer: f: uid 1099511627776 is out of range (0 to 4294967294)'],
+      [{ gid: 2 ** 32 - 1 }, 'layer: f: gid 4294967295 is out of range (0 to 4294967294)'],
+      [{ uid: 1.5 }, 'layer: f: uid 1.5 is out of range (0 to 4294967294)'],
+      [{ type: 'character-device', size: 0, body: undefined, devmajor: 1, devminor: 300_000 }, 'layer: f: devminor 300000 is out of range (0 to 262143)'],
+    ] as const) {
+      expect(() => writeTar([file(over as Partial<TarEntry>)])).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message }));
     }
   });
 });

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import { createSha256 } from './_hash.js';
-import { END_OF_ARCHIVE, entrySize, paxRecords } from './_header.js';
+import { checkHeader, END_OF_ARCHIVE, entrySize, paxRecords } from './_header.js';
 import { LayerError } from './errors.js';
 import type { TarEntry, TarHeader } from './tar-entry.js';
 
@@ -45,6 +45,7 @@ const TYPE_BITS: Record<TarHeader['type'], number> = {
 };
 
 function toPackHeader(entry: TarHeader): tarStream.Header {
+  checkHeader(entry);
   const pax = paxRecords(entry);
   return {
     name: entry.name,
@@ -55,7 +56,8 @@ function toPackHeader(entry: TarHeader): tarStream.Header {
     gid: entry.gid,
     uname: pax?.uname === undefined ? entry.uname : '',
     gname: pax?.gname === undefined ? entry.gname : '',
-    mtime: new Date(entry.mtime * 1000),
+    // A PAX mtime replaces the ustar field, which tar-stream cannot write past 2038: leave it 0.
+    mtime: new Date(pax?.mtime === undefined ? entry.mtime * 1000 : 0),
     devmajor: entry.devmajor ?? 0,
     devminor: entry.devminor ?? 0,
     size: entry.type === 'file' ? entry.size : 0,

@@ -1,4 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
 import { ManifestError } from './errors.js';
 
 const BLOCK = 512;
@@ -65,23 +64,28 @@ function memberType(flag: string): TarHeaderRecord['type'] {
   return 'other';
 }
 
-async function readAt(handle: FileHandle, position: number, length: number, where: string): Promise<Buffer> {
-  const bytes = Buffer.alloc(length);
-  const { bytesRead } = await handle.read(bytes, 0, length, position);
-  if (bytesRead !== length) throw new ManifestError('INVALID_ARCHIVE', `${where}: truncated at byte ${position + bytesRead}`);
+/** Reads `length` bytes at `position`; fewer only at the end of the tar. */
+export type ReadAt = (position: number, length: number) => Promise<Buffer>;
+
+async function readAt(read: ReadAt, position: number, length: number, where: string): Promise<Buffer> {
+  const bytes = await read(position, length);
+  if (bytes.length !== length) throw new ManifestError('INVALID_ARCHIVE', `${where}: truncated at byte ${position + bytes.length}`);
   return bytes;
 }
+
+/** PAX and GNU long-name headers hold a few names; larger ones are refused rather than read into memory. */
+const MAX_EXTENSION = 1 << 20;
 
 /**
  * Walks an uncompressed tar's headers with positional reads, seeking past every body, so indexing
  * costs one 512-byte read per member whatever the members' sizes. PAX (`x`) and GNU long-name
  * (`L`, `K`) headers are applied to the member after them.
  */
-export async function* walkTarHeaders(handle: FileHandle, fileSize: number, where: string): AsyncGenerator<TarHeaderRecord> {
+export async function* walkTarHeaders(read: ReadAt, fileSize: number, where: string): AsyncGenerator<TarHeaderRecord> {
   let position = 0;
   let pending: Pending = {};
   while (position + BLOCK <= fileSize) {
-    const block = await readAt(handle, position, BLOCK, where);
+    const block = await readAt(read, position, BLOCK, where);
     if (block.every((byte) => byte === 0)) return; // end-of-archive marker
     if (!checksumOk(block)) throw new ManifestError('INVALID_ARCHIVE', `${where}: bad tar header checksum at byte ${position}`);
     const flag = String.fromCharCode(block[156]!);
@@ -93,7 +97,8 @@ export async function* walkTarHeaders(handle: FileHandle, fileSize: number, wher
     }
     position = offset + Math.ceil(size / BLOCK) * BLOCK;
     if (extension) {
-      const body = await readAt(handle, offset, size, where);
+      if (size > MAX_EXTENSION) throw new ManifestError('INVALID_ARCHIVE', `${where}: the extended header at byte ${position} claims ${size} bytes (at most ${MAX_EXTENSION})`);
+      const body = await readAt(read, offset, size, where);
       if (flag === 'x') parsePax(body, pending);
       else if (flag === 'L') pending.name = cString(body, 0, body.length);
       else pending.linkname = cString(body, 0, body.length);

@@ -86,6 +86,9 @@ export function hostArchitecture(): string {
 export function normalizeCreated(created: string | Date = '1970-01-01T00:00:01Z', field = 'created'): string {
   const date = created === 'now' ? new Date() : created instanceof Date ? created : new Date(created);
   if (Number.isNaN(date.getTime())) throw new ManifestError('INVALID_OPTION', `${field}: not an ISO-8601 date or "now": ${String(created)}`);
+  // RFC 3339 has four-digit years; toISOString would write "+033658-…", which podman refuses.
+  const year = date.getUTCFullYear();
+  if (year < 0 || year > 9999) throw new ManifestError('INVALID_OPTION', `${field}: the year must be from 0000 to 9999 (RFC 3339), got ${typeof created === 'string' ? created : date.toISOString()}`);
   return date.toISOString().replace(/\.000Z$/, 'Z');
 }
 

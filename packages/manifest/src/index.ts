@@ -12,7 +12,7 @@ export {
   parseContainerConfig,
   serializeImageConfig,
 } from './config.js';
-export { imageTag, repoTag } from './tag.js';
+export { checkImageName, imageTag, repoTag } from './tag.js';
 export { createZstdCompress, createZstdDecompress, type ZstdCompressOptions, zstdVersion } from './zstd.js';
 export {
   type ArchiveConfig,
@@ -31,6 +31,7 @@ export {
   detectCompression,
   type DockerArchive,
   readDockerArchive,
+  type ReadDockerArchiveOptions,
 } from './read-archive.js';
 export {
   type ArchiveImage,

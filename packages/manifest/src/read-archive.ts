@@ -1,20 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open as openFile } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
-import { createGunzip } from 'node:zlib';
-import { readTar } from '@strata/layer';
 import { z } from 'zod';
+import { type Compression, detectCompression, openTarSource, type TarSource } from './_tar-source.js';
 import { walkTarHeaders } from './_tar-headers.js';
 import { describeZodError, ManifestError } from './errors.js';
 import type { ImageConfig } from './config.js';
 import type { ArchiveLayer } from './write-archive.js';
-import { createZstdDecompress } from './zstd.js';
 
-/** How bytes are compressed, detected from their magic number. */
-export type Compression = 'none' | 'gzip' | 'zstd';
+export { type Compression, detectCompression } from './_tar-source.js';
 
 /** A layer inside an archive, re-openable (each `open()` reads it again). */
 export interface ArchivedLayer extends ArchiveLayer {
@@ -42,6 +35,17 @@ export interface DockerArchive {
   /** Compression of the whole file. */
   readonly compression: Compression;
   readonly images: readonly ArchivedImage[];
+  /**
+   * Releases the decompressed copy of a compressed archive (or one read from a pipe); its layers
+   * cannot be opened afterwards. Does nothing for a plain file. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/** Options for {@link readDockerArchive}. */
+export interface ReadDockerArchiveOptions {
+  /** Stops decompressing a compressed archive; its temporary copy is removed. @default none */
+  readonly signal?: AbortSignal;
 }
 
 const ManifestSchema = z.array(
@@ -55,44 +59,23 @@ const ConfigSchema = z
   })
   .loose();
 
-/** Detects gzip or zstd from the first bytes. */
-export function detectCompression(head: Uint8Array): Compression {
-  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
-  return 'none';
-}
-
-function decompressor(compression: Compression): NodeJS.ReadWriteStream | undefined {
-  if (compression === 'gzip') return createGunzip();
-  if (compression === 'zstd') return createZstdDecompress();
-  return undefined;
-}
-
-function openArchive(file: string, compression: Compression): Readable {
-  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
-  const inflate = decompressor(compression);
-  if (!inflate) return raw;
-  raw.on('error', (e) => (inflate as unknown as Readable).destroy(e));
-  return raw.pipe(inflate) as unknown as Readable;
-}
-
 interface Member {
   readonly offset: number;
   readonly size: number;
-  readonly head: Buffer;
 }
 
 interface ArchiveIndex {
   readonly members: Map<string, Member>;
-  readonly small: Map<string, Buffer>;
   /** Symlink members (docker save and skopeo link `<id>/layer.tar` to a shared file). */
   readonly links: Map<string, string>;
 }
 
-/** manifest.json and configs are small; keep every small member (configs may be named blobs/sha256/<hex>). */
-function isSmall(name: string, size: number): boolean {
-  return size <= 1 << 20 || (name.endsWith('.json') && size <= 64 << 20);
-}
+/** docker save writes a few members per layer: far more than any image has means it is not a docker-archive. */
+const MAX_MEMBERS = 100_000;
+/** manifest.json and each config are JSON of a few KiB; larger ones are refused, not read into memory. */
+const MAX_JSON_BYTES = 16 << 20;
+/** All JSON members read together (many images with distinct configs). */
+const MAX_TOTAL_JSON_BYTES = 64 << 20;
 
 /** Where a link member points, as an archive path: hard links name one, symlinks are relative to their directory. */
 function linkTarget(name: string, type: 'symlink' | 'link', linkname: string): string {
@@ -101,53 +84,23 @@ function linkTarget(name: string, type: 'symlink' | 'link', linkname: string): s
 }
 
 /**
- * Indexes an uncompressed archive from its tar headers: bodies are skipped by offset, and only small
- * members and the first bytes of each large one are read, so a 1 GiB archive costs milliseconds.
+ * Indexes the tar from its headers: bodies are skipped by offset and nothing but names and offsets
+ * is kept, so a 1 GiB archive costs milliseconds and memory does not grow with its members' sizes.
  */
-async function indexPlainArchive(file: string): Promise<ArchiveIndex> {
+async function indexArchive(file: string, source: TarSource): Promise<ArchiveIndex> {
   const members = new Map<string, Member>();
-  const small = new Map<string, Buffer>();
   const links = new Map<string, string>();
-  const handle = await openFile(file, 'r');
-  try {
-    const { size: fileSize } = await handle.stat();
-    for await (const h of walkTarHeaders(handle, fileSize, file)) {
-      const name = h.name.replace(/^\.\//, '');
-      if ((h.type === 'symlink' || h.type === 'link') && h.linkname) links.set(name, linkTarget(name, h.type, h.linkname));
-      if (h.type !== 'file') continue;
-      const bytes = Buffer.alloc(isSmall(name, h.size) ? h.size : Math.min(4, h.size));
-      await handle.read(bytes, 0, bytes.length, h.offset);
-      if (bytes.length === h.size) small.set(name, bytes);
-      // A later member of the same name replaces an earlier one, as extracting the tar would.
-      links.delete(name);
-      members.set(name, { offset: h.offset, size: h.size, head: bytes.subarray(0, 4) });
-    }
-  } finally {
-    await handle.close();
+  let count = 0;
+  for await (const h of walkTarHeaders((position, length) => source.read(position, length), source.size, file)) {
+    if (++count > MAX_MEMBERS) throw new ManifestError('INVALID_ARCHIVE', `${file}: more than ${MAX_MEMBERS} members; not a docker-archive`);
+    const name = h.name.replace(/^\.\//, '');
+    if ((h.type === 'symlink' || h.type === 'link') && h.linkname) links.set(name, linkTarget(name, h.type, h.linkname));
+    if (h.type !== 'file') continue;
+    // A later member of the same name replaces an earlier one, as extracting the tar would.
+    links.delete(name);
+    members.set(name, { offset: h.offset, size: h.size });
   }
-  return { members, small, links };
-}
-
-/** Indexes a compressed archive: it cannot seek, so every byte is decompressed once (costs as much as reading the layers). */
-async function indexCompressedArchive(file: string, compression: Compression): Promise<ArchiveIndex> {
-  const members = new Map<string, Member>();
-  const small = new Map<string, Buffer>();
-  const links = new Map<string, string>();
-  for await (const m of readTar(openArchive(file, compression))) {
-    const name = m.name.replace(/^\.\//, '');
-    if ((m.type === 'symlink' || m.type === 'link') && m.linkname) links.set(name, linkTarget(name, m.type, m.linkname));
-    if (m.type !== 'file') continue;
-    if (isSmall(name, m.size)) {
-      const bytes = await buffer(m.body);
-      small.set(name, bytes);
-      members.set(name, { offset: m.offset, size: m.size, head: bytes.subarray(0, 4) });
-      continue;
-    }
-    let head = Buffer.alloc(0);
-    for await (const chunk of m.body as AsyncIterable<Buffer>) if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4)]);
-    members.set(name, { offset: m.offset, size: m.size, head });
-  }
-  return { members, small, links };
+  return { members, links };
 }
 
 /** Follows member symlinks (a few hops at most) to the member holding the bytes. */
@@ -155,24 +108,6 @@ function resolveMember(index: ArchiveIndex, name: string): string {
   let current = name;
   for (let hops = 0; hops < 8 && index.links.has(current); hops++) current = index.links.get(current)!;
   return current;
-}
-
-function openMember(file: string, compression: Compression, name: string, member: Member): Readable {
-  if (compression === 'none') {
-    return member.size === 0 ? PassThrough.from([]) : createReadStream(file, { start: member.offset, end: member.offset + member.size - 1, highWaterMark: 1 << 20 });
-  }
-  // A compressed archive cannot seek: decompress again up to the member and pass its bytes on.
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  (async () => {
-    for await (const m of readTar(openArchive(file, compression))) {
-      if (m.name.replace(/^\.\//, '') !== name) continue;
-      for await (const chunk of m.body) if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
-      out.end();
-      return;
-    }
-    throw new ManifestError('INVALID_ARCHIVE', `${file}: member ${name} disappeared`);
-  })().catch((e: unknown) => out.destroy(e as Error));
-  return out;
 }
 
 function parseJson<T>(schema: z.ZodType<T>, bytes: Buffer | undefined, where: string): T {
@@ -188,49 +123,71 @@ function parseJson<T>(schema: z.ZodType<T>, bytes: Buffer | undefined, where: st
   return result.data;
 }
 
-async function readCompression(file: string): Promise<Compression> {
-  const handle = await openFile(file, 'r').catch((e: unknown) => {
-    throw new ManifestError('NOT_FOUND', `${file}: cannot open: ${(e as Error).message}`, { cause: e });
-  });
-  try {
-    const head = Buffer.alloc(4);
-    await handle.read(head, 0, 4, 0);
-    return detectCompression(head);
-  } finally {
-    await handle.close();
-  }
+/** A JSON member (manifest.json, a config), read on demand within the size limit. */
+async function readJsonMember(file: string, source: TarSource, index: ArchiveIndex, name: string): Promise<Buffer | undefined> {
+  const member = index.members.get(resolveMember(index, name));
+  if (!member) return undefined;
+  if (member.size > MAX_JSON_BYTES) throw new ManifestError('INVALID_ARCHIVE', `${file}: ${name}: ${member.size} bytes, more than the ${MAX_JSON_BYTES} a JSON member may have`);
+  return source.read(member.offset, member.size);
 }
 
 /**
  * Reads a docker-archive (as written by strata, nixpkgs, `docker save`, `podman save` or skopeo;
- * plain, gzip or zstd): its images, configs and layers. Layers are not loaded: each `open()`
- * streams the member from the file (by offset when the file is not compressed). Indexing a plain
- * archive reads its tar headers only; a compressed one must be decompressed in full once.
+ * plain, gzip or zstd; a file or a pipe): its images, configs and layers. Layers are not loaded:
+ * each `open()` streams the member by offset. Indexing a plain file reads its tar headers only; a
+ * compressed archive (or a pipe) is decompressed once into an unnamed temporary file under TMPDIR
+ * (within its free space), which `close()` releases; nothing is ever left there by name. Memory
+ * stays bounded whatever the archive holds.
  * @example
- * const { images: [image] } = await readDockerArchive('base.tar');
- * for (const layer of image.layers) console.log(layer.path, layer.size, layer.diffId);
+ * const archive = await readDockerArchive('base.tar.gz');
+ * try {
+ *   for (const layer of archive.images[0].layers) console.log(layer.path, layer.size, layer.diffId);
+ * } finally {
+ *   await archive.close();
+ * }
  */
-export async function readDockerArchive(file: string): Promise<DockerArchive> {
-  const compression = await readCompression(file);
-  const index = compression === 'none' ? await indexPlainArchive(file) : await indexCompressedArchive(file, compression);
-  const { members, small } = index;
-  const manifest = parseJson(ManifestSchema, small.get('manifest.json'), `${file}: manifest.json`);
-  const images = manifest.map((entry, i): ArchivedImage => {
+export async function readDockerArchive(file: string, options: ReadDockerArchiveOptions = {}): Promise<DockerArchive> {
+  const source = await openTarSource(file, options.signal);
+  try {
+    const images = await readImages(file, source, await indexArchive(file, source));
+    // A plain file's layers are opened by path: nothing needs to stay open.
+    if (!source.temporary) await source.close();
+    return { file, compression: source.compression, images, close: () => source.close() };
+  } catch (error) {
+    await source.close();
+    throw error;
+  }
+}
+
+async function readImages(file: string, source: TarSource, index: ArchiveIndex): Promise<ArchivedImage[]> {
+  const manifest = parseJson(ManifestSchema, await readJsonMember(file, source, index, 'manifest.json'), `${file}: manifest.json`);
+  const configs = new Map<string, Buffer | undefined>();
+  let jsonBytes = 0;
+  const images: ArchivedImage[] = [];
+  for (const [i, entry] of manifest.entries()) {
     const where = `${file}: manifest.json[${i}]`;
-    const configBytes = small.get(entry.Config);
+    if (!configs.has(entry.Config)) {
+      const bytes = await readJsonMember(file, source, index, entry.Config);
+      jsonBytes += bytes?.length ?? 0;
+      if (jsonBytes > MAX_TOTAL_JSON_BYTES) throw new ManifestError('INVALID_ARCHIVE', `${where}: the configs exceed ${MAX_TOTAL_JSON_BYTES} bytes together`);
+      configs.set(entry.Config, bytes);
+    }
+    const configBytes = configs.get(entry.Config);
     const config = parseJson(ConfigSchema, configBytes, `${file}: ${entry.Config}`) as unknown as ImageConfig;
     const diffIds = config.rootfs.diff_ids;
     if (diffIds.length !== entry.Layers.length) {
       throw new ManifestError('INVALID_ARCHIVE', `${where}: ${entry.Layers.length} layers but ${diffIds.length} diff_ids in ${entry.Config}`);
     }
-    const layers = entry.Layers.map((path, j): ArchivedLayer => {
-      const target = resolveMember(index, path);
-      const member = members.get(target);
+    const layers: ArchivedLayer[] = [];
+    for (const [j, path] of entry.Layers.entries()) {
+      const member = index.members.get(resolveMember(index, path));
       if (!member) throw new ManifestError('INVALID_ARCHIVE', `${where}: layer ${path} is not in the archive`);
-      return { path, size: member.size, diffId: diffIds[j]!, compression: detectCompression(member.head), open: () => openMember(file, compression, target, member) };
-    });
+      const head = await source.read(member.offset, Math.min(4, member.size));
+      const open = () => source.stream(member.offset, member.size);
+      layers.push({ path, size: member.size, diffId: diffIds[j]!, compression: detectCompression(head), open });
+    }
     const configDigest = `sha256:${createHash('sha256').update(configBytes!).digest('hex')}`;
-    return { repoTags: entry.RepoTags ?? [], configBytes: configBytes!, configDigest, config, layers };
-  });
-  return { file, compression, images };
+    images.push({ repoTags: entry.RepoTags ?? [], configBytes: configBytes!, configDigest, config, layers });
+  }
+  return images;
 }

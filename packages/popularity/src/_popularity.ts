@@ -1,6 +1,6 @@
 import { type Adjacency, markReachable, reverseAdjacency, topologicalOrder } from './_graph.js';
 import { compareStrings, packageNameKey } from './_path-key.js';
-import { ReferenceCycleError } from './errors.js';
+import { InvalidGraphError, ReferenceCycleError } from './errors.js';
 
 // The popularity contest of nixpkgs' references-by-popularity (closure-graph.py) and of
 // flatten-references-graph's `popularity_contest`, computed without expanding the tree.
@@ -20,8 +20,10 @@ export function rankByPopularity(n: number, refs: Adjacency, paths: readonly str
   const users = reverseAdjacency(refs, n);
   const sorted = topologicalOrder(refs, n);
   if ('cycle' in sorted) throw new ReferenceCycleError(paths[sorted.cycle]!);
-  const exact = popularity(n, users, sorted.order, Number);
-  const scores = exact.every(Number.isSafeInteger) ? exact : popularity(n, users, sorted.order, BigInt);
+  // Numbers when every count fits (fast), else bigints (exact): walks past 2^53 go to bigints at once.
+  const walks = walkCounts(n, users, sorted.order, Number);
+  const fast = walks.every(Number.isSafeInteger) ? popularity(n, users, walks) : undefined;
+  const scores = fast?.every(Number.isSafeInteger) ? fast : popularity(n, users, walkCounts(n, users, sorted.order, BigInt));
   const keys = paths.map(packageNameKey);
   const order = Array.from({ length: n }, (_, i) => i);
   return order.sort((a, b) => {
@@ -31,13 +33,18 @@ export function rankByPopularity(n: number, refs: Adjacency, paths: readonly str
   });
 }
 
-/** Popularity in numbers (fast) or bigints (exact when walks overflow 2^53). */
-function popularity<T extends number | bigint>(
-  n: number,
-  users: Adjacency,
-  referrersFirst: Int32Array,
-  make: (v: number) => T,
-): T[] {
+/** Work units the popularity contest may take (one per number added): some seconds. */
+const MAX_WORK = 300_000_000;
+
+/** The cost of one addition: 1 for numbers; for bigints, their 64-bit words, times 4 for the allocation of each sum. */
+function costOf(walks: readonly (number | bigint)[]): number {
+  let max: number | bigint = 0;
+  for (const w of walks) if (w > max) max = w;
+  return typeof max === 'bigint' ? 4 * Math.max(1, Math.ceil(max.toString(16).length / 16)) : 1;
+}
+
+/** The number of walks from any root to each path (1 for a root), referrers first. */
+function walkCounts<T extends number | bigint>(n: number, users: Adjacency, referrersFirst: Int32Array, make: (v: number) => T): T[] {
   const zero = make(0);
   const walks: T[] = new Array<T>(n).fill(zero);
   for (const v of referrersFirst) {
@@ -51,11 +58,27 @@ function popularity<T extends number | bigint>(
     for (let e = from; e < to; e++) sum = (sum as number) + (walks[users.targets[e]!]! as number);
     walks[v] = sum as T;
   }
+  return walks;
+}
+
+/** Popularity of each path: the walks of its ancestors and its own, summed. */
+function popularity<T extends number | bigint>(n: number, users: Adjacency, walks: readonly T[]): T[] {
+  // Each score adds up the walks of a path's ancestors: n times its ancestors, with additions as
+  // slow as the numbers are long. A hostile graph (long chains, walks in the thousands of digits)
+  // would take hours, so the work is bounded.
+  const cost = costOf(walks);
+  let work = 0;
   const marks = new Int32Array(n);
   const stack = new Int32Array(n);
   const scores: T[] = new Array<T>(n);
   for (let k = 0; k < n; k++) {
     const count = markReachable(users, k, marks, k + 1, stack);
+    work += (count + 1) * cost;
+    if (work > MAX_WORK) {
+      throw new InvalidGraphError(
+        `graph: ranking ${n} paths by popularity needs more than ${MAX_WORK} steps (their paths are reached by too many routes); use the auto layering (the default), or a layering pipeline without popularity_contest`,
+      );
+    }
     let sum = walks[k]! as number | bigint;
     for (let i = 0; i < count; i++) sum = (sum as number) + (walks[stack[i]!]! as number);
     scores[k] = sum as T;

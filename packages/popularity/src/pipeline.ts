@@ -36,10 +36,14 @@ export const PIPELINE_STEPS = [
  */
 export function parsePipeline(pipeline: unknown): PipelineStep[] {
   if (!Array.isArray(pipeline)) throw new PipelineError(`pipeline: expected a list of steps, got ${describe(pipeline)}`);
-  return pipeline.map((step, i) => parseStep(step, `pipeline[${i}]`));
+  return pipeline.map((step, i) => parseStep(step, `pipeline[${i}]`, 0));
 }
 
-function parseStep(raw: unknown, at: string): PipelineStep {
+/** nixpkgs' pipelines nest a few levels; a limit keeps a hostile one from overflowing the stack. */
+const MAX_DEPTH = 64;
+
+function parseStep(raw: unknown, at: string, depth: number): PipelineStep {
+  if (depth >= MAX_DEPTH) throw new PipelineError(`${at}: steps nested deeper than ${MAX_DEPTH}`);
   if (!Array.isArray(raw) || typeof raw[0] !== 'string') {
     throw new PipelineError(`${at}: expected a step ["name", ...arguments], got ${describe(raw)}`);
   }
@@ -69,14 +73,14 @@ function parseStep(raw: unknown, at: string): PipelineStep {
     case 'over':
       arity(args, 2, where);
       if (typeof args[0] !== 'string') throw new PipelineError(`${where}: key: expected a string, got ${describe(args[0])}`);
-      return { step: name, key: args[0], apply: parseStep(args[1], `${at}[2]`) };
+      return { step: name, key: args[0], apply: parseStep(args[1], `${at}[2]`, depth + 1) };
     case 'map':
       arity(args, 1, where);
-      return { step: name, apply: parseStep(args[0], `${at}[1]`) };
+      return { step: name, apply: parseStep(args[0], `${at}[1]`, depth + 1) };
     case 'pipe':
       arity(args, 1, where);
       if (!Array.isArray(args[0])) throw new PipelineError(`${where}: expected a list of steps, got ${describe(args[0])}`);
-      return { step: name, steps: args[0].map((s: unknown, i: number) => parseStep(s, `${at}[1][${i}]`)) };
+      return { step: name, steps: args[0].map((s: unknown, i: number) => parseStep(s, `${at}[1][${i}]`, depth + 1)) };
     default:
       throw new PipelineError(`${at}: unknown step "${name}" (known: ${PIPELINE_STEPS.join(', ')})`);
   }
@@ -121,7 +125,9 @@ function splitPathSpecs(value: unknown, where: string): SplitPathSpec[] {
 function describe(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'null';
-  return typeof value === 'object' ? 'an object' : JSON.stringify(value);
+  if (typeof value === 'object') return 'an object';
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
 }
 
 /** Every store path a parsed pipeline names (to warn about those that are not in the graph). */

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { addBuildImageOptions, resolveBuildImageSpec } from '../build-image/options.js';
 import type { CommandContext } from '../context.js';
 import { withBuiltImage } from '../layered/run.js';
-import { addOutputOptions, checkOutputFlags, type OutputFlags, writeOutput } from '../output.js';
+import { addOutputOptions, checkOutputFlags, checkOutputPath, type OutputFlags, writeOutput } from '../output.js';
 import { createReporter } from '../report.js';
 
 /** `strata build-image -o FILE`: nixpkgs' buildImage, written as a docker-archive compressed as a whole, or an OCI archive or layout. */
@@ -16,6 +16,7 @@ export function registerBuildImage(program: Command, context: CommandContext): v
     checkOutputFlags(flags);
     const report = createReporter(flags, context);
     const options = await resolveBuildImageSpec(command);
+    await checkOutputPath(flags.output, '-o', flags.format);
     report.result(
       await withBuiltImage((run) => buildImage({ ...options, ...run }), report.context, (image, progress) => writeOutput(image, flags, report.context, progress)),
     );

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { withBuiltImage } from '../layered/run.js';
 import { addNixShellOptions, resolveNixShellSpec } from '../nix-shell/options.js';
-import { addOutputOptions, type OutputFlags, writeOutput } from '../output.js';
+import { addOutputOptions, checkOutputFlags, checkOutputPath, type OutputFlags, writeOutput } from '../output.js';
 import { createReporter } from '../report.js';
 
 /** `strata build-nix-shell DRV -o FILE`: writes a nix-shell image file, compressed as a whole (nixpkgs' buildNixShellImage). */
@@ -13,8 +13,10 @@ export function registerBuildNixShell(program: Command, context: CommandContext)
     .description("build an image file that gives nix-shell for a derivation (nixpkgs' buildNixShellImage; docker-archive, compressed as a whole)");
   addOutputOptions(command);
   addNixShellOptions(command).action(async (drv: string | undefined, flags: OutputFlags) => {
+    checkOutputFlags(flags);
     const report = createReporter(flags, context);
     const options = await resolveNixShellSpec(command, drv);
+    await checkOutputPath(flags.output, '-o', flags.format);
     const written = await withBuiltImage((run) => streamNixShellImage({ ...options, ...run }), report.context, (image, progress) => writeOutput(image, flags, report.context, progress));
     report.result(written);
   });

@@ -1,3 +1,4 @@
+import { checkOutputPath } from '../output.js';
 import { createWriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -40,6 +41,7 @@ export function registerExport(program: Command, context: CommandContext): void 
       if (toStdout && (context.stdout as { isTTY?: boolean }).isTTY) throw new CliError('export: stdout is a terminal; pipe it or redirect it', 'USAGE');
       if (toStdout) refuseJsonOnStdout(flags, 'export');
       const report = createReporter(flags, context);
+      if (!toStdout) await checkOutputPath(flags.output);
       const exported = await exportImage({
         fromImage: file,
         ...(flags.fromImageName === undefined ? {} : { fromImageName: flags.fromImageName, fromImageTag: flags.fromImageTag! }),

@@ -1,3 +1,4 @@
+import { checkOutputPath } from '../output.js';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { mergeImages } from '@strata/dockertools';
@@ -22,6 +23,7 @@ export function registerMerge(program: Command, context: CommandContext): void {
     .action(async (files: string[], flags: MergeFlags) => {
       const { signal } = context;
       const report = createReporter(flags, context);
+      await checkOutputPath(flags.output);
       const merged = await mergeImages(files, { signal });
       try {
         const layers = new Map(merged.images.flatMap((image) => image.layers.map((l) => [l.diffId ?? l, l.size] as const)));

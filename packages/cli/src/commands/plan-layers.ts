@@ -1,4 +1,4 @@
-import { type GraphNode, PopularityError, planLayers, storeLayerBudget } from '@strata/popularity';
+import { type GraphNode, PipelineError, PopularityError, planLayers, storeLayerBudget } from '@strata/popularity';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import type { CommandContext } from '../context.js';
@@ -76,16 +76,25 @@ export function registerPlanLayers(program: Command, context: CommandContext): v
           onWarning: (w) => warn(w.message),
         });
       } catch (error) {
-        // Every planning error comes from the graph, pipeline or flags the user gave: an input error.
-        if (error instanceof PopularityError) throw new CliError(`${error.code}: ${error.message}`);
+        // Every planning error comes from the graph, pipeline or flags the user gave: an input
+        // error, named by the file it is about.
+        if (error instanceof PopularityError) throw new CliError(`${planErrorSource(error, flags)}${error.code}: ${error.message}`);
         throw error;
       }
       report.result(layers, flags.table ? renderTable(layers, graph) : `${JSON.stringify(layers, null, 2)}\n`);
     });
 }
 
+/** `--graph FILE: ` or `--pipeline FILE: ` for an error about that file; nothing for one about the flags. */
+function planErrorSource(error: PopularityError, flags: PlanLayersFlags): string {
+  if (error instanceof PipelineError) return `--pipeline ${flags.pipeline}: `;
+  if (error.code === 'LAYER_BUDGET' || error.code === 'INVALID_OPTION') return '';
+  return `--graph ${flags.graph}: `;
+}
+
 async function readGraph(file: string): Promise<GraphNode[]> {
-  const parsed = graphFile.safeParse(await readJson(file, '--graph'));
+  // As large as @strata/closure lets a graph file be.
+  const parsed = graphFile.safeParse(await readJson(file, '--graph', 128 << 20));
   if (parsed.success) return parsed.data;
   // Report the issue of the branch the file was meant for: a list, {"graph": [...]}, or keyed by path.
   const issues = parsed.error.issues.flatMap((i) => (i.code === 'invalid_union' ? i.errors.flat() : [i]));

@@ -5,14 +5,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type ArchiveLayer, type ImageConfigTemplate, repoTag, writeDockerArchive } from '@strata/manifest';
+import { type ArchiveLayer, checkImageName, type ImageConfigTemplate, ManifestError, repoTag, writeDockerArchive } from '@strata/manifest';
 import { hostPlatform, type PulledImage, pullImage, type Reference, RegistryDigestError, RegistryError } from '@strata/registry';
 import { type Command, InvalidArgumentError } from 'commander';
 import pLimit from 'p-limit';
 import { writeAtomically } from '@strata/image';
 import type { CommandContext } from '../context.js';
+import { CliError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { createProgress, type Progress } from '../layered/progress.js';
+import { checkOutputPath } from '../output.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 import { addReportOptions, createReporter, type Reporter, type ReportFlags } from '../report.js';
 import { parseBoolean, referenceArgument } from './push.js';
@@ -179,6 +181,17 @@ async function writeArchive(
   await onceMore(write, () => layerCorrupt);
 }
 
+/** The archive's RepoTags entry, checked before anything is fetched; a bad one is a usage error naming its flag. */
+function archiveName(name: string, tag: string): string {
+  try {
+    checkImageName(name, '--final-name');
+    return repoTag(name, tag);
+  } catch (error) {
+    if (error instanceof ManifestError) throw new CliError(error.message.replace(/^tag:/, '--final-tag:'), 'USAGE');
+    throw error;
+  }
+}
+
 /** `strata pull REF@DIGEST -o FILE`: nixpkgs' pullImage, an uncompressed docker-archive usable as `fromImage`. */
 export function registerPull(program: Command, context: CommandContext): void {
   const host = hostPlatform();
@@ -198,9 +211,10 @@ export function registerPull(program: Command, context: CommandContext): void {
       const { signal } = context;
       const report = createReporter(flags, context);
       const platform = { os: flags.os, architecture: flags.arch, ...(flags.variant ? { variant: flags.variant } : {}) };
+      const name = archiveName(flags.finalName ?? reference.repository, flags.finalTag);
+      await checkOutputPath(flags.output);
       const limits = flags.maxSize !== undefined ? { maxImageSize: flags.maxSize, maxBlobSize: flags.maxSize } : {};
       const image = await pullImage(reference, { platform, ...registryOptions(flags, context), ...limits, signal });
-      const name = repoTag(flags.finalName ?? reference.repository, flags.finalTag);
       const output = resolve(flags.output);
       const dir = await mkdtemp(join(tmpdir(), 'strata-pull-'));
       try {

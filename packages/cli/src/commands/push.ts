@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   buildImage,
@@ -58,7 +58,7 @@ export function referenceArgument(value: string): Reference {
  * `"builder"` key names buildImage(WithNixDb), else a streamLayeredImage one.
  */
 async function imageOf(file: string, context: CommandContext): Promise<Image> {
-  if (!(await isSpecFile(file))) return readImage(file);
+  if (!(await isSpecFile(file))) return readImage(file, { signal: context.signal });
   const run = {
     signal: context.signal,
     // What the scripts print and contents conflicts, on stderr as the build commands show them.
@@ -72,9 +72,12 @@ async function imageOf(file: string, context: CommandContext): Promise<Image> {
 }
 
 async function isSpecFile(file: string): Promise<boolean> {
-  const handle = await open(file, 'r').catch((error: Error) => {
+  const cannot = (error: Error) => {
     throw new CliError(`${file}: cannot open: ${error.message}`);
-  });
+  };
+  // A directory, a pipe or a device is neither an archive nor a spec (and opening a pipe would hang).
+  if (!(await stat(file).catch(cannot)).isFile()) throw new CliError(`${file}: not a regular file; give a docker-archive or a spec file`);
+  const handle = await open(file, 'r').catch(cannot);
   try {
     const head = Buffer.alloc(64);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);

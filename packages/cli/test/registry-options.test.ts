@@ -42,7 +42,8 @@ describe.runIf(hasPeers('docker-registry', 'htpasswd'))('push and pull credentia
     const ok = await runStrata(['push', archive, `${reg.host}/strata/creds:1`, '--creds', 'alice:wonder-land-7']);
     expect(ok.exitCode, ok.stderr).toBe(0);
     const wrong = await runStrata(['push', archive, `${reg.host}/strata/creds:2`, '--creds', 'alice:not-it-31337', '--retry-times', '0']);
-    expect(wrong.exitCode).toBe(1);
+    // Refused credentials are the user's to change: exit 2, as for a bad flag.
+    expect(wrong.exitCode).toBe(2);
     expect(wrong.stderr).toMatch(/401 UNAUTHORIZED.*\(credentials from --creds\)/);
     expect(wrong.stderr + wrong.stdout).not.toContain('not-it-31337');
     const anonymous = await runStrata(['pull', `${reg.host}/strata/creds:1`, '-o', join(dir.path, 'x.tar'), '--retry-times', '0'], { env: { HOME: dir.path } });
@@ -67,7 +68,7 @@ describe.runIf(hasPeers('docker-registry', 'htpasswd'))('push and pull credentia
     await writeFile(join(docker, 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('alice:stale-pw').toString('base64') } } }));
     const env = { HOME: dir.path, DOCKER_CONFIG: docker, XDG_RUNTIME_DIR: '', REGISTRY_AUTH_FILE: '' };
     const stale = await runStrata(['push', archive, `${reg.host}/strata/authfile:1`, '--retry-times', '0'], { env });
-    expect(stale.exitCode).toBe(1);
+    expect(stale.exitCode).toBe(2);
     expect(stale.stderr).toContain(`(credentials from ${join(docker, 'config.json')})`);
     const explicit = await runStrata(['push', archive, `${reg.host}/strata/authfile:1`, '--authfile', podman], { env });
     expect(explicit.exitCode, explicit.stderr).toBe(0);

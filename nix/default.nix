@@ -56,17 +56,16 @@ let
       else if pkgs != null then binPath ((pkgs.stdenv.initialPath or [ pkgs.coreutils ]) ++ [ pkgs.bash pkgs.fakeroot pkgs.proot ])
       else "/usr/bin:/bin";
 
-    # A derivation built by nix/builder.mjs ACTION from structured attrs.
+    # A derivation built by nix/builder.mjs ACTION from structured attrs. Only the actions that run
+    # strata name it (and the tools): a conf, a roots list or a helper stays the same derivation, with
+    # the same default tag, when strata is rebuilt.
     run = action: attrs: derivation ({
       inherit system;
       builder = nodeExe;
       args = [ "${./builder.mjs}" action ];
       __structuredAttrs = true;
-      strata = strataBin;
-      node = nodeExe;
-      toolPath = tools;
-      inherit shell;
-    } // attrs);
+    } // (if action == "strata" || action == "script" then { strata = strataBin; node = nodeExe; toolPath = tools; inherit shell; } else { })
+      // attrs);
 
     # A file (or tree) written by the builder: the helpers without nixpkgs, roots lists.
     write = name: entries: run "write" { inherit name entries; };

@@ -65,9 +65,13 @@ function strata() {
     writeFileSync(specFile, JSON.stringify(withGraph(withTag(attrs.spec), dir)));
     args.splice(1, 0, '--spec', specFile);
   }
+  // Nix sets HOME to /homeless-shelter, which must not exist: with the sandbox off, a cache strata
+  // writes there (the VM's) would make every later build on the machine refuse to start.
+  const home = join(process.env.NIX_BUILD_TOP ?? process.cwd(), 'home');
+  mkdirSync(home, { recursive: true });
   const result = spawnSync(process.execPath, [attrs.strata, ...args], {
     stdio: 'inherit',
-    env: { ...process.env, PATH: attrs.toolPath },
+    env: { ...process.env, PATH: attrs.toolPath, HOME: home, XDG_CACHE_HOME: join(home, '.cache') },
   });
   if (result.error) fail(`cannot run strata: ${result.error.message}`);
   process.exit(result.status ?? 1);

@@ -3,8 +3,16 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ExecResult, makeTempDir, NIX_OPTIONS, repoRoot, run, type TempDir } from '@strata/test-utils';
 
-/** The library under test: nix/ of this checkout (its default strata is this checkout, built). */
-export const NIX_LIBRARY = join(repoRoot(), 'nix');
+/** A Nix path value for an absolute file name, whatever characters the name holds (a clone may be anywhere). */
+export function nixPath(path: string): string {
+  return `(/. + ${nixString(path)})`;
+}
+
+/** The library under test, as a Nix path: nix/ of this checkout (its default strata is this checkout, built). */
+export const NIX_LIBRARY = nixPath(join(repoRoot(), 'nix'));
+
+/** nix/strata.nix of this checkout, as a Nix path. */
+export const NIX_STRATA = nixPath(join(repoRoot(), 'nix/strata.nix'));
 
 /** A fresh word for image names: podman storage and the Nix store are shared with other test runs. */
 export function nonce(): string {

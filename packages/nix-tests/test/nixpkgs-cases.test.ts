@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { hasPeers, makeTempDir, podmanInspect, podmanLoad, podmanRemove, podmanRun, type TempDir } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HELLO, IMAGE_PEERS, preamble } from './_fixtures.js';
-import { deleteStorePaths, type ExpressionFile, expressionFile, nonce } from './_nix.js';
+import { deleteStorePaths, type ExpressionFile, expressionFile, nixPath, nonce } from './_nix.js';
 
 // nixpkgs' own dockerTools cases (nixos/tests/docker-tools.nix), as a Nix user writes them, through the library.
 const IMAGES = ['prefixed', 'scriptReferences', 'twoLayers', 'unstableDate', 'arm64', 'localDirectory'];
@@ -40,7 +40,7 @@ in {
   twoLayers = image { name = "\${name}-two-layers"; contents = [ h.hello h.busybox ]; config = helloCmd; maxLayers = 2; };
   unstableDate = image { name = "\${name}-now"; contents = [ h.hello ]; config = helloCmd; created = "now"; };
   arm64 = image { name = "\${name}-arm64"; contents = [ h.hello ]; architecture = "arm64"; };
-  localDirectory = image { name = "\${name}-local-dir"; contents = [ h.busybox ${join(dir.path, 'hello-dir')} ]; config.Cmd = [ bb "cat" "/hello.txt" ]; };
+  localDirectory = image { name = "\${name}-local-dir"; contents = [ h.busybox ${nixPath(join(dir.path, 'hello-dir'))} ]; config.Cmd = [ bb "cat" "/hello.txt" ]; };
 }
 `);
     out = await file.build(...IMAGES);

@@ -3,11 +3,11 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasPeers, makeTempDir, NIX_OPTIONS, repoRoot, run } from '@strata/test-utils';
 import { describe, expect, it } from 'vitest';
-import { NIX_LIBRARY, tryEval } from './_nix.js';
+import { NIX_LIBRARY, NIX_STRATA, nixPath, tryEval } from './_nix.js';
 
 /** Evaluates nix/strata.nix for `src` and adds the import to the store, as a build would. */
 async function importStrata(src: string): Promise<string> {
-  const { stdout } = await run('nix-instantiate', [...NIX_OPTIONS, '--read-write-mode', '--eval', '--json', '-E', `import ${NIX_LIBRARY}/strata.nix { src = ${src}; }`]);
+  const { stdout } = await run('nix-instantiate', [...NIX_OPTIONS, '--read-write-mode', '--eval', '--json', '-E', `import ${NIX_STRATA} { src = ${nixPath(src)}; }`]);
   return JSON.parse(stdout) as string;
 }
 
@@ -51,7 +51,7 @@ describe.runIf(hasPeers('nix-instantiate'))("the library's default strata: this 
     try {
       await mkdir(join(dir.path, 'packages/cli'), { recursive: true });
       await writeFile(join(dir.path, 'packages/cli/package.json'), JSON.stringify({ name: '@strata/cli', version: '0.0.0' }));
-      const { exitCode, stderr } = await tryEval(`import ${NIX_LIBRARY}/strata.nix { src = ${dir.path}; }`);
+      const { exitCode, stderr } = await tryEval(`import ${NIX_STRATA} { src = ${nixPath(dir.path)}; }`);
       expect(exitCode).not.toBe(0);
       expect(stderr).toContain(`${dir.path}/packages/cli/dist/bin.js does not exist`);
       expect(stderr).toContain('pnpm install && pnpm build');

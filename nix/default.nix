@@ -10,12 +10,14 @@
 # ("Using strata from Nix") says what that means for purity.
 {
   # nixpkgs, when there is one: node, the helpers' bash, coreutils, cacert and fakeNss, the tools
-  # scripts run with (stdenv's, bash, fakeroot, proot) and the stream scripts' shell come from it.
+  # scripts run with (stdenv's, bash, fakeroot, proot) and the stream scripts' shell come from it
+  # (what runs in the builder from buildPackages, what goes into images from pkgs, as nixpkgs does).
   pkgs ? null
-, system ? (if pkgs != null then pkgs.stdenv.hostPlatform.system else builtins.currentSystem)
+  # Where the builders run.
+, system ? (if pkgs != null then (pkgs.stdenv.buildPlatform or pkgs.stdenv.hostPlatform).system else builtins.currentSystem)
   # The node that runs strata: a package with bin/node, or the path of a node executable.
   # Default: pkgs.nodejs, else the first node on PATH (impure: a path outside the store).
-, node ? (if pkgs != null then pkgs.nodejs else null)
+, node ? (if pkgs != null then (pkgs.buildPackages or pkgs).nodejs else null)
   # strata: the @strata/cli package directory with its dependencies (dist/bin.js is the CLI).
   # Default: this checkout, built (pnpm install && pnpm build), imported with only what the CLI runs.
 , strata ? import ./strata.nix { }
@@ -29,7 +31,7 @@
   # PATH of extraCommands, fakeRootCommands and the tools strata runs (bash, fakeroot, proot, qemu).
 , toolPath ? null
   # The interpreter of stream scripts (nixpkgs: runtimeShell).
-, shell ? (if pkgs != null then pkgs.runtimeShell else "/bin/sh")
+, shell ? (if pkgs != null then (pkgs.buildPackages or pkgs).runtimeShell else "/bin/sh")
 }:
 let
   lib = import ./lib.nix;
@@ -49,11 +51,14 @@ let
 
   context = rec {
     inherit lib pkgs system bash coreutils cacert;
-    defaultArch = lib.goArch system;
+    # nixpkgs' default: the GOARCH of the platform the image is for.
+    defaultArch = lib.goArch (if pkgs != null then pkgs.stdenv.hostPlatform.system else system);
     strataBin = "${strata}/dist/bin.js";
     tools =
       if toolPath != null then toolPath
-      else if pkgs != null then binPath ((pkgs.stdenv.initialPath or [ pkgs.coreutils ]) ++ [ pkgs.bash pkgs.fakeroot pkgs.proot ])
+      else if pkgs != null then
+        let b = pkgs.buildPackages or pkgs;
+        in binPath ((b.stdenv.initialPath or [ b.coreutils ]) ++ [ b.bash b.fakeroot b.proot ])
       else "/usr/bin:/bin";
 
     # A derivation built by nix/builder.mjs ACTION from structured attrs. Only the actions that run

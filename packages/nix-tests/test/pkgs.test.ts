@@ -25,7 +25,8 @@ const STAND_IN_PKGS = `
     args = [ "-e" "-c" "\${script}\ntrue" ];
   });
   pkgs = {
-    stdenv = { hostPlatform.system = sys; initialPath = [ hostTools ]; };
+    stdenv = { hostPlatform.system = sys; buildPlatform.system = sys; initialPath = [ hostTools ]; };
+    buildPackages = pkgs;
     nodejs = links "nodejs" "node";
     bash = sh.bashStatic;
     coreutils = sh.bashStatic;

@@ -29,8 +29,8 @@ let
     let
       baseName = baseNameOf name;
       checked =
-        if contents != null && copyToRoot != null then throw "in docker image ${name}: You can not specify both contents and copyToRoot."
-        else if contents != null then builtins.trace "warning: in docker image ${name}: The contents parameter is deprecated. Change to copyToRoot if the contents are designed to be copied to the root filesystem." contents
+        if contents != null && copyToRoot != null then throw "in docker image ${name}: give copyToRoot or contents (its deprecated name), not both"
+        else if contents != null then builtins.trace "warning: in docker image ${name}: contents is deprecated in buildImage; it is copied to / as copyToRoot is, so call it copyToRoot" contents
         else copyToRoot;
       rootContents = if checked == null then null else map lib.storeString (lib.toList checked);
       roots = closureRoots baseName { inherit rootContents config extraCommands runAsRoot; };
@@ -50,6 +50,8 @@ let
     in
     image // {
       inherit meta;
+      # The list of what the arguments name, whose references graph the image's closure comes from.
+      closureRoots = roots;
       buildArgs = args;
       imageName = lib.toLower name;
       imageTag = if tag != null then tag else lib.hashPart image;

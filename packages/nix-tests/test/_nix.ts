@@ -41,8 +41,11 @@ export interface ExpressionFile {
   remove(): Promise<void>;
 }
 
-/** Writes `expression` (a Nix attribute set) to a file to evaluate and build attributes of. */
-export async function expressionFile(expression: string): Promise<ExpressionFile> {
+/**
+ * Writes `expression` (a Nix attribute set) to a file to evaluate and build attributes of;
+ * `buildOptions` go to every nix-build (`--option filter-syscalls false`).
+ */
+export async function expressionFile(expression: string, buildOptions: readonly string[] = []): Promise<ExpressionFile> {
   const dir: TempDir = await makeTempDir('strata-nixlib-');
   const path = join(dir.path, 'default.nix');
   await writeFile(path, expression);
@@ -65,11 +68,11 @@ export async function expressionFile(expression: string): Promise<ExpressionFile
     async build(...attrs) {
       // The output paths come from evaluation, so the mapping never depends on nix-build's printing.
       const paths = await outPaths(...attrs);
-      await run('nix-build', [...NIX_OPTIONS, '--no-out-link', path, ...attrs.flatMap(select)]);
+      await run('nix-build', [...NIX_OPTIONS, ...buildOptions, '--no-out-link', path, ...attrs.flatMap(select)]);
       return Object.fromEntries(attrs.map((a, i) => [a, paths[i]!]));
     },
     async tryBuild(attr) {
-      const result = await run('nix-build', [...NIX_OPTIONS, '--no-out-link', path, ...select(attr)], { allowFailure: true });
+      const result = await run('nix-build', [...NIX_OPTIONS, ...buildOptions, '--no-out-link', path, ...select(attr)], { allowFailure: true });
       if (result.exitCode !== 0) failed.push(await evalJson<string>(attr === '' ? 'outPath' : `${attr}.outPath`));
       return result;
     },

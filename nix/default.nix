@@ -40,7 +40,9 @@ let
 
   hostNode =
     let
-      dirs = builtins.filter (d: builtins.isString d && d != "") (builtins.split ":" (builtins.getEnv "PATH"));
+      # Absolute entries only: a relative one (pnpm puts ./node_modules/.bin on PATH) names nothing
+      # a builder could run.
+      dirs = builtins.filter (d: builtins.isString d && builtins.substring 0 1 d == "/") (builtins.split ":" (builtins.getEnv "PATH"));
       found = builtins.filter (d: builtins.pathExists "${d}/node") (dirs ++ [ "/usr/local/bin" "/usr/bin" ]);
     in if found == [ ] then throw "strata: no node on PATH; give one: import ${toString ./.} { node = /path/to/bin/node; }" else "${builtins.head found}/node";
 

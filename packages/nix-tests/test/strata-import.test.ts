@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { hasPeers, makeTempDir, NIX_OPTIONS, repoRoot, run } from '@strata/test-utils';
 import { describe, expect, it } from 'vitest';
 import { NIX_LIBRARY, NIX_STRATA, nixPath, tryEval } from './_nix.js';
@@ -44,6 +44,13 @@ describe.runIf(hasPeers('nix-instantiate'))("the library's default strata: this 
     expect(tag[0]).toBe(tag[1]);
     expect(images[0]).not.toBe(images[1]);
     expect(stream[0]).not.toBe(stream[1]);
+  });
+
+  it('runs builders with the first node on PATH by its absolute path, skipping relative entries', async () => {
+    // pnpm runs scripts with ./node_modules/.bin first on PATH.
+    const PATH = `./node_modules/.bin:${dirname(process.execPath)}:${process.env.PATH}`;
+    const { stdout } = await run('nix-instantiate', [...NIX_OPTIONS, '--eval', '--json', '-E', `((import ${NIX_LIBRARY} { }).mergeImages [ ]).builder`], { env: { PATH } });
+    expect(JSON.parse(stdout)).toBe(join(dirname(process.execPath), 'node'));
   });
 
   it('says to build the checkout when the CLI is not built', async () => {

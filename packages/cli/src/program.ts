@@ -1,8 +1,10 @@
 import { Command } from 'commander';
+import { registerBuildImage } from './commands/build-image.js';
 import { registerBuildLayered } from './commands/build-layered.js';
 import { registerCache } from './commands/cache.js';
 import { registerBuildNixShell } from './commands/build-nix-shell.js';
 import { registerClosure } from './commands/closure.js';
+import { registerCompletion } from './commands/completion.js';
 import { registerExport } from './commands/export.js';
 import { registerMerge } from './commands/merge.js';
 import { registerPlanLayers } from './commands/plan-layers.js';
@@ -28,6 +30,7 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerVm(program, context);
   registerStreamLayered(program, context);
   registerBuildLayered(program, context);
+  registerBuildImage(program, context);
   registerStreamNixShell(program, context);
   registerBuildNixShell(program, context);
   registerPush(program, context);
@@ -35,5 +38,6 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerCache(program, context);
   registerExport(program, context);
   registerMerge(program, context);
+  registerCompletion(program, context);
   return program;
 }

@@ -1,12 +1,15 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
+  buildImage,
   isNixShellSpec,
   NIX_SHELL_SPEC_PATH_KEYS,
+  parseBuildImageSpec,
   parseLayeredSpec,
   parseNixShellSpec,
   readSpecFile,
   SPEC_PATH_KEYS,
+  specBuilder,
   streamLayeredImage,
   streamNixShellImage,
 } from '@strata/dockertools';
@@ -18,8 +21,9 @@ import { CliError } from '../errors.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 import { formatBytes } from '../format.js';
 import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
+import { addReportOptions, createReporter, type Reporter, type ReportFlags } from '../report.js';
 
-interface PushFlags extends RegistryFlags, LayerFlags {
+interface PushFlags extends RegistryFlags, LayerFlags, ReportFlags {
   readonly tlsVerify: boolean;
   readonly jobs: number;
   readonly format?: 'v2s2' | 'oci';
@@ -49,18 +53,21 @@ export function referenceArgument(value: string): Reference {
 
 /**
  * The image to push, as a lazy value: an archive's (layers streamed from the file), or a spec's,
- * built straight into the registry: layers are packed while they upload, never written to disk.
+ * built straight into the registry: layers are packed while they upload, never written to disk. A
+ * spec is a nix-shell image's when it names a derivation ("drv"), a buildImage one when its
+ * `"builder"` key names buildImage(WithNixDb), else a streamLayeredImage one.
  */
 async function imageOf(file: string, context: CommandContext): Promise<Image> {
   if (!(await isSpecFile(file))) return readImage(file);
   const run = {
     signal: context.signal,
-    // What the scripts print and contents conflicts, on stderr as build-layered shows them.
+    // What the scripts print and contents conflicts, on stderr as the build commands show them.
     onNotice: (message: string) => context.stderr.write(`strata: ${message}\n`),
   };
   const raw = await readSpecFile(file, [...SPEC_PATH_KEYS, ...NIX_SHELL_SPEC_PATH_KEYS]);
   // A spec naming a derivation ("drv") is a nix-shell image's, as stream-nix-shell --spec reads it.
   if (isNixShellSpec(raw)) return streamNixShellImage({ ...parseNixShellSpec(raw, file), ...run });
+  if (specBuilder(raw, file) === 'image') return buildImage({ ...parseBuildImageSpec(raw, file), ...run });
   return streamLayeredImage({ ...parseLayeredSpec(raw, file), ...run });
 }
 
@@ -77,12 +84,12 @@ async function isSpecFile(file: string): Promise<boolean> {
   }
 }
 
-function reporter(stderr: NodeJS.WritableStream, layers: number): (e: PushProgress) => void {
+function reporter(report: Reporter, layers: number): (e: PushProgress) => void {
   return (e) => {
     if (e.event === 'progress') return;
     const which = e.blob === 'config' ? 'config' : `layer ${e.blob + 1}/${layers}`;
     const what = e.event === 'exists' ? 'already in the registry' : e.event;
-    stderr.write(`${which} ${e.digest ?? ''} ${what} (${formatBytes(e.completedBytes)} of ${formatBytes(e.totalBytes)})\n`);
+    report.info(`${which} ${e.digest ?? ''} ${what} (${formatBytes(e.completedBytes)} of ${formatBytes(e.totalBytes)})`);
   };
 }
 
@@ -95,21 +102,25 @@ export function registerPush(program: Command, context: CommandContext): void {
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .option('--jobs <n>', 'layers read, compressed and uploaded in parallel', positive, 4)
     .addOption(new Option('--format <format>', 'manifest and media types: v2s2 (Docker schema 2) or oci (default: v2s2, oci with zstd)').choices(['v2s2', 'oci']));
-  addLayerOptions(command, 'gzip').action(async (source: string, reference: Reference, flags: PushFlags) => {
+  addLayerOptions(command, 'gzip');
+  addReportOptions(command, 'print what was pushed as JSON on stdout: {reference, digest, mediaType, layers: [{digest, size, status}], config, uploadedBytes}');
+  command.action(async (source: string, reference: Reference, flags: PushFlags) => {
     if (flags.format === 'v2s2' && flags.compression === 'zstd') throw new CliError('--compression zstd: Docker schema 2 (--format v2s2) has no zstd layers; use --format oci', 'USAGE');
     const compression = layerCompression(flags, 'gzip');
-    const image = await imageOf(resolve(source), context);
+    const report = createReporter(flags, context);
+    const image = await imageOf(resolve(source), report.context);
     const pushed = await pushImage(image, reference, {
       ...compression,
       ...(flags.format ? { format: flags.format } : {}),
-      ...layerCache(flags, context),
+      ...layerCache(flags, report.context),
       concurrency: flags.jobs,
       ...registryOptions(flags, context),
       signal: context.signal,
-      onProgress: reporter(context.stderr, image.layers.length),
+      onProgress: reporter(report, image.layers.length),
     }).finally(() => image.dispose());
     const skipped = pushed.layers.filter((l) => l.status !== 'uploaded').length;
-    context.stderr.write(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}\n`);
-    context.stdout.write(`${pushed.reference}\n`);
+    report.info(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}`);
+    const { reference: pinned, digest, mediaType, layers, config, uploadedBytes } = pushed;
+    report.result({ reference: pinned, digest, mediaType, layers, config, uploadedBytes }, `${pinned}\n`);
   });
 }

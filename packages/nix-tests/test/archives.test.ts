@@ -5,8 +5,6 @@ import {
   hasPeers,
   makeTempDir,
   PODMAN_GLOBAL,
-  podmanLoad,
-  podmanRemove,
   podmanRun,
   type RunningRegistry,
   run,
@@ -15,16 +13,17 @@ import {
 } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HELLO, IMAGE_PEERS, preamble } from './_fixtures.js';
-import { deleteStorePaths, type ExpressionFile, expressionFile, nonce } from './_nix.js';
+import { type ExpressionFile, expressionFile } from './_nix.js';
+import { testRun } from './_run.js';
 
 describe.runIf(hasPeers(...IMAGE_PEERS, 'docker-registry'))(
   'pullImage, mergeImages and exportImage from nix/ (no nixpkgs)',
   () => {
-    const mark = `strata-nixlib-${nonce()}`;
+    const session = testRun();
+    const { mark } = session;
     let images: ExpressionFile;
     let out: Record<string, string>;
     const built: string[] = [];
-    const loaded: string[] = [];
     const files: ExpressionFile[] = [];
     let registry: RunningRegistry | undefined;
 
@@ -45,16 +44,14 @@ in rec {
     });
 
     afterAll(async () => {
-      for (const image of loaded) await podmanRemove(image);
       await registry?.stop();
-      await deleteStorePaths(built, mark);
-      for (const f of [images, ...files]) await f?.remove();
+      await session.cleanup({ paths: built, file: images, files });
     });
 
     it('merges images into one archive (merge-docker-images) that loads both, each runs', async () => {
       expect(basename(out.merged!)).toMatch(/^[a-z0-9]{32}-merge-docker-images$/);
       const { stdout } = await run('podman', [...PODMAN_GLOBAL, 'load', '-i', out.merged!]);
-      loaded.push(`${mark}-hello:1`, `${mark}-echo:2`);
+      session.loaded(`${mark}-hello:1`, `${mark}-echo:2`);
       expect(stdout).toContain(`localhost/${mark}-hello:1`);
       expect(stdout).toContain(`localhost/${mark}-echo:2`);
       expect((await podmanRun(`${mark}-hello:1`)).stdout).toContain(HELLO);
@@ -72,7 +69,7 @@ in rec {
       expect(entries.some((e) => e.startsWith('./nix/store/'))).toBe(true);
       const image = `${mark}-exported:1`;
       await run('podman', [...PODMAN_GLOBAL, 'import', '-q', out.exported!, image]);
-      loaded.push(image);
+      session.loaded(image);
       expect((await podmanRun(image, ['/bin/hello'])).stdout).toContain(HELLO);
     });
 
@@ -131,8 +128,7 @@ in dockerTools.pullImage {
         await dir.remove();
       }
 
-      const image = await podmanLoad(archive!);
-      loaded.push(image);
+      const image = await session.load(archive!);
       expect(image).toBe(`localhost/${mark}-pulled:v1`);
       expect((await podmanRun(image)).stdout).toContain(HELLO);
     });

@@ -1,22 +1,18 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { hasPeers, podmanInspect, podmanLoad, podmanRemove, podmanRun } from '@strata/test-utils';
+import { hasPeers, podmanInspect, podmanRun } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decompressIntoPodman, HELLO, IMAGE_PEERS, preamble } from './_fixtures.js';
-import { deleteStorePaths, type ExpressionFile, expressionFile, NIX_LIBRARY, nonce, tryEval } from './_nix.js';
+import { type ExpressionFile, expressionFile, NIX_LIBRARY, tryEval } from './_nix.js';
+import { testRun } from './_run.js';
 
 const IMAGES = ['plain', 'gz', 'layer3', 'withDb', 'deprecatedContents', 'runAsRoot'];
 
 describe.runIf(hasPeers(...IMAGE_PEERS, 'qemu-system-x86_64', 'getfattr', 'setfattr', 'cpio'))('buildImage and buildImageWithNixDb from nix/ (no nixpkgs)', () => {
-  const mark = `strata-nixlib-${nonce()}`;
+  const session = testRun();
+  const { mark, load } = session;
   let file: ExpressionFile;
   let out: Record<string, string>;
-  const loaded: string[] = [];
-  const load = async (archive: string) => {
-    const image = await podmanLoad(archive);
-    loaded.push(image);
-    return image;
-  };
 
   beforeAll(async () => {
     file = await expressionFile(
@@ -53,10 +49,8 @@ in rec {
   });
 
   afterAll(async () => {
-    for (const image of loaded) await podmanRemove(image);
-    const more = file ? await file.outPaths('layer1', 'layer2', ...['layer1', 'layer2', ...IMAGES].map((i) => `${i}.closureRoots`)) : [];
-    await deleteStorePaths([...Object.values(out ?? {}), ...more], mark);
-    await file?.remove();
+    const attrs = ['layer1', 'layer2', ...['layer1', 'layer2', ...IMAGES].map((i) => `${i}.closureRoots`)];
+    await session.cleanup({ paths: Object.values(out ?? {}), file, attrs });
   });
 
   it("builds docker-image-<name>.tar, tagged by default with its own hash part, dated as nixpkgs' (#5, #6)", async () => {
@@ -73,7 +67,7 @@ in rec {
   it('compresses with gz by default (docker-image-<name>.tar.gz)', async () => {
     expect(basename(out.gz!)).toMatch(new RegExp(`-docker-image-${mark}-gz\\.tar\\.gz$`));
     const image = await decompressIntoPodman('gzip', out.gz!);
-    loaded.push(image);
+    session.loaded(image);
     expect((await podmanRun(image)).stdout).toContain(HELLO);
   });
 

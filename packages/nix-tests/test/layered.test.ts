@@ -3,10 +3,11 @@ import { createReadStream } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { spawn } from 'node:child_process';
-import { hasPeers, podmanInspect, podmanLoad, podmanRemove, podmanRun } from '@strata/test-utils';
+import { hasPeers, podmanInspect, podmanRun } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decompressIntoPodman, HELLO, IMAGE_PEERS, preamble, streamIntoPodman } from './_fixtures.js';
-import { deleteStorePaths, type ExpressionFile, expressionFile, NIX_LIBRARY, nonce, tryEval } from './_nix.js';
+import { type ExpressionFile, expressionFile, NIX_LIBRARY, tryEval } from './_nix.js';
+import { testRun } from './_run.js';
 
 async function sha256(stream: NodeJS.ReadableStream): Promise<string> {
   const hash = createHash('sha256');
@@ -27,15 +28,10 @@ const IMAGES = ['plain', 'plainStream', 'gz', 'zst', 'helpers', 'noStore', 'with
 describe.runIf(hasPeers(...IMAGE_PEERS))(
   'buildLayeredImage and streamLayeredImage from nix/ (no nixpkgs)',
   () => {
-    const mark = `strata-nixlib-${nonce()}`;
+    const session = testRun();
+    const { mark, load } = session;
     let file: ExpressionFile;
     let out: Record<string, string>;
-    const loaded: string[] = [];
-    const load = async (archive: string) => {
-      const image = await podmanLoad(archive);
-      loaded.push(image);
-      return image;
-    };
 
     beforeAll(async () => {
       file = await expressionFile(`${preamble(mark)}
@@ -69,10 +65,7 @@ in rec {
     });
 
     afterAll(async () => {
-      for (const image of loaded) await podmanRemove(image);
-      const confs = await file.outPaths(...IMAGES.map((i) => `${i}.conf`));
-      await deleteStorePaths([...Object.values(out ?? {}), ...confs], mark);
-      await file?.remove();
+      await session.cleanup({ paths: Object.values(out ?? {}), file, attrs: IMAGES.map((i) => `${i}.conf`) });
     });
 
     it('builds <name>.tar (compressor none) that podman loads as name:imageTag and runs', async () => {
@@ -95,7 +88,7 @@ in rec {
       expect(await file.eval<string>('plainStream.imageTag')).toBe(await file.eval<string>('plain.imageTag'));
       expect(await streamDigest(out.plainStream!)).toBe(await sha256(createReadStream(out.plain!)));
       const image = await streamIntoPodman(out.plainStream!);
-      loaded.push(image);
+      session.loaded(image);
       const { stdout } = await podmanRun(image);
       expect(stdout).toContain(HELLO);
     });
@@ -108,7 +101,7 @@ in rec {
         ['zstd', out.zst!],
       ] as const) {
         const image = await decompressIntoPodman(tool, archive);
-        loaded.push(image);
+        session.loaded(image);
         expect((await podmanRun(image)).stdout).toContain(HELLO);
       }
     });

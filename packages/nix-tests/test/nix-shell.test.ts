@@ -1,16 +1,17 @@
 import { basename } from 'node:path';
-import { hasPeers, PODMAN_GLOBAL, PODMAN_RUN, podmanLoad, podmanRemove, run } from '@strata/test-utils';
+import { hasPeers, PODMAN_GLOBAL, PODMAN_RUN, run } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HELLO, IMAGE_PEERS, preamble, streamIntoPodman } from './_fixtures.js';
-import { deleteStorePaths, type ExpressionFile, expressionFile, NIX_LIBRARY, nonce, tryEval } from './_nix.js';
+import { type ExpressionFile, expressionFile, NIX_LIBRARY, tryEval } from './_nix.js';
+import { testRun } from './_run.js';
 
 describe.runIf(hasPeers(...IMAGE_PEERS))(
   'buildNixShellImage and streamNixShellImage from nix/ (no nixpkgs)',
   () => {
-    const mark = `strata-nixlib-${nonce()}`;
+    const session = testRun();
+    const { mark } = session;
     let file: ExpressionFile;
     let out: Record<string, string>;
-    const loaded: string[] = [];
 
     beforeAll(async () => {
       file = await expressionFile(`${preamble(mark)}
@@ -31,15 +32,12 @@ in rec {
     });
 
     afterAll(async () => {
-      for (const image of loaded) await podmanRemove(image);
-      await deleteStorePaths([...Object.values(out ?? {}), ...(await file.outPaths('built.conf', 'streamed.conf'))], mark);
-      await file?.remove();
+      await session.cleanup({ paths: Object.values(out ?? {}), file, attrs: ['built.conf', 'streamed.conf'] });
     });
 
     it('builds a nix-shell image whose `run` builds the derivation in the container as the build user', async () => {
       expect(basename(out.built!)).toMatch(/-shell-target-env\.tar$/);
-      const image = await podmanLoad(out.built!);
-      loaded.push(image);
+      const image = await session.load(out.built!);
       expect(image).toBe(`localhost/${mark}-run:v1`);
       const result = await run('podman', [...PODMAN_GLOBAL, 'run', ...PODMAN_RUN, image], { allowFailure: true });
       expect(result.stderr).toBe('');
@@ -48,7 +46,7 @@ in rec {
 
     it('streams a nix-shell image whose `command` runs interactively as the given user', async () => {
       const image = await streamIntoPodman(out.streamed!);
-      loaded.push(image);
+      session.loaded(image);
       expect(image).toBe(`localhost/${mark}-command:${await file.eval<string>('streamed.imageTag')}`);
       const result = await run('podman', [...PODMAN_GLOBAL, 'run', ...PODMAN_RUN, '--tty', image], { allowFailure: true });
       expect(result.stdout.replaceAll('\r', '').split('\n')).toEqual(['interactive', 'user 1234 home /build', '']);

@@ -1,9 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { hasPeers, makeTempDir, podmanInspect, podmanLoad, podmanRemove, podmanRun, type TempDir } from '@strata/test-utils';
+import { hasPeers, makeTempDir, podmanInspect, podmanRun, type TempDir } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HELLO, IMAGE_PEERS, preamble } from './_fixtures.js';
-import { deleteStorePaths, type ExpressionFile, expressionFile, nixPath, nonce } from './_nix.js';
+import { type ExpressionFile, expressionFile, nixPath } from './_nix.js';
+import { testRun } from './_run.js';
 
 // nixpkgs' own dockerTools cases (nixos/tests/docker-tools.nix), as a Nix user writes them, through the library.
 const IMAGES = ['prefixed', 'scriptReferences', 'twoLayers', 'unstableDate', 'arm64', 'localDirectory'];
@@ -16,14 +17,13 @@ interface Inspected {
 }
 
 describe.runIf(hasPeers(...IMAGE_PEERS))("nixpkgs' dockerTools test cases through nix/", () => {
-  const mark = `strata-nixlib-${nonce()}`;
+  const session = testRun();
+  const { mark } = session;
   let dir: TempDir;
   let file: ExpressionFile;
   let out: Record<string, string>;
-  const loaded: string[] = [];
   const load = async (archive: string) => {
-    const image = await podmanLoad(archive);
-    loaded.push(image);
+    const image = await session.load(archive);
     return { image, inspect: (await podmanInspect(image)) as unknown as Inspected };
   };
 
@@ -47,10 +47,7 @@ in {
   });
 
   afterAll(async () => {
-    for (const image of loaded) await podmanRemove(image);
-    const confs = file ? await file.outPaths(...IMAGES.map((i) => `${i}.conf`)) : [];
-    await deleteStorePaths([...Object.values(out ?? {}), ...confs], mark);
-    await file?.remove();
+    await session.cleanup({ paths: Object.values(out ?? {}), file, attrs: IMAGES.map((i) => `${i}.conf`) });
     await dir?.remove();
   });
 

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { hasPeers, podmanLoad, podmanRemove, podmanRun } from '@strata/test-utils';
+import { hasPeers, podmanRun } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HELLO, IMAGE_PEERS, preamble, streamIntoPodman } from './_fixtures.js';
-import { deleteStorePaths, type ExpressionFile, expressionFile, NIX_LIBRARY, nonce } from './_nix.js';
+import { type ExpressionFile, expressionFile, NIX_LIBRARY } from './_nix.js';
+import { testRun } from './_run.js';
 
 // These machines have no nixpkgs. To run the library's nixpkgs branch for real, `pkgs` here is an
 // attribute set with nixpkgs' names whose packages are store paths made of the host's programs
@@ -47,10 +48,10 @@ const STAND_IN_PKGS = `
 describe.runIf(hasPeers(...IMAGE_PEERS))(
   'nix/ given pkgs: nixpkgs pieces for node, tools, shell and helpers',
   () => {
-    const mark = `strata-nixlib-${nonce()}`;
+    const session = testRun();
+    const { mark } = session;
     let file: ExpressionFile;
     let out: Record<string, string>;
-    const loaded: string[] = [];
 
     beforeAll(async () => {
       // The library is imported with pkgs alone: bash, coreutils, cacert and node come from it.
@@ -74,15 +75,12 @@ in rec {
     });
 
     afterAll(async () => {
-      for (const image of loaded) await podmanRemove(image);
-      await deleteStorePaths([...Object.values(out ?? {}), ...(await file.outPaths('helpers.conf', 'stream.conf', 'shell.conf'))], mark);
-      await file?.remove();
+      await session.cleanup({ paths: Object.values(out ?? {}), file, attrs: ['helpers.conf', 'stream.conf', 'shell.conf'] });
     });
 
     it("makes the helpers from pkgs (bash, coreutils, cacert, fakeNss) and runs scripts with pkgs' tools", async () => {
       const [bash, cacert] = await Promise.all([file.eval<string>('pkgs.bash.outPath'), file.eval<string>('pkgs.cacert.outPath')]);
-      const image = await podmanLoad(out.helpers!);
-      loaded.push(image);
+      const image = await session.load(out.helpers!);
       const { stdout, stderr } = await podmanRun(image);
       expect(stderr).toBe('');
       expect(stdout.split('\n')).toEqual([
@@ -104,14 +102,13 @@ in rec {
       expect(script.split('\n')[0]).toBe(`#!${shell}`);
       expect(script).toContain(`exec '${node}/bin/node' `);
       const image = await streamIntoPodman(out.stream!);
-      loaded.push(image);
+      session.loaded(image);
       expect((await podmanRun(image)).stdout).toContain(HELLO);
     });
 
     it("gives nix-shell images pkgs' cacert", async () => {
       const cacert = await file.eval<string>('pkgs.cacert.outPath');
-      const image = await podmanLoad(out.shell!);
-      loaded.push(image);
+      const image = await session.load(out.shell!);
       expect((await podmanRun(image)).stdout).toBe(`${cacert}/etc/ssl/certs/ca-bundle.crt\n`);
     });
   },

@@ -7,3 +7,6 @@ export { archivedImage, readImage, type ReadImageOptions } from './read.js';
 export { mediaTypesFor, pushImage, type PushImageOptions } from './push.js';
 export { writeAtomically } from './atomic.js';
 export { type SavedImage, saveImage, type SaveImageOptions } from './save.js';
+export { compressionOfMediaType, registryImage, type RegistryImageOptions } from './registry-image.js';
+export { uncompressedImage, type UncompressedImageOptions } from './uncompressed.js';
+export { type PushedImageIndex, pushImageIndex, type PushImageIndexOptions } from './push-index.js';

@@ -24,7 +24,7 @@ function sizes() {
  * incompressible), split over up to 3 files, each referring to up to 3 earlier paths; plus a root
  * referring to all of them. Nix caches the outputs: a rerun evaluates and returns at once.
  */
-function expression() {
+export function expression() {
   const drvs = sizes().map((size, i) => {
     const key = i.toString(16).padStart(32, '0');
     const refs = [1, 7, 31].filter((d) => i - d >= 0).map((d) => `\${p${i - d}}`).join(' ');

@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { registerBuildLayered } from './commands/build-layered.js';
 import { registerBuildNixShell } from './commands/build-nix-shell.js';
 import { registerClosure } from './commands/closure.js';
+import { registerExport } from './commands/export.js';
+import { registerMerge } from './commands/merge.js';
 import { registerPlanLayers } from './commands/plan-layers.js';
 import { registerPull } from './commands/pull.js';
 import { registerPush } from './commands/push.js';
@@ -29,5 +31,7 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerBuildNixShell(program, context);
   registerPush(program, context);
   registerPull(program, context);
+  registerExport(program, context);
+  registerMerge(program, context);
   return program;
 }

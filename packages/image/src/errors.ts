@@ -9,7 +9,11 @@ export type ImageErrorCode =
   /** An option is out of range or malformed; the message names it. */
   | 'INVALID_OPTION'
   /** This Node or machine lacks what the request needs (e.g. a compressor). */
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  /** A layer entry would write or link outside the directory it is unpacked into; nothing is written for it. */
+  | 'UNSAFE_ENTRY'
+  /** Unpacking would pass a bound the caller set (bytes or entries); the message names it. */
+  | 'LIMIT_EXCEEDED';
 
 /** The one error class of `@strata/image`; `code` says which failure it is, the message names the layer or file. */
 export class ImageError extends Error {

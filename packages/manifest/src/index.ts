@@ -32,3 +32,9 @@ export {
   type DockerArchive,
   readDockerArchive,
 } from './read-archive.js';
+export {
+  type ArchiveImage,
+  type MultiImageArchiveStream,
+  writeMultiImageArchive,
+  type WriteMultiImageArchiveOptions,
+} from './write-multi-archive.js';

@@ -48,7 +48,8 @@ export type ImageConfigTemplate = Omit<ImageConfig, 'rootfs'>;
  */
 export type ArchiveConfig = ImageConfigTemplate | ((diffIds: readonly string[]) => Buffer);
 
-const PLACEHOLDER = `sha256:${'0'.repeat(64)}`;
+/** A digest of the right length, standing in for one not known yet (sizes are computed from it). */
+export const PLACEHOLDER = `sha256:${'0'.repeat(64)}`;
 
 /** The member name of layer `index` (0-based) inside strata's docker-archives. */
 export function layerMemberName(index: number): string {
@@ -70,7 +71,7 @@ export function imageConfigBytes(template: ImageConfigTemplate, diffIds: readonl
 }
 
 /** Checks that kept config bytes name exactly the diffIDs of the layers written with them. */
-function checkKeptConfig(bytes: Buffer, diffIds: readonly string[]): Buffer {
+export function checkKeptConfig(bytes: Buffer, diffIds: readonly string[]): Buffer {
   let listed: unknown;
   try {
     listed = (JSON.parse(bytes.toString('utf8')) as { rootfs?: { diff_ids?: unknown } } | null)?.rootfs?.diff_ids;
@@ -88,12 +89,13 @@ function manifestJson(configName: string, repoTags: readonly string[], layers: n
   return Buffer.from(JSON.stringify([entry]));
 }
 
-function memberHeader(name: string, size: number, mtime: number): TarHeader {
+/** The header of an archive member of strata's own (layers, configs, manifest.json). */
+export function memberHeader(name: string, size: number, mtime: number): TarHeader {
   return { name, type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime, size };
 }
 
 /** Opens a layer and records its diffID: known, computed by the layer's own stream, or hashed here. */
-function openLayer(layer: ArchiveLayer, diffIds: (string | Promise<string>)[], index: number): Readable {
+export function openLayer(layer: ArchiveLayer, diffIds: (string | Promise<string>)[], index: number): Readable {
   const stream = layer.open() as Readable & { digest?: Promise<string>; diffId?: Promise<string> };
   const own = stream.diffId ?? stream.digest;
   if (layer.diffId !== undefined) {

@@ -2,18 +2,18 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { scanClosure, type StorePath } from '@strata/closure';
-import { decompressor, type Image, type Platform } from '@strata/image';
-import { readTar } from '@strata/layer';
-import { StoreTree } from './_store-tree.js';
+import { type Image, type Layer, type Platform, unpackImage } from '@strata/image';
+import { SbomError } from './errors.js';
 
 /** Options for {@link readImageContents}. */
 export interface ReadImageContentsOptions {
-  /** Where the store paths are written while they are hashed (a new directory in it, always removed). @default os.tmpdir() */
+  /** Where the image's file system is unpacked while its store paths are hashed (a new directory in it, always removed). @default os.tmpdir() */
   readonly directory?: string;
-  /** Most tar entries read over all layers, against a hostile image. @default 10_000_000 */
+  /** Most paths the image's file system may hold, against a hostile image. @default 1_000_000 */
   readonly maxEntries?: number;
+  /** Most bytes of file content the layers may write in all. @default unbounded */
+  readonly maxBytes?: number;
   /** Told when layer `index` (0-based) starts being read. @default none */
   readonly onLayer?: (index: number) => void;
   readonly signal?: AbortSignal;
@@ -35,44 +35,82 @@ function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
+const STORE_PATH = /^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+$/;
+
+/**
+ * The image with each layer's stream noted as it is opened, so its diffID is known once it has
+ * been read (a layer of unknown digest learns it only by being read).
+ */
+function noting(image: Image, diffIds: Map<Layer, Promise<string>>): Image {
+  // One wrapper per layer value: a layer listed twice stays one value, so it is still read once.
+  const wrappers = new Map<Layer, Layer>();
+  const wrap = (layer: Layer): Layer => ({
+    size: layer.size,
+    compression: layer.compression,
+    diffId: layer.diffId,
+    digest: layer.digest,
+    open() {
+      const stream = layer.open();
+      diffIds.set(layer, stream.diffId);
+      return stream;
+    },
+  });
+  const layers = image.layers.map((layer) => wrappers.get(layer) ?? wrappers.set(layer, wrap(layer)).get(layer)!);
+  return {
+    repoTags: image.repoTags,
+    platform: image.platform,
+    layers,
+    ...(image.mtime === undefined ? {} : { mtime: image.mtime }),
+    config: (ids) => image.config(ids),
+    dispose: () => image.dispose(),
+  };
+}
+
+/** The image's store paths, from the unpacked tree's metadata; refuses a store that is not a plain directory or holds devices. */
+function storePathsOf(entries: ReadonlyMap<string, { readonly type: string }>): string[] {
+  for (const dir of ['/nix', '/nix/store']) {
+    const type = entries.get(dir)?.type;
+    if (type === undefined) return [];
+    if (type !== 'directory') throw new SbomError('UNSAFE_ENTRY', `${dir} is a ${type} in the image, not a directory; strata reads store paths only from a real /nix/store`);
+  }
+  const paths: string[] = [];
+  for (const [path, entry] of entries) {
+    if (!path.startsWith('/nix/store/')) continue;
+    if (entry.type !== 'file' && entry.type !== 'directory' && entry.type !== 'symlink') {
+      throw new SbomError('UNSAFE_ENTRY', `${path}: a ${entry.type} in the store; a store path holds only files, directories and symlinks`);
+    }
+    if (STORE_PATH.test(path)) paths.push(path);
+  }
+  return paths.sort();
+}
+
 /**
  * Reads an image's layers once, in order, and finds every Nix store path its file system holds
  * (`/nix/store/<hash>-<name>`, after later layers and whiteouts have had their say). Each path's
  * NAR hash is computed from what the image holds, and its references are found by scanning it for
  * the other paths' hash parts, as Nix's own scanner finds them when a path is built: no Nix database
  * in the image is trusted (it may be missing, stale or made up). The layers' diffIDs, learnt on the
- * way, give the image ID. The store paths are written to a temporary directory (never through a
- * link the image holds) while they are hashed, and removed afterwards.
+ * way, give the image ID. The image is unpacked (`unpackImage`: nothing is written outside the
+ * directory, whatever its links say) into a temporary directory while its store paths are hashed,
+ * and removed afterwards.
  * @example
  * const { imageId, storePaths } = await readImageContents(await readImage('hello.tar'));
  */
 export async function readImageContents(image: Image, options: ReadImageContentsOptions = {}): Promise<ImageContents> {
   const dir = await mkdtemp(join(options.directory ?? tmpdir(), 'strata-sbom-'));
   try {
-    const tree = new StoreTree(dir, options.maxEntries ?? 10_000_000);
-    await tree.init();
-    const diffIds: string[] = [];
-    for (const [i, layer] of image.layers.entries()) {
-      options.signal?.throwIfAborted();
-      options.onLayer?.(i);
-      const stream = layer.open();
-      const tar: Readable = layer.compression === 'none' ? stream : (stream.pipe(decompressor(layer.compression)) as unknown as Readable);
-      if (tar !== stream) stream.once('error', (error) => tar.destroy(error));
-      const abort = () => stream.destroy(options.signal?.reason as Error);
-      options.signal?.addEventListener('abort', abort, { once: true });
-      try {
-        await tree.applyLayer(readTar(tar), i, `layer ${i + 1}`);
-        // The tar may end before the stream does (padding); the digests come at the stream's end.
-        tar.resume();
-        diffIds.push(await stream.diffId);
-      } finally {
-        options.signal?.removeEventListener('abort', abort);
-        stream.destroy();
-      }
-    }
-    const config = image.config(diffIds);
+    const diffIds = new Map<Layer, Promise<string>>();
+    const root = join(dir, 'root');
+    const tree = await unpackImage(noting(image, diffIds), root, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries }),
+      ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+      ...(options.onLayer ? { onLayer: options.onLayer } : {}),
+    });
+    const storePaths = await scanClosure(storePathsOf(tree.entries), { storeRoot: root, ...(options.signal ? { signal: options.signal } : {}) });
+    // A layer listed twice is read once: its other place has the same diffID.
+    const config = image.config(await Promise.all(image.layers.map((layer) => layer.diffId ?? diffIds.get(layer)!)));
     const created = (JSON.parse(config.toString('utf8')) as { created?: unknown }).created;
-    const storePaths = await scanClosure(tree.storePaths(), { storeRoot: dir, ...(options.signal ? { signal: options.signal } : {}) });
     return {
       imageId: sha256(config),
       ...(typeof created === 'string' ? { created } : {}),

@@ -1,6 +1,6 @@
 import { chmod, link, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dumpNarInfo } from '@strata/closure';
+import { dumpNarInfo, narInfoOfTree } from '@strata/closure';
 import { makeTempDir, type TempDir } from '@strata/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readImageContents } from '../src/image-contents.js';
@@ -52,42 +52,45 @@ describe('readImageContents', () => {
     expect(contents.created).toBe('2024-05-06T07:08:09Z');
   });
 
-  it('refuses an entry that goes through a symlink the image planted, and writes nothing outside', async () => {
+  it('writes nothing outside for a store path that is a link out, and describes the link itself', async () => {
     const outside = await makeTempDir('strata-sbom-outside-');
     try {
       const image = imageOf([
         entriesLayer([
+          entry('nix/', 'directory'),
+          entry('nix/store/', 'directory'),
           entry(`${A.slice(1)}`, 'symlink', { linkname: outside.path }),
           entry(`${A.slice(1)}/planted`, 'file', { body: Buffer.from('x') }),
         ]),
       ]);
-      const error = await readImageContents(image).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(SbomError);
-      expect((error as SbomError).code).toBe('UNSAFE_ENTRY');
-      expect((error as Error).message).toMatch(/is a symlink, not a directory/);
+      const contents = await readImageContents(image);
       expect(await readdir(outside.path)).toEqual([]);
+      expect(contents.storePaths.map((p) => p.path)).toEqual([A]);
+      // The NAR of a symlink: its target and nothing else.
+      expect(contents.storePaths[0]!.narHash).toBe(narInfoOfTree({ type: 'symlink', target: outside.path }).narHash);
     } finally {
       await outside.remove();
     }
   });
 
-  it('ignores names that climb out and entries outside the store, and refuses a device in the store', async () => {
-    const image = imageOf([
-      entriesLayer([
-        entry(`../../${A.slice(1)}/x`, 'file', { body: Buffer.from('x') }),
-        entry('etc/passwd', 'file', { body: Buffer.from('root:x:0:0::/:/bin/sh\n') }),
-        entry(`${B.slice(1)}/`, 'directory'),
-        entry(`./${B.slice(1)}/bin`, 'file', { body: Buffer.from('bin') }),
-      ]),
-    ]);
-    const contents = await readImageContents(image);
-    expect(contents.storePaths.map((p) => p.path)).toEqual([B]);
+  it('refuses a name that climbs out, a store that is a link, and a device in the store', async () => {
+    const climbing = imageOf([entriesLayer([entry(`../../${A.slice(1)}/x`, 'file', { body: Buffer.from('x') })])]);
+    await expect(readImageContents(climbing)).rejects.toMatchObject({ code: 'UNSAFE_ENTRY' });
+    const linked = imageOf([entriesLayer([entry('nix/', 'directory'), entry('nix/store', 'symlink', { linkname: '/nix/store' })])]);
+    const error = await readImageContents(linked).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SbomError);
+    expect((error as Error).message).toMatch(/\/nix\/store is a symlink in the image/);
     const device = imageOf([entriesLayer([entry(`${A.slice(1)}/`, 'directory'), entry(`${A.slice(1)}/tty`, 'character-device', { devmajor: 5, devminor: 0 })])]);
-    await expect(readImageContents(device)).rejects.toThrow(/character-device entry in the store/);
+    await expect(readImageContents(device)).rejects.toThrow(/character-device in the store/);
+  });
+
+  it('ignores what is outside the store', async () => {
+    const image = imageOf([entriesLayer([entry('etc/passwd', 'file', { body: Buffer.from('root:x:0:0::/:/bin/sh\n') }), entry(`./${B.slice(1)}/bin`, 'file', { body: Buffer.from('bin') })])]);
+    expect((await readImageContents(image)).storePaths.map((p) => p.path)).toEqual([B]);
   });
 
   it('stops at a bound on entries', async () => {
     const entries = Array.from({ length: 20 }, (_, i) => entry(`${A.slice(1)}/f${i}`, 'file', { body: Buffer.from('x') }));
-    await expect(readImageContents(imageOf([entriesLayer(entries)]), { maxEntries: 10 })).rejects.toThrow(/more than 10 entries/);
+    await expect(readImageContents(imageOf([entriesLayer(entries)]), { maxEntries: 10 })).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED' });
   });
 });

@@ -13,3 +13,4 @@ export { saveImages, writeMultiImageArchive } from './multi-archive.js';
 export { compressionOfMediaType, registryImage, type RegistryImageOptions } from './registry-image.js';
 export { uncompressedImage, type UncompressedImageOptions } from './uncompressed.js';
 export { type PushedImageIndex, pushImageIndex, type PushImageIndexOptions } from './push-index.js';
+export { type StoredManifest, storedManifest } from './stored-manifest.js';

@@ -6,8 +6,9 @@ import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ArchiveLayer, type ImageConfigTemplate, repoTag, writeDockerArchive } from '@strata/manifest';
-import { hostPlatform, type PulledImage, pullImage, type Reference, RegistryDigestError } from '@strata/registry';
+import { hostPlatform, type Platform, type PulledImage, pullImage, type Reference, RegistryDigestError } from '@strata/registry';
 import { type Command, InvalidArgumentError } from 'commander';
+import { chosenPlatform, platformOption } from '../platform-option.js';
 import pLimit from 'p-limit';
 import { writeAtomically } from '@strata/image';
 import type { CommandContext } from '../context.js';
@@ -19,6 +20,7 @@ interface PullFlags {
   readonly os: string;
   readonly arch: string;
   readonly variant?: string;
+  readonly platform?: Platform;
   readonly finalName?: string;
   readonly finalTag: string;
   readonly tlsVerify: boolean;
@@ -101,13 +103,14 @@ export function registerPull(program: Command, context: CommandContext): void {
     .option('--os <os>', 'operating system to pick from a multi-platform image', 'linux')
     .option('--arch <arch>', 'architecture to pick, in GOARCH terms', host.architecture)
     .option('--variant <variant>', 'architecture variant to pick, e.g. v8 (default: any)')
+    .addOption(platformOption('os/arch[/variant] to pick, instead of --os, --arch and --variant'))
     .option('--final-name <name>', 'image name in the archive (default: the repository)')
     .option('--final-tag <tag>', 'image tag in the archive', 'latest')
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .option('--sha256 <hex>', 'expected sha256 of the written file; on a mismatch no file is written (default: not checked)', sha256Hex)
-    .action(async (reference: Reference, flags: PullFlags) => {
+    .action(async (reference: Reference, flags: PullFlags, command: Command) => {
       const { signal } = context;
-      const platform = { os: flags.os, architecture: flags.arch, ...(flags.variant ? { variant: flags.variant } : {}) };
+      const platform = chosenPlatform(command, flags);
       const image = await pullImage(reference, { platform, insecure: !flags.tlsVerify, signal });
       const name = repoTag(flags.finalName ?? reference.repository, flags.finalTag);
       const dir = await mkdtemp(join(tmpdir(), 'strata-pull-'));

@@ -12,14 +12,17 @@ import {
 } from '@strata/dockertools';
 import { type Image, pushImage, readImage } from '@strata/image';
 import { parseReference, type PushProgress, type Reference, RegistryError } from '@strata/registry';
+import type { SbomFormat } from '@strata/sbom';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes } from '../format.js';
+import { attachSbom, sbomBeforePush, sbomOption } from '../sbom-attach.js';
 
 interface PushFlags {
   readonly tlsVerify: boolean;
   readonly jobs: number;
+  readonly sbom?: SbomFormat;
 }
 
 /** Parses `--tls-verify false` style values. */
@@ -48,7 +51,7 @@ export function referenceArgument(value: string): Reference {
  * The image to push, as a lazy value: an archive's (layers streamed from the file), or a spec's,
  * built straight into the registry: layers are packed while they upload, never written to disk.
  */
-async function imageOf(file: string, context: CommandContext): Promise<Image> {
+export async function imageOf(file: string, context: CommandContext): Promise<Image> {
   if (!(await isSpecFile(file))) return readImage(file);
   const run = {
     signal: context.signal,
@@ -92,8 +95,13 @@ export function registerPush(program: Command, context: CommandContext): void {
     .argument('<reference>', 'where to push: registry/repository[:tag]', referenceArgument)
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .option('--jobs <n>', 'layers uploaded in parallel', positive, 4)
+    .addOption(sbomOption())
     .action(async (source: string, reference: Reference, flags: PushFlags) => {
       const image = await imageOf(resolve(source), context);
+      const sbom = await sbomBeforePush(image, flags.sbom, context).catch(async (error: unknown) => {
+        await image.dispose();
+        throw error;
+      });
       const pushed = await pushImage(image, reference, {
         concurrency: flags.jobs,
         insecure: !flags.tlsVerify,
@@ -102,6 +110,7 @@ export function registerPush(program: Command, context: CommandContext): void {
       }).finally(() => image.dispose());
       const skipped = pushed.layers.filter((l) => l.status !== 'uploaded').length;
       context.stderr.write(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}\n`);
+      if (sbom) await attachSbom(sbom, pushed, reference, { insecure: !flags.tlsVerify }, context);
       context.stdout.write(`${pushed.reference}\n`);
     });
 }

@@ -1,0 +1,40 @@
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { writeAtomically } from '@strata/image';
+import { createSbom, SBOM_FORMATS, type SbomFormat } from '@strata/sbom';
+import { type Command, Option } from 'commander';
+import type { CommandContext } from '../context.js';
+import { CliError } from '../errors.js';
+import { parseImageLocation } from '../image-location.js';
+import { openImage } from '../open-image.js';
+import { parseBoolean } from './push.js';
+
+interface SbomFlags {
+  readonly format: SbomFormat;
+  readonly output: string;
+  readonly tlsVerify: boolean;
+}
+
+/** `strata sbom (SPEC | ARCHIVE | REFERENCE) --format … -o FILE`: every store path of the image, as SPDX or CycloneDX JSON. */
+export function registerSbom(program: Command, context: CommandContext): void {
+  program
+    .command('sbom')
+    .description("an SBOM of an image: every Nix store path it holds (name and version as parseDrvName splits them, narHash, references); same image, same bytes")
+    .argument('<image>', 'an image spec JSON file, a docker-archive, or a registry reference (REGISTRY/REPO[:TAG|@DIGEST], docker://…)')
+    .addOption(new Option('--format <format>', 'spdx-json (SPDX 2.3) or cyclonedx-json (CycloneDX 1.5)').choices(SBOM_FORMATS).makeOptionMandatory())
+    .requiredOption('-o, --output <file>', 'the SBOM file to write, atomically; - writes it to stdout (required)')
+    .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
+    .action(async (text: string, flags: SbomFlags) => {
+      const location = await parseImageLocation(text, { mustExist: true });
+      if (location.kind === 'oci' || location.kind === 'oci-archive') throw new CliError(`${text}: reading ${location.kind} is not supported yet`, 'USAGE');
+      const image = await openImage(location, context, { registry: { insecure: !flags.tlsVerify } });
+      try {
+        const sbom = await createSbom(image, flags.format, { signal: context.signal });
+        if (flags.output === '-') context.stdout.write(sbom.bytes);
+        else await writeAtomically(resolve(flags.output), (temp) => writeFile(temp, sbom.bytes, { flag: 'wx' }));
+        context.stderr.write(`${sbom.contents.storePaths.length} store paths of image ${sbom.contents.imageId} (${flags.format})\n`);
+      } finally {
+        await image.dispose();
+      }
+    });
+}

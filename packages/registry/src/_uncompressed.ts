@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
-import { PassThrough, pipeline, Readable, type Transform } from 'node:stream';
+import { pipeline, Readable, type Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { DigestCounter, verifyDigest } from './digest.js';
+import { RegistryError } from './errors.js';
 
 /**
  * The decompressor for a blob, chosen by its first bytes: registries and copy tools do store plain
@@ -23,40 +24,46 @@ function zstdDecompressor(): Transform {
   return stream;
 }
 
-/** Reads the first chunk of `blob` and gives back a stream of all its bytes, that chunk included. */
-async function peek(blob: Readable): Promise<{ head: Buffer; all: Readable }> {
-  const iterator = blob[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  const head = first.done ? Buffer.alloc(0) : (first.value as Buffer);
-  const all = new PassThrough({ highWaterMark: 1 << 20 });
-  all.write(head);
-  pipeline(Readable.from({ [Symbol.asyncIterator]: () => iterator }), all, () => {});
-  return { head, all };
-}
-
-async function* verified(open: () => Readable, digest: string, diffId: string): AsyncGenerator<Buffer> {
-  const { head, all } = await peek(open());
-  const inflate = decompressor(head);
-  let source: AsyncIterable<Buffer> = all;
-  if (inflate) {
-    // pipeline carries a blob error (e.g. DIGEST_MISMATCH) into the inflater we read from.
-    pipeline(all, inflate, () => {});
-    source = inflate as unknown as AsyncIterable<Buffer>;
+async function* verified(open: () => Readable, digest: string, diffId: string, limit: number): AsyncGenerator<Buffer> {
+  const blob = open();
+  const iterator = blob[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  try {
+    const first = await iterator.next();
+    const head = first.done ? Buffer.alloc(0) : first.value;
+    // The blob again from its first chunk, with no copy and no extra buffering stage.
+    async function* all(): AsyncGenerator<Buffer> {
+      if (first.done) return;
+      yield head;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    }
+    const inflate = decompressor(head);
+    let source: AsyncIterable<Buffer> = all();
+    if (inflate) {
+      // pipeline carries a blob error (e.g. DIGEST_MISMATCH) into the inflater we read from.
+      pipeline(Readable.from(all(), { objectMode: false }), inflate, () => {});
+      source = inflate as unknown as AsyncIterable<Buffer>;
+    }
+    // A plain tar whose diff_id is its blob digest was verified by the blob stream already.
+    const counter = inflate || diffId !== digest ? new DigestCounter() : undefined;
+    let size = 0;
+    for await (const chunk of source) {
+      size += chunk.length;
+      // A few compressed bytes can inflate to any size: stop at the limit, not at a full disk.
+      if (size > limit) throw new RegistryError('SIZE_LIMIT', `layer ${digest} (uncompressed): over the limit of ${limit} bytes (maxBlobSize)`);
+      counter?.update(chunk);
+      yield chunk;
+    }
+    if (counter) verifyDigest(`layer ${digest} (uncompressed)`, { digest: diffId }, { digest: counter.digest(), size: counter.size });
+  } finally {
+    blob.destroy();
   }
-  // A plain tar whose diff_id is its blob digest was verified by the blob stream already.
-  const counter = inflate || diffId !== digest ? new DigestCounter() : undefined;
-  for await (const chunk of source) {
-    counter?.update(chunk);
-    yield chunk;
-  }
-  if (counter) verifyDigest(`layer ${digest} (uncompressed)`, { digest: diffId }, { digest: counter.digest(), size: counter.size });
 }
 
 /**
- * The uncompressed tar of a layer (gzip, or zstd where Node has it, recognised by magic number),
+ * The uncompressed tar of a layer (gzip or zstd, recognised by magic number),
  * checked against its `diff_id`: the stream errors with DIGEST_MISMATCH at the end instead of
  * finishing on bytes that do not match.
  */
-export function uncompressedLayer(open: () => Readable, digest: string, diffId: string): Readable {
-  return Readable.from(verified(open, digest, diffId), { objectMode: false });
+export function uncompressedLayer(open: () => Readable, digest: string, diffId: string, limit = Number.POSITIVE_INFINITY): Readable {
+  return Readable.from(verified(open, digest, diffId, limit), { objectMode: false });
 }

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
+import type { HttpResponse } from './_http.js';
 import { DigestCounter, verifyDigest } from './digest.js';
 import { RegistryError, RegistryHttpError } from './errors.js';
 import { headBlob } from './blobs.js';
-import { abortReason, backoffDelay, isNetworkError, isRetryableStatus, sleep } from './_retry.js';
+import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isRetryableStatus, isTransient, sleep } from './_retry.js';
 import { displayUrl } from './_response.js';
 import { repositoryScope } from './_scopes.js';
 import type { RegistryTransport } from './_transport.js';
@@ -49,7 +50,7 @@ export interface PushBlobOptions {
 }
 
 /** Resolves an upload `Location` against the request URL, refusing private hosts for a public registry. */
-function nextLocation(res: Response, requestUrl: string, registry: string): string {
+function nextLocation(res: HttpResponse, requestUrl: string, registry: string): string {
   const location = res.headers.get('location');
   if (!location) throw new RegistryError('INVALID_RESPONSE', `${displayUrl(requestUrl)}: ${res.status} without a Location header`);
   const url = new URL(location, requestUrl);
@@ -211,9 +212,14 @@ async function uploadChunked(s: Session, start: string, minChunk: number, source
   return digest;
 }
 
+/** The longest a best-effort DELETE of an abandoned upload session may take. */
+const CANCEL_TIMEOUT_MS = 5000;
+
 async function cancelUpload(s: Session, location: string): Promise<void> {
   try {
-    const { res } = await s.t.send({ method: 'DELETE', url: location, scopes: [repositoryScope(s.repository, 'pull', 'push')], expect: [200, 202, 204, 404], retry: false });
+    // Retried like any idempotent request, but bounded: cancelling must never hold up the abort or failure it follows.
+    const signal = AbortSignal.timeout(CANCEL_TIMEOUT_MS);
+    const { res } = await s.t.send({ method: 'DELETE', url: location, scopes: [repositoryScope(s.repository, 'pull', 'push')], expect: [200, 202, 204, 404], signal });
     await res.body?.cancel();
   } catch {
     // Cancelling an abandoned session is best effort (spec "Cancel a blob upload").
@@ -251,7 +257,7 @@ async function uploadOnce(s: Session, source: BlobSource, counted: CountedBody):
 
 function retryable(error: unknown): boolean {
   if (error instanceof RegistryHttpError) return isRetryableStatus(error.status);
-  return (error instanceof RegistryError && error.code === 'NETWORK') || (!(error instanceof RegistryError) && isNetworkError(error));
+  return isTransient(error);
 }
 
 /**
@@ -267,15 +273,22 @@ export async function pushBlob(t: RegistryTransport, repository: string, source:
     const size = await headBlob(t, repository, source.digest, options.signal);
     if (size !== undefined) return { digest: source.digest, size: await knownSize(s, source, size), status: 'exists' };
   }
-  const attempts = t.retryOptions.attempts ?? 3;
+  const attempts = t.retryOptions.attempts ?? DEFAULT_ATTEMPTS;
   let session = s;
   for (let attempt = 1; ; attempt++) {
     const counted = new CountedBody(source, options.onBytes);
     try {
       return await uploadOnce(session, source, counted);
     } catch (error) {
+      if (options.signal?.aborted) {
+        options.onBytes?.(-counted.counter.size);
+        throw abortReason(options.signal);
+      }
+      // The final PUT may have been stored with only its answer lost: a HEAD tells, and saves a re-upload.
+      if (source.digest && retryable(error) && (await headBlob(t, repository, source.digest, options.signal).catch(() => undefined)) === counted.counter.size) {
+        return { digest: source.digest, size: counted.counter.size, status: 'uploaded' };
+      }
       options.onBytes?.(-counted.counter.size);
-      if (options.signal?.aborted) throw abortReason(options.signal);
       // Some proxies refuse POST→PUT-with-body but take PATCH (buildx #196): switch to chunked once.
       if (session.options.mode !== 'chunked' && source.digest && error instanceof RegistryHttpError && [405, 411, 415, 501].includes(error.status)) {
         session = { ...s, options: { ...options, mode: 'chunked' } };

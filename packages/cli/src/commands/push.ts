@@ -16,10 +16,11 @@ import type { SbomFormat } from '@strata/sbom';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
+import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 import { formatBytes } from '../format.js';
 import { attachSbom, sbomBeforePush, sbomOption } from '../sbom-attach.js';
 
-interface PushFlags {
+interface PushFlags extends RegistryFlags {
   readonly tlsVerify: boolean;
   readonly jobs: number;
   readonly sbom?: SbomFormat;
@@ -88,8 +89,7 @@ function reporter(stderr: NodeJS.WritableStream, layers: number): (e: PushProgre
 
 /** `strata push SOURCE REF`: an archive or a spec into a registry; prints `REF@sha256:…` on stdout. */
 export function registerPush(program: Command, context: CommandContext): void {
-  program
-    .command('push')
+  addRegistryOptions(program.command('push'))
     .description('push an image into a registry: a docker-archive, or a spec built straight into the registry (never written to disk)')
     .argument('<source>', 'a docker-archive file (strata, nixpkgs, docker/podman save), or an image spec JSON file')
     .argument('<reference>', 'where to push: registry/repository[:tag]', referenceArgument)
@@ -104,7 +104,7 @@ export function registerPush(program: Command, context: CommandContext): void {
       });
       const pushed = await pushImage(image, reference, {
         concurrency: flags.jobs,
-        insecure: !flags.tlsVerify,
+        ...registryOptions(flags, context),
         signal: context.signal,
         onProgress: reporter(context.stderr, image.layers.length),
       }).finally(() => image.dispose());

@@ -8,10 +8,10 @@ import { type ImageLocation, parseImageLocation } from '../image-location.js';
 import { openImage } from '../open-image.js';
 import { platformOption } from '../platform-option.js';
 import { parseBoolean } from './push.js';
+import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
-interface CopyFlags {
+interface CopyFlags extends RegistryFlags {
   readonly platform?: Platform;
-  readonly tlsVerify: boolean;
 }
 
 /** The image under other names (an archive destination's `:NAME:TAG`). */
@@ -28,7 +28,7 @@ function renamed(image: Image, repoTags: readonly string[]): Image {
 
 /** Registry to registry: the exact manifests (every child of an index), blobs mounted on one registry. */
 async function registryToRegistry(src: Extract<ImageLocation, { kind: 'registry' }>, dst: Extract<ImageLocation, { kind: 'registry' }>, flags: CopyFlags, context: CommandContext) {
-  const registry = { insecure: !flags.tlsVerify };
+  const registry = registryOptions(flags, context);
   const copied = await copyImage(src.reference, dst.reference, {
     source: registry,
     destination: registry,
@@ -42,12 +42,13 @@ async function registryToRegistry(src: Extract<ImageLocation, { kind: 'registry'
 
 /** Any other pair: the source as a lazy image, into the destination's sink. */
 async function throughImage(src: ImageLocation, dst: ImageLocation, flags: CopyFlags, context: CommandContext) {
+  const registry = registryOptions(flags, context);
   if (dst.kind === 'spec') throw new CliError(`${dst.text}: a spec is a source, not a destination`, 'USAGE');
   if (dst.kind === 'oci' || dst.kind === 'oci-archive') throw new CliError(`${dst.text}: writing ${dst.kind} is not supported yet`, 'USAGE');
-  const source = await openImage(src, context, { registry: { insecure: !flags.tlsVerify }, ...(flags.platform ? { platform: flags.platform } : {}) });
+  const source = await openImage(src, context, { registry, ...(flags.platform ? { platform: flags.platform } : {}) });
   try {
     if (dst.kind === 'registry') {
-      const pushed = await pushImage(source, dst.reference, { insecure: !flags.tlsVerify, signal: context.signal });
+      const pushed = await pushImage(source, dst.reference, { ...registry, signal: context.signal });
       context.stderr.write(`copied ${pushed.layers.length} layers, sent ${formatBytes(pushed.uploadedBytes)}\n`);
       context.stdout.write(`${pushed.reference}\n`);
       return;
@@ -68,8 +69,7 @@ async function throughImage(src: ImageLocation, dst: ImageLocation, flags: CopyF
 
 /** `strata copy SRC DST`: between registries, archives (and OCI layouts), keeping digests. */
 export function registerCopy(program: Command, context: CommandContext): void {
-  program
-    .command('copy')
+  addRegistryOptions(program.command('copy'))
     .description('copy an image between registries and archives; registry to registry keeps the exact manifests (and digests) and mounts blobs on one registry')
     .argument('<source>', 'REGISTRY/REPO[:TAG|@DIGEST] or docker://…, a docker-archive (docker-archive:PATH[:NAME:TAG])')
     .argument('<destination>', 'REGISTRY/REPO[:TAG] or docker://…, or a docker-archive file to write (docker-archive:PATH[:NAME:TAG])')

@@ -8,12 +8,12 @@ import { type ImageLocation, parseImageLocation } from '../image-location.js';
 import { nameAndTag } from '../open-image.js';
 import { platformOption } from '../platform-option.js';
 import { parseBoolean } from './push.js';
+import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
-interface InspectFlags {
+interface InspectFlags extends RegistryFlags {
   readonly json?: boolean;
   readonly raw?: boolean;
   readonly platform?: Platform;
-  readonly tlsVerify: boolean;
 }
 
 /** What `inspect` shows of one image. */
@@ -54,7 +54,7 @@ function platformOf(config: ImageConfigJson): Platform {
 }
 
 async function inspectRegistry(location: Extract<ImageLocation, { kind: 'registry' }>, flags: InspectFlags, context: CommandContext): Promise<Inspection> {
-  const client = new RegistryClient(location.reference.registry, { insecure: !flags.tlsVerify });
+  const client = new RegistryClient(location.reference.registry, registryOptions(flags, context));
   const pulled: PulledImage = await pullImage(location.reference, { client, signal: context.signal, ...(flags.platform ? { platform: flags.platform } : {}) });
   const referrers = await client.listReferrers(location.reference.repository, pulled.digest, { signal: context.signal });
   const config = parseConfig(pulled.config.bytes);
@@ -152,8 +152,7 @@ function asJson(i: Inspection): string {
 
 /** `strata inspect (ARCHIVE | OCI | REFERENCE) [--json] [--raw]`: what an image is, without reading its layers. */
 export function registerInspect(program: Command, context: CommandContext): void {
-  program
-    .command('inspect')
+  addRegistryOptions(program.command('inspect'))
     .description('show an image: name, digest, platform, created, config (Env, Cmd, …) and layers, from a registry or an archive')
     .argument('<image>', 'a registry reference (REGISTRY/REPO[:TAG|@DIGEST], or docker://…), a docker-archive (docker-archive:PATH[:NAME:TAG])')
     .option('--json', 'print a JSON object (digest, mediaType, imageId, platform, created, config, layers, index)')

@@ -1,30 +1,30 @@
 import { type Image, pushImageIndex } from '@strata/image';
-import { formatPlatform, type Reference } from '@strata/registry';
-import type { Command } from 'commander';
+import { formatPlatform, type Reference, type RegistryClientOptions } from '@strata/registry';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { parseImageLocation } from '../image-location.js';
 import { openImage } from '../open-image.js';
 import { parseBoolean, referenceArgument } from './push.js';
+import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
-interface PushIndexFlags {
-  readonly tlsVerify: boolean;
+interface PushIndexFlags extends RegistryFlags {
   readonly jobs: number;
 }
 
 function positive(value: string): number {
-  if (!/^[1-9]\d*$/.test(value)) throw new CliError('--jobs: expected a whole number above 0', 'USAGE');
+  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError('expected a whole number above 0');
   return Number(value);
 }
 
 /** Opens every source before anything is pushed: a bad one fails the command with nothing in the registry. */
-async function openAll(sources: readonly string[], context: CommandContext, flags: PushIndexFlags): Promise<Image[]> {
+async function openAll(sources: readonly string[], context: CommandContext, registry: RegistryClientOptions): Promise<Image[]> {
   const images: Image[] = [];
   try {
     for (const text of sources) {
       const location = await parseImageLocation(text, { mustExist: true });
       if (location.kind === 'registry') throw new CliError(`${text}: push-index takes archives and specs (copy an image between registries with copy)`, 'USAGE');
-      images.push(await openImage(location, context, { registry: { insecure: !flags.tlsVerify } }));
+      images.push(await openImage(location, context, { registry }));
     }
     return images;
   } catch (error) {
@@ -35,19 +35,19 @@ async function openAll(sources: readonly string[], context: CommandContext, flag
 
 /** `strata push-index REFERENCE SOURCE...`: a multi-platform image; prints `REF@sha256:…` of the index. */
 export function registerPushIndex(program: Command, context: CommandContext): void {
-  program
-    .command('push-index')
+  addRegistryOptions(program.command('push-index'))
     .description('push images for several platforms and an OCI image index naming each (os/architecture/variant from each image\'s config)')
     .argument('<reference>', 'where to push the index: registry/repository[:tag] (the images go to the same repository, by digest)', referenceArgument)
     .argument('<sources...>', 'one image per platform: a docker-archive, or a spec (with its own "architecture")')
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .option('--jobs <n>', 'layers uploaded in parallel', positive, 4)
     .action(async (reference: Reference, sources: string[], flags: PushIndexFlags) => {
-      const images = await openAll(sources, context, flags);
+      const registry = registryOptions(flags, context);
+      const images = await openAll(sources, context, registry);
       try {
         const pushed = await pushImageIndex(images, reference, {
           concurrency: flags.jobs,
-          insecure: !flags.tlsVerify,
+          ...registry,
           signal: context.signal,
           onImage: (i, manifest) => context.stderr.write(`${formatPlatform(manifest.platform!)} ${sources[i]} pushed as ${manifest.digest}\n`),
         });

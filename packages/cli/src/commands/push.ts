@@ -102,15 +102,17 @@ export function registerPush(program: Command, context: CommandContext): void {
         await image.dispose();
         throw error;
       });
+      // One set of client options (and so one password prompt) for the image and its SBOM.
+      const registry = registryOptions(flags, context);
       const pushed = await pushImage(image, reference, {
         concurrency: flags.jobs,
-        ...registryOptions(flags, context),
+        ...registry,
         signal: context.signal,
         onProgress: reporter(context.stderr, image.layers.length),
       }).finally(() => image.dispose());
       const skipped = pushed.layers.filter((l) => l.status !== 'uploaded').length;
       context.stderr.write(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}\n`);
-      if (sbom) await attachSbom(sbom, pushed, reference, { insecure: !flags.tlsVerify }, context);
+      if (sbom) await attachSbom(sbom, pushed, reference, registry, context);
       context.stdout.write(`${pushed.reference}\n`);
     });
 }

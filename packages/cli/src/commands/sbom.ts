@@ -8,17 +8,16 @@ import { CliError } from '../errors.js';
 import { parseImageLocation } from '../image-location.js';
 import { openImage } from '../open-image.js';
 import { parseBoolean } from './push.js';
+import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
-interface SbomFlags {
+interface SbomFlags extends RegistryFlags {
   readonly format: SbomFormat;
   readonly output: string;
-  readonly tlsVerify: boolean;
 }
 
 /** `strata sbom (SPEC | ARCHIVE | REFERENCE) --format … -o FILE`: every store path of the image, as SPDX or CycloneDX JSON. */
 export function registerSbom(program: Command, context: CommandContext): void {
-  program
-    .command('sbom')
+  addRegistryOptions(program.command('sbom'))
     .description("an SBOM of an image: every Nix store path it holds (name and version as parseDrvName splits them, narHash, references); same image, same bytes")
     .argument('<image>', 'an image spec JSON file, a docker-archive, or a registry reference (REGISTRY/REPO[:TAG|@DIGEST], docker://…)')
     .addOption(new Option('--format <format>', 'spdx-json (SPDX 2.3) or cyclonedx-json (CycloneDX 1.5)').choices(SBOM_FORMATS).makeOptionMandatory())
@@ -27,7 +26,7 @@ export function registerSbom(program: Command, context: CommandContext): void {
     .action(async (text: string, flags: SbomFlags) => {
       const location = await parseImageLocation(text, { mustExist: true });
       if (location.kind === 'oci' || location.kind === 'oci-archive') throw new CliError(`${text}: reading ${location.kind} is not supported yet`, 'USAGE');
-      const image = await openImage(location, context, { registry: { insecure: !flags.tlsVerify } });
+      const image = await openImage(location, context, { registry: registryOptions(flags, context) });
       try {
         const sbom = await createSbom(image, flags.format, { signal: context.signal });
         if (flags.output === '-') context.stdout.write(sbom.bytes);

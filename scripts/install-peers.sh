@@ -26,6 +26,8 @@ fi
 [ -x /usr/bin/time ] || missing+=(time)
 # A kernel for the VM runner.
 if ! ls /boot/vmlinuz-* >/dev/null 2>&1; then missing+=(linux-image-amd64); fi
+# mke2fs formats the VM's scratch disk; sbin is often not on a user's PATH, so look there directly.
+if ! command -v mke2fs >/dev/null 2>&1 && [ ! -x /usr/sbin/mke2fs ] && [ ! -x /sbin/mke2fs ]; then missing+=(e2fsprogs); fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -4,9 +4,16 @@ const kVmOptionError = Symbol.for('strata.vm.VmOptionError');
 const kVmBootError = Symbol.for('strata.vm.VmBootError');
 const kVmTimeoutError = Symbol.for('strata.vm.VmTimeoutError');
 const kVmKvmError = Symbol.for('strata.vm.VmKvmError');
+const kVmDiskFullError = Symbol.for('strata.vm.VmDiskFullError');
 
 /** Every `code` a {@link VmError} can carry. */
-export type VmErrorCode = 'MISSING_COMPONENT' | 'INVALID_OPTION' | 'BOOT_FAILED' | 'TIMEOUT' | 'KVM_UNAVAILABLE';
+export type VmErrorCode = 'MISSING_COMPONENT' | 'INVALID_OPTION' | 'BOOT_FAILED' | 'TIMEOUT' | 'KVM_UNAVAILABLE' | 'DISK_FULL';
+
+/** What the script printed before the run failed, byte for byte. */
+export interface ScriptOutput {
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+}
 
 /** The base class of every error `@strata/vm` throws; `instanceof` works across installed copies. */
 export class VmError extends Error {
@@ -64,13 +71,19 @@ export class VmBootError extends VmError {
   }
 }
 
-/** The script did not finish within `timeoutMs`; the VM was killed. */
+/** The script did not finish within `timeoutMs`; the VM was killed. Carries what the script printed until then. */
 export class VmTimeoutError extends VmError {
   declare readonly code: 'TIMEOUT';
   readonly [kVmTimeoutError] = true;
-  constructor(message: string) {
+  /** The script's standard output until it was killed. */
+  readonly stdout: Buffer;
+  /** The script's standard error until it was killed. */
+  readonly stderr: Buffer;
+  constructor(message: string, output: ScriptOutput = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) }) {
     super('TIMEOUT', message);
     this.name = 'VmTimeoutError';
+    this.stdout = output.stdout;
+    this.stderr = output.stderr;
   }
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kVmTimeoutError] === true;
@@ -87,5 +100,30 @@ export class VmKvmError extends VmError {
   }
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kVmKvmError] === true;
+  }
+}
+
+/**
+ * The script filled the VM's disk (`diskSize` MiB for everything it writes to the root and /tmp):
+ * its changes are incomplete, so none are reported. Carries the script's output and exit status.
+ */
+export class VmDiskFullError extends VmError {
+  declare readonly code: 'DISK_FULL';
+  readonly [kVmDiskFullError] = true;
+  /** The script's standard output. */
+  readonly stdout: Buffer;
+  /** The script's standard error (typically naming the write that failed). */
+  readonly stderr: Buffer;
+  /** The script's exit status. */
+  readonly exitCode: number;
+  constructor(message: string, output: ScriptOutput & { readonly exitCode: number }) {
+    super('DISK_FULL', message);
+    this.name = 'VmDiskFullError';
+    this.stdout = output.stdout;
+    this.stderr = output.stderr;
+    this.exitCode = output.exitCode;
+  }
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kVmDiskFullError] === true;
   }
 }

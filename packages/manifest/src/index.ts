@@ -24,14 +24,8 @@ export {
   writeDockerArchive,
   type WriteDockerArchiveOptions,
 } from './write-archive.js';
-export {
-  type ArchivedImage,
-  type ArchivedLayer,
-  type Compression,
-  detectCompression,
-  type DockerArchive,
-  readDockerArchive,
-} from './read-archive.js';
+export { type ArchivedImage, type ArchivedLayer, type DockerArchive, readDockerArchive } from './read-archive.js';
+export { type ArchiveMembers, type Compression, detectCompression, readArchiveMembers } from './archive-members.js';
 export {
   type ArchiveImage,
   type MultiImageArchiveStream,

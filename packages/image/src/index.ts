@@ -14,3 +14,5 @@ export { compressionOfMediaType, registryImage, type RegistryImageOptions } from
 export { uncompressedImage, type UncompressedImageOptions } from './uncompressed.js';
 export { type PushedImageIndex, pushImageIndex, type PushImageIndexOptions } from './push-index.js';
 export { type StoredManifest, storedManifest } from './stored-manifest.js';
+export { type OciImageSource, readOciImage, type ReadOciImageOptions } from './oci-read.js';
+export { pushStoredImage, type PushStoredImageOptions } from './push-stored.js';

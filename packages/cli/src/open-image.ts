@@ -1,8 +1,7 @@
-import { type Image, readImage, registryImage } from '@strata/image';
+import { type Image, type OciImageSource, readImage, readOciImage, registryImage } from '@strata/image';
 import { formatReference, type Platform, pullImage, type Reference, type RegistryClientOptions } from '@strata/registry';
 import { imageOf } from './commands/push.js';
 import type { CommandContext } from './context.js';
-import { CliError } from './errors.js';
 import type { ImageLocation } from './image-location.js';
 
 /** How to open a source: the registry client options and the platform to pick from an index. */
@@ -34,7 +33,13 @@ export async function openImage(location: ImageLocation, context: CommandContext
       return readImage(location.path, location.name ? nameAndTag(location.name) : {});
     case 'spec':
       return imageOf(location.path, context);
-    default:
-      throw new CliError(`${location.text}: reading ${location.kind} is not supported yet`, 'USAGE');
+    case 'oci':
+    case 'oci-archive':
+      return (await openOci(location, options.platform)).image;
   }
+}
+
+/** An image of an OCI layout (directory or archive) with the manifest it was read through. */
+export function openOci(location: Extract<ImageLocation, { kind: 'oci' | 'oci-archive' }>, platform?: Platform): Promise<OciImageSource> {
+  return readOciImage(location.path, { ...(location.name ? { name: location.name } : {}), ...(platform ? { platform } : {}) });
 }

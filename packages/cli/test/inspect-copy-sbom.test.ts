@@ -177,6 +177,32 @@ describe.runIf(hasPeers('nix-build', 'docker-registry', 'skopeo', 'podman', 'run
     });
   });
 
+  describe('OCI layouts as sources', () => {
+    it('inspects a layout and an OCI archive skopeo wrote, copies the layout to a registry keeping its digest, and describes it', async () => {
+      const layout = join(dir.path, 'oci-layout');
+      const ociArchive = join(dir.path, 'hello.oci.tar');
+      await run('skopeo', ['--insecure-policy', 'copy', `docker-archive:${archive}`, `oci:${layout}:v1`]);
+      await run('skopeo', ['--insecure-policy', 'copy', `docker-archive:${archive}`, `oci-archive:${ociArchive}:v1`]);
+      const skopeo = await skopeoInspect(`oci:${layout}:v1`);
+      const json = JSON.parse((await runStrata(['inspect', '--json', `oci:${layout}:v1`])).stdout) as InspectJson;
+      expect(json.digest).toBe(skopeo.Digest);
+      expect(json.layers.map((l) => l.digest)).toEqual(skopeo.Layers);
+      const fromArchive = JSON.parse((await runStrata(['inspect', '--json', `oci-archive:${ociArchive}`])).stdout) as InspectJson;
+      expect(fromArchive.imageId).toBe(json.imageId);
+      const copied = await runStrata(['copy', `oci:${layout}:v1`, `${reg.host}/strata/from-oci:v1`]);
+      expect(copied.exitCode, copied.stderr).toBe(0);
+      expect(copied.stdout.trim()).toBe(`${reg.host}/strata/from-oci@${skopeo.Digest}`);
+      const sbom = await runStrata(['sbom', `oci-archive:${ociArchive}`, '--format', 'spdx-json', '-o', '-']);
+      const direct = await runStrata(['sbom', archive, '--format', 'spdx-json', '-o', '-']);
+      expect(sbom.exitCode, sbom.stderr).toBe(0);
+      // Same image, same packages and graph; only the name differs (the layout names the image by tag alone).
+      const [a, b] = [JSON.parse(sbom.stdout), JSON.parse(direct.stdout)];
+      expect(a.packages.slice(1)).toEqual(b.packages.slice(1));
+      expect(a.relationships).toEqual(b.relationships);
+      expect(a.documentNamespace).toBe(b.documentNamespace);
+    });
+  });
+
   describe('sbom', () => {
     it("writes the same SPDX bytes for a spec and its archive, listing Nix's closure with Nix's hashes", async () => {
       const fromSpec = join(dir.path, 'spec.spdx.json');

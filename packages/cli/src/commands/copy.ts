@@ -1,11 +1,11 @@
-import { type Image, pushImage, saveImage, uncompressedImage } from '@strata/image';
+import { type Image, pushImage, pushStoredImage, saveImage, uncompressedImage } from '@strata/image';
 import { copyImage, type Platform } from '@strata/registry';
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { type ImageLocation, parseImageLocation } from '../image-location.js';
-import { openImage } from '../open-image.js';
+import { openImage, openOci } from '../open-image.js';
 import { platformOption } from '../platform-option.js';
 import { parseBoolean } from './push.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
@@ -40,6 +40,14 @@ async function registryToRegistry(src: Extract<ImageLocation, { kind: 'registry'
   context.stdout.write(`${copied.reference}\n`);
 }
 
+/** An OCI layout to a registry: the layout's manifest bytes, so the digest is kept. */
+async function layoutToRegistry(src: Extract<ImageLocation, { kind: 'oci' | 'oci-archive' }>, dst: Extract<ImageLocation, { kind: 'registry' }>, flags: CopyFlags, context: CommandContext) {
+  const { image, manifest } = await openOci(src, flags.platform);
+  const pushed = await pushStoredImage(image, manifest, dst.reference, { ...registryOptions(flags, context), signal: context.signal });
+  context.stderr.write(`copied ${image.layers.length} layers and the manifest as it is in ${src.path}\n`);
+  context.stdout.write(`${pushed.reference}\n`);
+}
+
 /** Any other pair: the source as a lazy image, into the destination's sink. */
 async function throughImage(src: ImageLocation, dst: ImageLocation, flags: CopyFlags, context: CommandContext) {
   const registry = registryOptions(flags, context);
@@ -71,7 +79,7 @@ async function throughImage(src: ImageLocation, dst: ImageLocation, flags: CopyF
 export function registerCopy(program: Command, context: CommandContext): void {
   addRegistryOptions(program.command('copy'))
     .description('copy an image between registries and archives; registry to registry keeps the exact manifests (and digests) and mounts blobs on one registry')
-    .argument('<source>', 'REGISTRY/REPO[:TAG|@DIGEST] or docker://…, a docker-archive (docker-archive:PATH[:NAME:TAG])')
+    .argument('<source>', 'REGISTRY/REPO[:TAG|@DIGEST] or docker://…, a docker-archive (docker-archive:PATH[:NAME:TAG]), an OCI layout (oci:DIR[:NAME], oci-archive:FILE[:NAME])')
     .argument('<destination>', 'REGISTRY/REPO[:TAG] or docker://…, or a docker-archive file to write (docker-archive:PATH[:NAME:TAG])')
     .addOption(platformOption('copy only this platform of a multi-platform image (default: every platform between registries, else the host\'s)'))
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
@@ -79,8 +87,8 @@ export function registerCopy(program: Command, context: CommandContext): void {
       const src = await parseImageLocation(sourceText, { mustExist: true });
       const dst = await parseImageLocation(destinationText, { mustExist: false });
       if (src.kind === 'spec') throw new CliError(`${sourceText}: copy takes an image, not a spec (build it, or push it)`, 'USAGE');
-      if (src.kind === 'oci' || src.kind === 'oci-archive') throw new CliError(`${sourceText}: reading ${src.kind} is not supported yet`, 'USAGE');
       if (src.kind === 'registry' && dst.kind === 'registry') return registryToRegistry(src, dst, flags, context);
+      if ((src.kind === 'oci' || src.kind === 'oci-archive') && dst.kind === 'registry') return layoutToRegistry(src, dst, flags, context);
       return throughImage(src, dst, flags, context);
     });
 }

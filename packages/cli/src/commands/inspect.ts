@@ -1,11 +1,11 @@
 import { readImage, storedManifest } from '@strata/image';
-import { type Descriptor, formatPlatform, isIndexMediaType, type Platform, type PulledImage, parseIndex, pullImage, RegistryClient } from '@strata/registry';
+import { type Descriptor, formatPlatform, isIndexMediaType, type Platform, type PulledImage, parseIndex, parseManifest, pullImage, RegistryClient } from '@strata/registry';
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes, formatTable } from '../format.js';
 import { type ImageLocation, parseImageLocation } from '../image-location.js';
-import { nameAndTag } from '../open-image.js';
+import { nameAndTag, openOci } from '../open-image.js';
 import { platformOption } from '../platform-option.js';
 import { parseBoolean } from './push.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
@@ -74,7 +74,7 @@ async function inspectRegistry(location: Extract<ImageLocation, { kind: 'registr
           index: {
             digest: index.digest,
             mediaType: index.mediaType,
-            platforms: parseIndex(index.bytes).manifests.map((m) => (m.platform ? formatPlatform(m.platform) : 'unknown')),
+            platforms: platformsOf(index.bytes),
           },
         }
       : {}),
@@ -101,6 +101,31 @@ async function inspectArchive(location: Extract<ImageLocation, { kind: 'docker-a
     layers: stored.layers.map((l, i) => ({ ...l, ...(diffIds[i] ? { diffId: diffIds[i] } : {}) })),
     raw: stored.bytes,
   };
+}
+
+async function inspectOci(location: Extract<ImageLocation, { kind: 'oci' | 'oci-archive' }>, flags: InspectFlags): Promise<Inspection> {
+  const { image, manifest, index } = await openOci(location, flags.platform);
+  const configBytes = image.config(image.layers.map((l) => l.diffId!));
+  const config = parseConfig(configBytes);
+  const parsed = parseManifest(manifest.bytes, `${location.text}: manifest`);
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  return {
+    name: location.text,
+    digest: manifest.digest,
+    mediaType: manifest.mediaType,
+    imageId: parsed.config.digest,
+    platform: image.platform,
+    ...(config.created ? { created: config.created } : {}),
+    ...(image.repoTags.length > 0 ? { repoTags: image.repoTags } : {}),
+    config: config.config ?? {},
+    layers: parsed.layers.map((l, i) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, ...(diffIds[i] ? { diffId: diffIds[i] } : {}) })),
+    ...(index ? { index: { digest: index.digest, mediaType: index.mediaType, platforms: platformsOf(index.bytes) } } : {}),
+    raw: index && !flags.platform ? index.bytes : manifest.bytes,
+  };
+}
+
+function platformsOf(indexBytes: Buffer): string[] {
+  return parseIndex(indexBytes).manifests.map((m) => (m.platform ? formatPlatform(m.platform) : 'unknown'));
 }
 
 // The container config's keys in the order people look for them; any others follow, sorted.
@@ -154,9 +179,9 @@ function asJson(i: Inspection): string {
 export function registerInspect(program: Command, context: CommandContext): void {
   addRegistryOptions(program.command('inspect'))
     .description('show an image: name, digest, platform, created, config (Env, Cmd, …) and layers, from a registry or an archive')
-    .argument('<image>', 'a registry reference (REGISTRY/REPO[:TAG|@DIGEST], or docker://…), a docker-archive (docker-archive:PATH[:NAME:TAG])')
+    .argument('<image>', 'a registry reference (REGISTRY/REPO[:TAG|@DIGEST], or docker://…), a docker-archive (docker-archive:PATH[:NAME:TAG]), an OCI layout (oci:DIR[:NAME], oci-archive:FILE[:NAME])')
     .option('--json', 'print a JSON object (digest, mediaType, imageId, platform, created, config, layers, index)')
-    .option('--raw', "print the manifest's exact bytes (for an archive: the manifest push sends for its layers as they are stored)")
+    .option('--raw', "print the manifest's exact bytes (for a docker-archive: the manifest push sends for its layers as they are stored)")
     .addOption(platformOption('the platform to show from a multi-platform image (default: the host\'s)'))
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .action(async (text: string, flags: InspectFlags) => {
@@ -165,7 +190,8 @@ export function registerInspect(program: Command, context: CommandContext): void
       let inspection: Inspection;
       if (location.kind === 'registry') inspection = await inspectRegistry(location, flags, context);
       else if (location.kind === 'docker-archive') inspection = await inspectArchive(location, context);
-      else throw new CliError(`${text}: inspect reads a registry reference or a docker-archive${location.kind === 'spec' ? ', not a spec' : ` (${location.kind} is not supported yet)`}`, 'USAGE');
+      else if (location.kind === 'oci' || location.kind === 'oci-archive') inspection = await inspectOci(location, flags);
+      else throw new CliError(`${text}: inspect reads an image (a registry reference, a docker-archive or an OCI layout), not a spec`, 'USAGE');
       if (flags.raw) context.stdout.write(inspection.raw);
       else context.stdout.write(flags.json ? asJson(inspection) : describe(inspection));
     });

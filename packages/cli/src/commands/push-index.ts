@@ -38,7 +38,7 @@ export function registerPushIndex(program: Command, context: CommandContext): vo
   addRegistryOptions(program.command('push-index'))
     .description('push images for several platforms and an OCI image index naming each (os/architecture/variant from each image\'s config)')
     .argument('<reference>', 'where to push the index: registry/repository[:tag] (the images go to the same repository, by digest)', referenceArgument)
-    .argument('<sources...>', 'one image per platform: a docker-archive, or a spec (with its own "architecture")')
+    .argument('<sources...>', 'one image per platform: a docker-archive, an OCI layout (oci:DIR[:NAME], oci-archive:FILE[:NAME]), or a spec (with its own "architecture")')
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .option('--jobs <n>', 'layers uploaded in parallel', positive, 4)
     .action(async (reference: Reference, sources: string[], flags: PushIndexFlags) => {

@@ -4,7 +4,6 @@ import { writeAtomically } from '@strata/image';
 import { createSbom, SBOM_FORMATS, type SbomFormat } from '@strata/sbom';
 import { type Command, Option } from 'commander';
 import type { CommandContext } from '../context.js';
-import { CliError } from '../errors.js';
 import { parseImageLocation } from '../image-location.js';
 import { openImage } from '../open-image.js';
 import { parseBoolean } from './push.js';
@@ -19,13 +18,12 @@ interface SbomFlags extends RegistryFlags {
 export function registerSbom(program: Command, context: CommandContext): void {
   addRegistryOptions(program.command('sbom'))
     .description("an SBOM of an image: every Nix store path it holds (name and version as parseDrvName splits them, narHash, references); same image, same bytes")
-    .argument('<image>', 'an image spec JSON file, a docker-archive, or a registry reference (REGISTRY/REPO[:TAG|@DIGEST], docker://…)')
+    .argument('<image>', 'an image spec JSON file, a docker-archive, an OCI layout (oci:DIR[:NAME], oci-archive:FILE[:NAME]), or a registry reference (REGISTRY/REPO[:TAG|@DIGEST], docker://…)')
     .addOption(new Option('--format <format>', 'spdx-json (SPDX 2.3) or cyclonedx-json (CycloneDX 1.5)').choices(SBOM_FORMATS).makeOptionMandatory())
     .requiredOption('-o, --output <file>', 'the SBOM file to write, atomically; - writes it to stdout (required)')
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .action(async (text: string, flags: SbomFlags) => {
       const location = await parseImageLocation(text, { mustExist: true });
-      if (location.kind === 'oci' || location.kind === 'oci-archive') throw new CliError(`${text}: reading ${location.kind} is not supported yet`, 'USAGE');
       const image = await openImage(location, context, { registry: registryOptions(flags, context) });
       try {
         const sbom = await createSbom(image, flags.format, { signal: context.signal });

@@ -16,6 +16,7 @@ import {
   type RunningRegistry,
   runStrata,
   skopeoInspect,
+  startFaultProxy,
   startRegistry,
   type TempDir,
 } from '@strata/test-utils';
@@ -110,6 +111,20 @@ describe.runIf(hasPeers('nix-build', 'docker-registry', 'skopeo', 'podman', 'run
       const raw = await runStrata(['inspect', '--raw', `${reg.host}/strata/inspected-multi:1`]);
       const skopeo = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/strata/inspected-multi:1`]);
       expect(raw.stdout).toBe(skopeo.stdout);
+    });
+
+    it('still inspects when a registry answers the referrers endpoint with 405, and lists none', async () => {
+      await runStrata(['push', archive, `${reg.host}/strata/no-referrers:v1`]);
+      const proxy = await startFaultProxy(reg.url, [{ method: 'GET', path: /\/referrers\//, fault: { kind: 'status', status: 405 }, times: 10 }]);
+      try {
+        const result = await runStrata(['inspect', '--json', `${proxy.host}/strata/no-referrers:v1`]);
+        expect(result.exitCode, result.stderr).toBe(0);
+        const json = JSON.parse(result.stdout) as InspectJson;
+        expect(json.referrers).toBeUndefined();
+        expect(proxy.requests.some((r) => r.path.includes('/referrers/') && r.fault === 'status')).toBe(true);
+      } finally {
+        await proxy.stop();
+      }
     });
 
     it('refuses --json with --raw, a missing file and a spec, as usage or input errors', async () => {

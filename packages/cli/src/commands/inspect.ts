@@ -1,5 +1,5 @@
 import { readImage, storedManifest } from '@strata/image';
-import { type Descriptor, formatPlatform, isIndexMediaType, type Platform, type PulledImage, parseIndex, parseManifest, pullImage, RegistryClient } from '@strata/registry';
+import { type Descriptor, formatPlatform, isIndexMediaType, type Platform, type PulledImage, parseIndex, parseManifest, pullImage, RegistryClient, RegistryHttpError } from '@strata/registry';
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
@@ -53,10 +53,24 @@ function platformOf(config: ImageConfigJson): Platform {
   return { os: config.os ?? '', architecture: config.architecture ?? '', ...(config.variant ? { variant: config.variant } : {}) };
 }
 
+/**
+ * The manifest's referrers, or undefined when the registry refuses to say (a registry without the
+ * referrers API may answer its endpoint with 400 or 405 instead of 404): they are an extra, not what
+ * inspect is asked for.
+ */
+async function listReferrers(client: RegistryClient, repository: string, digest: string, signal: AbortSignal): Promise<Descriptor[] | undefined> {
+  try {
+    return await client.listReferrers(repository, digest, { signal });
+  } catch (error) {
+    if (error instanceof RegistryHttpError && error.status >= 400 && error.status < 500) return undefined;
+    throw error;
+  }
+}
+
 async function inspectRegistry(location: Extract<ImageLocation, { kind: 'registry' }>, flags: InspectFlags, context: CommandContext): Promise<Inspection> {
   const client = new RegistryClient(location.reference.registry, registryOptions(flags, context));
   const pulled: PulledImage = await pullImage(location.reference, { client, signal: context.signal, ...(flags.platform ? { platform: flags.platform } : {}) });
-  const referrers = await client.listReferrers(location.reference.repository, pulled.digest, { signal: context.signal });
+  const referrers = await listReferrers(client, location.reference.repository, pulled.digest, context.signal);
   const config = parseConfig(pulled.config.bytes);
   const index = pulled.index;
   const diffIds = config.rootfs?.diff_ids ?? [];
@@ -78,7 +92,7 @@ async function inspectRegistry(location: Extract<ImageLocation, { kind: 'registr
           },
         }
       : {}),
-    referrers: referrers.map((r) => ({ mediaType: r.mediaType, digest: r.digest, size: r.size, ...(r.artifactType ? { artifactType: r.artifactType } : {}) })),
+    ...(referrers ? { referrers: referrers.map((r) => ({ mediaType: r.mediaType, digest: r.digest, size: r.size, ...(r.artifactType ? { artifactType: r.artifactType } : {}) })) } : {}),
     // The bytes the reference names (an index stays an index, as `skopeo inspect --raw` shows it), unless a platform was picked.
     raw: index && !flags.platform && isIndexMediaType(index.mediaType) ? index.bytes : pulled.manifestBytes,
   };

@@ -53,6 +53,46 @@ function platformOf(config: ImageConfigJson): Platform {
   return { os: config.os ?? '', architecture: config.architecture ?? '', ...(config.variant ? { variant: config.variant } : {}) };
 }
 
+function platformsOf(indexBytes: Buffer): string[] {
+  return parseIndex(indexBytes).manifests.map((m) => (m.platform ? formatPlatform(m.platform) : 'unknown'));
+}
+
+/** What every source gives; the config's fields and the layers' diffIDs are read from the config bytes. */
+interface Parts {
+  readonly name: string;
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly configBytes: Buffer;
+  readonly imageId: string;
+  readonly layers: readonly Descriptor[];
+  readonly repoTags?: readonly string[];
+  readonly index?: { readonly digest: string; readonly mediaType: string; readonly bytes: Buffer };
+  readonly referrers?: readonly Descriptor[];
+  /** A platform was asked for: `--raw` then prints the manifest, not the index it was picked from. */
+  readonly picked: boolean;
+  readonly manifestBytes: Buffer;
+}
+
+function inspection(p: Parts): Inspection {
+  const config = parseConfig(p.configBytes);
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  return {
+    name: p.name,
+    digest: p.digest,
+    mediaType: p.mediaType,
+    imageId: p.imageId,
+    platform: platformOf(config),
+    ...(config.created ? { created: config.created } : {}),
+    ...(p.repoTags && p.repoTags.length > 0 ? { repoTags: p.repoTags } : {}),
+    config: config.config ?? {},
+    layers: p.layers.map((l, i) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, ...(diffIds[i] ? { diffId: diffIds[i] } : {}) })),
+    ...(p.index ? { index: { digest: p.index.digest, mediaType: p.index.mediaType, platforms: platformsOf(p.index.bytes) } } : {}),
+    ...(p.referrers ? { referrers: p.referrers.map((r) => ({ mediaType: r.mediaType, digest: r.digest, size: r.size, ...(r.artifactType ? { artifactType: r.artifactType } : {}) })) } : {}),
+    // The bytes the reference names (an index stays an index, as `skopeo inspect --raw` shows it), unless a platform was picked.
+    raw: p.index && !p.picked && isIndexMediaType(p.index.mediaType) ? p.index.bytes : p.manifestBytes,
+  };
+}
+
 /**
  * The manifest's referrers, or undefined when the registry refuses to say (a registry without the
  * referrers API may answer its endpoint with 400 or 405 instead of 404): they are an extra, not what
@@ -71,75 +111,51 @@ async function inspectRegistry(location: Extract<ImageLocation, { kind: 'registr
   const client = new RegistryClient(location.reference.registry, registryOptions(flags, context));
   const pulled: PulledImage = await pullImage(location.reference, { client, signal: context.signal, ...(flags.platform ? { platform: flags.platform } : {}) });
   const referrers = await listReferrers(client, location.reference.repository, pulled.digest, context.signal);
-  const config = parseConfig(pulled.config.bytes);
-  const index = pulled.index;
-  const diffIds = config.rootfs?.diff_ids ?? [];
-  return {
+  return inspection({
     name: location.text,
     digest: pulled.digest,
     mediaType: pulled.mediaType,
+    configBytes: pulled.config.bytes,
     imageId: pulled.config.descriptor.digest,
-    platform: platformOf(config),
-    ...(config.created ? { created: config.created } : {}),
-    config: config.config ?? {},
-    layers: pulled.manifest.layers.map((l, i) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, ...(diffIds[i] ? { diffId: diffIds[i] } : {}) })),
-    ...(index
-      ? {
-          index: {
-            digest: index.digest,
-            mediaType: index.mediaType,
-            platforms: platformsOf(index.bytes),
-          },
-        }
-      : {}),
-    ...(referrers ? { referrers: referrers.map((r) => ({ mediaType: r.mediaType, digest: r.digest, size: r.size, ...(r.artifactType ? { artifactType: r.artifactType } : {}) })) } : {}),
-    // The bytes the reference names (an index stays an index, as `skopeo inspect --raw` shows it), unless a platform was picked.
-    raw: index && !flags.platform && isIndexMediaType(index.mediaType) ? index.bytes : pulled.manifestBytes,
-  };
+    layers: pulled.manifest.layers,
+    ...(pulled.index ? { index: pulled.index } : {}),
+    ...(referrers ? { referrers } : {}),
+    picked: flags.platform !== undefined,
+    manifestBytes: pulled.manifestBytes,
+  });
 }
 
 async function inspectArchive(location: Extract<ImageLocation, { kind: 'docker-archive' }>, context: CommandContext): Promise<Inspection> {
   const image = await readImage(location.path, location.name ? nameAndTag(location.name) : {});
   const stored = await storedManifest(image, { signal: context.signal });
-  const config = parseConfig(stored.config.bytes);
-  const diffIds = config.rootfs?.diff_ids ?? [];
-  return {
+  return inspection({
     name: location.text,
     digest: stored.digest,
     mediaType: stored.mediaType,
+    configBytes: stored.config.bytes,
     imageId: stored.config.digest,
-    platform: image.platform,
-    ...(config.created ? { created: config.created } : {}),
+    layers: stored.layers,
     repoTags: image.repoTags,
-    config: config.config ?? {},
-    layers: stored.layers.map((l, i) => ({ ...l, ...(diffIds[i] ? { diffId: diffIds[i] } : {}) })),
-    raw: stored.bytes,
-  };
+    picked: false,
+    manifestBytes: stored.bytes,
+  });
 }
 
 async function inspectOci(location: Extract<ImageLocation, { kind: 'oci' | 'oci-archive' }>, flags: InspectFlags): Promise<Inspection> {
   const { image, manifest, index } = await openOci(location, flags.platform);
-  const configBytes = image.config(image.layers.map((l) => l.diffId!));
-  const config = parseConfig(configBytes);
   const parsed = parseManifest(manifest.bytes, `${location.text}: manifest`);
-  const diffIds = config.rootfs?.diff_ids ?? [];
-  return {
+  return inspection({
     name: location.text,
     digest: manifest.digest,
     mediaType: manifest.mediaType,
+    configBytes: image.config(image.layers.map((l) => l.diffId!)),
     imageId: parsed.config.digest,
-    platform: image.platform,
-    ...(config.created ? { created: config.created } : {}),
-    ...(image.repoTags.length > 0 ? { repoTags: image.repoTags } : {}),
-    config: config.config ?? {},
-    layers: parsed.layers.map((l, i) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, ...(diffIds[i] ? { diffId: diffIds[i] } : {}) })),
-    ...(index ? { index: { digest: index.digest, mediaType: index.mediaType, platforms: platformsOf(index.bytes) } } : {}),
-    raw: index && !flags.platform ? index.bytes : manifest.bytes,
-  };
-}
-
-function platformsOf(indexBytes: Buffer): string[] {
-  return parseIndex(indexBytes).manifests.map((m) => (m.platform ? formatPlatform(m.platform) : 'unknown'));
+    layers: parsed.layers,
+    repoTags: image.repoTags,
+    ...(index ? { index } : {}),
+    picked: flags.platform !== undefined,
+    manifestBytes: manifest.bytes,
+  });
 }
 
 // The container config's keys in the order people look for them; any others follow, sorted.

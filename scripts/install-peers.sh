@@ -8,7 +8,7 @@ declare -A PEERS=(
   [nix-build]=nix-bin [podman]=podman [runc]=runc [skopeo]=skopeo [umoci]=umoci
   [docker-registry]=docker-registry [qemu-system-x86_64]=qemu-system-x86 [fakeroot]=fakeroot
   [proot]=proot [oci-image-tool]=oci-image-tool [htpasswd]=apache2-utils [zstd]=zstd
-  [openssl]=openssl [cpio]=cpio [bash-static]=bash-static [file]=file [getfattr]=attr [setfattr]=attr
+  [openssl]=openssl [cpio]=cpio [bash-static]=bash-static [file]=file [getfattr]=attr [setfattr]=attr [strace]=strace
 )
 
 SUDO=""

@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    globalSetup: ['test/_cache-home.ts'],
     testTimeout: 300_000,
     hookTimeout: 300_000,
     reporters: ['default', 'json'],

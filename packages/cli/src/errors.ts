@@ -32,6 +32,7 @@ const INPUT_ERRORS: ReadonlyArray<readonly [brand: string, codes: readonly strin
   ['strata.sbom.SbomError', 'all'],
   ['strata.vm.VmError', ['INVALID_OPTION']],
   ['strata.registry.RegistryError', ['INVALID_REFERENCE', 'CREDENTIALS', 'PLATFORM_NOT_FOUND']],
+  ['strata.cache.CacheError', ['INVALID_OPTION']],
 ];
 
 /** Codes whose messages begin with the name of the option or spec key at fault. */

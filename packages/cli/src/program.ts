@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBuildLayered } from './commands/build-layered.js';
+import { registerCache } from './commands/cache.js';
 import { registerBuildNixShell } from './commands/build-nix-shell.js';
 import { registerClosure } from './commands/closure.js';
 import { registerCopy } from './commands/copy.js';
@@ -35,6 +36,7 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerBuildNixShell(program, context);
   registerPush(program, context);
   registerPull(program, context);
+  registerCache(program, context);
   registerPushIndex(program, context);
   registerInspect(program, context);
   registerCopy(program, context);

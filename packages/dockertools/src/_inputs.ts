@@ -19,6 +19,15 @@ function closureSource(o: ClosureOptions): ClosureSource {
   return which('nix') ? 'nix' : 'scan';
 }
 
+/**
+ * True when the closure comes from a Nix database (live Nix): its paths are canonical (Nix fixes
+ * their modes and owns them), so their NAR hashes say everything a layer tar holds.
+ */
+export function closureIsRegistered(o: ClosureOptions): boolean {
+  const source = closureSource(o);
+  return source === 'nix' || source === 'nix-store';
+}
+
 /** The closure of `roots`, from where the options say (a graph file, live Nix, or a scan). */
 export async function closureOf(o: ClosureOptions, roots: readonly string[], signal?: AbortSignal): Promise<StorePath[]> {
   if (roots.length === 0) return [];

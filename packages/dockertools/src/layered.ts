@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { resolveRoots } from '@strata/closure';
+import { resolveRoots, type StorePath } from '@strata/closure';
 import { buildCustomisationLayer, type CustomisationLayer } from '@strata/customisation';
-import { createLayer, type Image, type Layer, readImage, type SavedImage, saveImage, type Compressor } from '@strata/image';
-import { packLayer } from '@strata/layer';
+import { type Compressor, createLayer, type Image, type Layer, readImage, type SavedImage, type SaveImageOptions, saveImage } from '@strata/image';
+import { type LayerPlan, packLayer, scanLayerSync } from '@strata/layer';
 import { createImageConfig, type ImageConfigTemplate, imageConfigBytes, imageTag, mergeEnv, repoTag } from '@strata/manifest';
 import { planLayers, storeLayerBudget } from '@strata/popularity';
+import { customisationLayerKey, registeredLayerKey, storeLayerKey } from './_cache-key.js';
 import { type GeneratedStore, scanStoreLayer } from './_generated-store.js';
-import { baseIdentity, closureOf, configReferences } from './_inputs.js';
+import { baseIdentity, closureIsRegistered, closureOf, configReferences } from './_inputs.js';
 import { DockerToolsError } from './errors.js';
 import { checked, type LayeredImageOptions, type ResolvedLayeredOptions, resolveLayeredOptions } from './options.js';
 
@@ -56,23 +57,24 @@ async function planStoreLayers(
   baseLayerCount: number,
   extras: LayeredExtras,
   signal?: AbortSignal,
-): Promise<string[][]> {
-  if (!o.includeStorePaths) return [];
+): Promise<{ layers: string[][]; closure: Map<string, StorePath> }> {
+  if (!o.includeStorePaths) return { layers: [], closure: new Map() };
   const generated = extras.generated?.paths ?? [];
   const own = new Set(generated.map((g) => g.path));
   // Generated objects are not in the store: the closure is the real one of everything they and the
   // image refer to, plus their own records.
   const roots = [...new Set([...custom.references, ...configRefs, ...generated.flatMap((g) => g.references)])].filter((p) => !own.has(p));
   const closure = [...(await closureOf(o, roots, signal)), ...generated];
-  if (closure.length === 0) return [];
+  const byPath = new Map(closure.map((p) => [p.path, p]));
+  if (closure.length === 0) return { layers: [], closure: byPath };
   const graph = [
     ...closure,
     { path: CUSTOMISATION_NODE, narSize: custom.plan.size, references: custom.references },
     { path: BASE_JSON_NODE, narSize: JSON.stringify(o.config).length, references: configRefs },
   ];
   const ignore = [CUSTOMISATION_NODE, BASE_JSON_NODE];
-  if (o.layeringPipeline !== undefined) return planLayers(graph, { pipeline: await loadPipeline(o.layeringPipeline), ignore });
-  return planLayers(graph, { limit: storeLayerBudget(o.maxLayers, baseLayerCount), ignore });
+  if (o.layeringPipeline !== undefined) return { layers: planLayers(graph, { pipeline: await loadPipeline(o.layeringPipeline), ignore }), closure: byPath };
+  return { layers: planLayers(graph, { limit: storeLayerBudget(o.maxLayers, baseLayerCount), ignore }), closure: byPath };
 }
 
 function configTemplate(o: ResolvedLayeredOptions, baseEnv: readonly string[], comments: readonly string[]): ImageConfigTemplate {
@@ -95,7 +97,10 @@ async function openBase(fromImage: ResolvedLayeredOptions['fromImage']): Promise
  * registry push). Everything before the first byte happens here: the customisation layer (contents
  * joined at /, helpers, scripts), the closure, the layer plan, every layer's entries and exact size
  * (from lstat alone) and the base image's index; errors about inputs surface here, before any
- * output. Call `dispose()` when done, to remove the customisation layer's working directory.
+ * output. The one exception: with a closure from live Nix, whose paths Nix keeps canonical, a store
+ * layer's entries are listed when a sink first asks for its size or bytes (every archive sink asks
+ * for all sizes before its first byte; a push whose layer cache knows a layer never asks). Call
+ * `dispose()` when done, to remove the customisation layer's working directory.
  * @example
  * const image = await streamLayeredImage({ name: 'hello', contents: ['./result'], config: { Cmd: ['/bin/hello'] } });
  * try {
@@ -138,12 +143,24 @@ async function assemble(
   const { custom, base, extras } = parts;
   const signal = options.signal;
   const baseLayers = base?.layers ?? [];
-  const storeLayers = await planStoreLayers(o, custom, parts.configRefs, baseLayers.length, extras, signal);
+  const { layers: storeLayers, closure } = await planStoreLayers(o, custom, parts.configRefs, baseLayers.length, extras, signal);
   const owner = { mtime: o.mtime, uid: o.uid, gid: o.gid, uname: o.uname, gname: o.gname, ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}) };
-  const plans = [];
-  for (const paths of storeLayers) plans.push(await scanStoreLayer(paths, owner, extras.generated));
-  plans.push(custom.plan); // the customisation layer is always last, as in nixpkgs
-  const own = plans.map((plan) => createLayer({ size: plan.size, open: () => packLayer(plan, signal ? { signal } : {}) }));
+  const pack = (plan: LayerPlan, cacheKey: string) => createLayer({ size: plan.size, cacheKey, open: () => packLayer(plan, signal ? { signal } : {}) });
+  const registered = closureIsRegistered(o);
+  const generated = new Set(extras.generated?.paths.map((p) => p.path));
+  const own: Layer[] = [];
+  for (const paths of storeLayers) {
+    // Generated objects are not in the Nix database: their layers are planned now and keyed by their entries.
+    const key = registered && !paths.some((p) => generated.has(p)) ? registeredLayerKey(paths, closure, owner) : undefined;
+    if (key) {
+      // Planned when first needed: a push whose cache knows this layer never lstats its files.
+      own.push(lazyLayer(() => pack(scanLayerSync(paths, owner), key), key));
+      continue;
+    }
+    const plan = await scanStoreLayer(paths, owner, extras.generated);
+    own.push(pack(plan, storeLayerKey(plan, closure)));
+  }
+  own.push(pack(custom.plan, customisationLayerKey(custom.contentDigest))); // the customisation layer is always last, as in nixpkgs
   const tag =
     o.tag ??
     imageTag({
@@ -184,6 +201,29 @@ async function assemble(
   };
 }
 
+/** A layer made by `make` when its size, digests or bytes are first asked for; its cache key is known at once. */
+function lazyLayer(make: () => Layer, cacheKey: string): Layer {
+  let layer: Layer | undefined;
+  const made = () => {
+    layer ??= make();
+    return layer;
+  };
+  return {
+    get size() {
+      return made().size;
+    },
+    compression: 'none',
+    cacheKey,
+    get diffId() {
+      return layer?.diffId;
+    },
+    get digest() {
+      return layer?.digest;
+    },
+    open: () => made().open(),
+  };
+}
+
 /** The base image's Env, from its config (all its diffIDs are known: it was read from a file or a registry). */
 function baseEnvOf(base: Image): readonly string[] {
   const config = JSON.parse(base.config(base.layers.map((l) => l.diffId ?? '')).toString('utf8')) as { config?: { Env?: unknown } | null };
@@ -191,30 +231,40 @@ function baseEnvOf(base: Image): readonly string[] {
   return Array.isArray(env) ? env.filter((e): e is string => typeof e === 'string') : [];
 }
 
-/** Options for {@link buildLayeredImage}: streamLayeredImage's, plus the file to write and nixpkgs' `compressor`. */
-export interface BuildLayeredImageOptions extends LayeredImageOptions {
-  /** The image file to write, atomically. */
+/** Options for {@link buildLayeredImage}: streamLayeredImage's, plus the file to write, its format and compression. */
+export interface BuildLayeredImageOptions extends LayeredImageOptions, Pick<SaveImageOptions, 'format' | 'compression' | 'level' | 'cache' | 'onCacheError'> {
+  /** The image file (or, for format `oci`, directory) to write, atomically. */
   readonly output: string;
-  /** Whole-archive compression. @default 'gz' */
+  /** Whole-archive compression of a docker-archive. @default 'gz' for a docker-archive */
   readonly compressor?: Compressor;
 }
 
 /**
- * nixpkgs' `buildLayeredImage`: {@link streamLayeredImage} written to a file, compressed as a whole
- * (`gz` by default, `zstd` or `none`), atomically.
+ * nixpkgs' `buildLayeredImage`: {@link streamLayeredImage} written to a file, atomically: a
+ * docker-archive compressed as a whole (`gz` by default, `zstd` or `none`), or an OCI archive or
+ * layout with each layer compressed as `compression` says.
  * @example await buildLayeredImage({ name: 'hello', contents: ['./result'], output: 'hello.tar.gz' });
  */
 export async function buildLayeredImage(options: BuildLayeredImageOptions): Promise<SavedImage & { readonly imageTag: string }> {
   return saveBuiltImage(await streamLayeredImage(options), options);
 }
 
-/** Writes a built image to `options.output` (compressed, `gz` by default), atomically, and disposes of it. */
-export async function saveBuiltImage(
-  image: BuiltImage,
-  options: { readonly output: string; readonly compressor?: Compressor; readonly signal?: AbortSignal },
-): Promise<SavedImage & { readonly imageTag: string }> {
+/** Where and how a builder writes its image: the output, its format and compression. */
+export type SaveBuiltOptions = Pick<BuildLayeredImageOptions, 'output' | 'compressor' | 'format' | 'compression' | 'level' | 'cache' | 'onCacheError' | 'signal'>;
+
+/** Writes a built image to `options.output` (a docker-archive compressed `gz` by default, or OCI), atomically, and disposes of it. */
+export async function saveBuiltImage(image: BuiltImage, options: SaveBuiltOptions): Promise<SavedImage & { readonly imageTag: string }> {
   try {
-    const saved = await saveImage(image, options.output, { compressor: options.compressor ?? 'gz', ...(options.signal ? { signal: options.signal } : {}) });
+    const format = options.format ?? 'docker-archive';
+    const saved = await saveImage(image, options.output, {
+      format,
+      ...(format === 'docker-archive' ? { compressor: options.compressor ?? 'gz' } : options.compressor ? { compressor: options.compressor } : {}),
+      ...(options.compression ? { compression: options.compression } : {}),
+      ...(options.level === undefined ? {} : { level: options.level }),
+      ...(options.cache ? { cache: options.cache } : {}),
+      ...(options.onCacheError ? { onCacheError: options.onCacheError } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     return { ...saved, imageTag: image.imageTag };
   } finally {
     await image.dispose();

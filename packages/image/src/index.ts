@@ -5,8 +5,12 @@ export { type Compression, COMPRESSOR_EXTENSIONS, type Compressor, compressStage
 export { writeDockerArchive, type WriteDockerArchiveOptions } from './docker-archive.js';
 export { archivedImage, readImage, type ReadImageOptions } from './read.js';
 export { mediaTypesFor, pushImage, type PushImageOptions } from './push.js';
+export { createLayerBlob, type LayerBlob, type LayerBlobOptions, type LayerCacheStore } from './blob.js';
+export { compressionIdentity, type LayerCompression, resolveCompression, type ResolvedCompression } from './layer-compression.js';
 export { writeAtomically } from './atomic.js';
-export { type SavedImage, saveImage, type SaveImageOptions } from './save.js';
+export { type ImageFormat, type SavedImage, saveImage, type SaveImageOptions } from './save.js';
+export { type OciArchiveStream, type OciImageWritten, writeOciArchive, type WriteOciArchiveOptions } from './oci-archive.js';
+export { writeOciLayout, type WriteOciLayoutOptions } from './oci-layout.js';
 export type { ImageTree, UnpackedEntry, UnpackedType } from './image-tree.js';
 export { listImagePaths, unpackImage, type UnpackImageOptions } from './unpack.js';
 export { saveImages, writeMultiImageArchive } from './multi-archive.js';

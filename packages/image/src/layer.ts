@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { type Compression, decompressor } from './compression.js';
+import { deferred, quiet } from './_deferred.js';
 import { ImageError } from './errors.js';
 
 /** The bytes of one layer being read: a Node Readable that hashes them once on the way. */
@@ -26,6 +27,12 @@ export interface Layer {
   /** sha256 of the bytes `open()` yields when known without reading; else undefined. */
   readonly digest: string | undefined;
   /**
+   * What identifies the layer's uncompressed content without reading it, for a layer cache: a hash
+   * of the layer's inputs (a store layer: its entries and store paths' NAR hashes), or
+   * `diffid:<diffID>` when the diffID is known. Undefined when nothing but reading can tell.
+   */
+  readonly cacheKey?: string;
+  /**
    * Opens the bytes. Declared digests are checked on the way: a mismatch fails the stream (with an
    * ImageError `DIGEST_MISMATCH` naming the layer) instead of ending it, so no sink completes with
    * bytes that contradict the image's config.
@@ -50,6 +57,8 @@ export interface LayerSource {
   open(): Readable & { readonly digest?: Promise<string> };
   /** How messages name the layer. @default 'layer' */
   readonly name?: string;
+  /** See {@link Layer.cacheKey}. @default `diffid:<diffId>` when the diffID is declared, else none */
+  readonly cacheKey?: string;
 }
 
 function sha256(hash: Hash): string {
@@ -58,25 +67,6 @@ function sha256(hash: Hash): string {
 
 function mismatch(name: string, what: string, expected: string, actual: string): ImageError {
   return new ImageError('DIGEST_MISMATCH', `${name}: its bytes hash to ${actual}, but the image declares ${what} ${expected}`);
-}
-
-/** A promise that is never reported as unhandled: its rejection is also the stream's error. */
-function quiet<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => {});
-  return promise;
-}
-
-/** A promise with its settle functions (Node 20 has no Promise.withResolvers). */
-function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = quiet(
-    new Promise<T>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    }),
-  );
-  return { promise, resolve, reject };
 }
 
 /**
@@ -175,9 +165,11 @@ export function createLayer(source: LayerSource): Layer {
   let learnt: { digest: string; diffId: string } | undefined;
   const declaredDigest = source.digest ?? (compression === 'none' ? source.diffId : undefined);
   const declaredDiffId = source.diffId ?? (compression === 'none' ? source.digest : undefined);
+  const cacheKey = source.cacheKey ?? (declaredDiffId === undefined ? undefined : `diffid:${declaredDiffId}`);
   return {
     size: source.size,
     compression,
+    cacheKey,
     get diffId() {
       return declaredDiffId ?? learnt?.diffId;
     },

@@ -10,7 +10,9 @@ export {
   scanDirectoryLayer,
   type ScanDirectoryLayerOptions,
   scanLayer,
+  scanLayerSync,
   type ScanLayerOptions,
 } from './scan.js';
 export { packLayer, type PackLayerOptions } from './pack.js';
 export { readTar, type TarMember } from './read.js';
+export { LAYER_FORMAT_VERSION } from './format.js';

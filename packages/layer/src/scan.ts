@@ -158,11 +158,13 @@ function checkStorePath(path: string, storeDir: string): void {
  * Plans a store layer from `lstat` data alone: the store directory's ancestors (`/nix/`, `/nix/store/`,
  * mode 0755), then each store path and everything below it, sorted, with the given mtime and owner.
  * Symlinks are never followed. The result knows the exact tar size before any file is read.
+ * Synchronous: metadata is almost always cached, and a caller may plan a layer only when it is
+ * first needed (a push whose layers a cache knows needs no plan at all).
  * @example
- * const plan = await scanLayer(['/nix/store/abc-hello'], { mtime: 1 });
+ * const plan = scanLayerSync(['/nix/store/abc-hello'], { mtime: 1 });
  * console.log(plan.size, plan.entries.length);
  */
-export async function scanLayer(storePaths: Iterable<string>, options: ScanLayerOptions = {}): Promise<LayerPlan> {
+export function scanLayerSync(storePaths: Iterable<string>, options: ScanLayerOptions = {}): LayerPlan {
   const storeDir = (options.storeDir ?? '/nix/store').replace(/\/+$/, '');
   const overrides = options.overrides instanceof Map ? options.overrides : new Map(Object.entries(options.overrides ?? {}));
   const ctx: WalkContext = {
@@ -185,6 +187,11 @@ export async function scanLayer(storePaths: Iterable<string>, options: ScanLayer
     walk(ctx, path, fsCall(ctx.root + path, () => lstatSync(ctx.root + path)));
   }
   return { paths, entries: ctx.out, size: tarSize(ctx.out) };
+}
+
+/** {@link scanLayerSync}, as a promise. */
+export async function scanLayer(storePaths: Iterable<string>, options: ScanLayerOptions = {}): Promise<LayerPlan> {
+  return scanLayerSync(storePaths, options);
 }
 
 /** Options for {@link scanDirectoryLayer}. */

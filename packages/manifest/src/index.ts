@@ -13,7 +13,7 @@ export {
   serializeImageConfig,
 } from './config.js';
 export { imageTag, repoTag } from './tag.js';
-export { createZstdCompress, createZstdDecompress } from './zstd.js';
+export { createZstdCompress, createZstdDecompress, type ZstdCompressOptions, zstdVersion } from './zstd.js';
 export {
   type ArchiveConfig,
   type ArchiveLayer,

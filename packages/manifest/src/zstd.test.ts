@@ -3,7 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { createZstdCompress, createZstdDecompress } from './zstd.js';
+import { createZstdCompress, createZstdDecompress, zstdVersion } from './zstd.js';
 
 const data = Buffer.from(Array.from({ length: 3 << 20 }, (_, i) => (i * 31) % 251));
 
@@ -32,6 +32,19 @@ describe('zstd', () => {
     const frame = await through(data, createZstdCompress());
     const source = Readable.from([frame, Buffer.alloc(0)]);
     expect((await buffer(source.pipe(createZstdDecompress()))).equals(data)).toBe(true);
+  });
+
+  it('compresses on its own threads to the same bytes whatever the number of workers', async () => {
+    // Large enough for libzstd to split the input into several jobs.
+    const big = Buffer.concat(Array.from({ length: 12 }, () => data));
+    const [one, three] = await Promise.all([through(big, createZstdCompress(3, { workers: 1 })), through(big, createZstdCompress(3, { workers: 3 }))]);
+    expect(one.equals(three)).toBe(true);
+    expect((await through(one, createZstdDecompress())).equals(big)).toBe(true);
+    expect(execFileSync('zstd', ['-dc'], { input: three, maxBuffer: 64 << 20 }).equals(big)).toBe(true);
+  });
+
+  it('names the libzstd version it compresses with', () => {
+    expect(zstdVersion()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
   it('writes frames the zstd program reads, and reads the frames it writes', async () => {

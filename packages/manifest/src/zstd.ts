@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { Transform, TransformCallback } from 'node:stream';
 
 interface ZstdNapi {
-  CompressStream: new (parameters?: { compressionLevel?: number }) => Transform;
+  CompressStream: new (parameters?: { compressionLevel?: number; nbWorkers?: number }) => Transform;
   DecompressStream: new () => Transform;
 }
 
@@ -29,12 +29,28 @@ function decompressStream(): new () => Transform {
   return SafeDecompressStream;
 }
 
+/** Options for {@link createZstdCompress}. */
+export interface ZstdCompressOptions {
+  /**
+   * libzstd worker threads (its multi-threaded mode). 0 compresses on the calling thread, blocking
+   * it; 1 or more compress on libzstd's own threads, and give the same bytes for any number of
+   * workers (libzstd's multi-threaded format differs from the single-threaded one). @default 0
+   */
+  readonly workers?: number;
+}
+
 /**
  * A zstd compressor (libzstd through zstd-napi, the same library version on every Node, so the same
  * input at the same level gives the same bytes wherever strata runs). @default level 3, zstd's own
  */
-export function createZstdCompress(level = 3): Transform {
-  return new (binding().CompressStream)({ compressionLevel: level });
+export function createZstdCompress(level = 3, options: ZstdCompressOptions = {}): Transform {
+  const workers = options.workers ?? 0;
+  return new (binding().CompressStream)({ compressionLevel: level, ...(workers > 0 ? { nbWorkers: workers } : {}) });
+}
+
+/** The version of libzstd strata compresses with (`1.5.7`): part of what names a compressed layer in a cache. */
+export function zstdVersion(): string {
+  return (createRequire(import.meta.url)('zstd-napi/binding') as { versionString(): string }).versionString();
 }
 
 /** A zstd decompressor (zstd-napi), for Node 20 as for later versions. */

@@ -22,6 +22,7 @@ export { freePort, openUploadSessions, type RunningRegistry, startRegistry, type
 export { makeDockerArchive } from './archive.js';
 export { PODMAN_GLOBAL, PODMAN_RUN, podmanInspect, podmanLoad, podmanRemove, podmanRun, type PodmanRunOptions } from './podman.js';
 export { skopeoInspect, type UnpackedFile, type UnpackedImage, unpackImage } from './image.js';
+export { type LayoutImage, verifyOciArchive, verifyOciLayout } from './oci.js';
 export { repoRoot, runStrata } from './cli.js';
 export { startTokenServer, type RunningTokenServer, type TokenRequest, type TokenServerOptions } from './token-server.js';
 export { type Fault, type FaultProxyOptions, type FaultRule, type ProxiedRequest, type RunningFaultProxy, startFaultProxy } from './fault-proxy.js';

@@ -12,6 +12,8 @@ export const PEERS = {
   runc: 'runc',
   skopeo: 'skopeo',
   umoci: 'umoci',
+  'oci-image-tool': 'oci-image-tool',
+  strace: 'strace',
   'docker-registry': 'docker-registry',
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',

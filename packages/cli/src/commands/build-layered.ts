@@ -2,15 +2,16 @@ import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
-import { addOutputOptions, type OutputFlags, writeOutput } from '../output.js';
+import { addOutputOptions, checkOutputFlags, type OutputFlags, writeOutput } from '../output.js';
 
-/** `strata build-layered -o FILE`: writes a layered image file, compressed as a whole (nixpkgs' buildLayeredImage). */
+/** `strata build-layered -o FILE`: writes a layered image file (nixpkgs' buildLayeredImage): a docker-archive compressed as a whole, or an OCI archive or layout. */
 export function registerBuildLayered(program: Command, context: CommandContext): void {
   const command = program
     .command('build-layered')
-    .description('build a layered image file from Nix store closures (docker-archive, compressed as a whole)');
+    .description('build a layered image file from Nix store closures (docker-archive compressed as a whole, or oci-archive / oci with compressed layers)');
   addOutputOptions(command);
   addLayeredOptions(command).action(async (flags: OutputFlags) => {
+    checkOutputFlags(flags);
     const options = await resolveLayeredSpec(command);
     await withLayeredImage(options, context, (image, progress) => writeOutput(image, flags, context, progress));
   });

@@ -13,16 +13,18 @@ import {
 import { type Image, pushImage, readImage } from '@strata/image';
 import { parseReference, type PushProgress, type Reference, RegistryError } from '@strata/registry';
 import type { SbomFormat } from '@strata/sbom';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 import { formatBytes } from '../format.js';
+import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 import { attachSbom, sbomBeforePush, sbomOption } from '../sbom-attach.js';
 
-interface PushFlags extends RegistryFlags {
+interface PushFlags extends RegistryFlags, LayerFlags {
   readonly tlsVerify: boolean;
   readonly jobs: number;
+  readonly format?: 'v2s2' | 'oci';
   readonly sbom?: SbomFormat;
 }
 
@@ -89,30 +91,36 @@ function reporter(stderr: NodeJS.WritableStream, layers: number): (e: PushProgre
 
 /** `strata push SOURCE REF`: an archive or a spec into a registry; prints `REF@sha256:…` on stdout. */
 export function registerPush(program: Command, context: CommandContext): void {
-  addRegistryOptions(program.command('push'))
+  const command = addRegistryOptions(program.command('push'))
     .description('push an image into a registry: a docker-archive, or a spec built straight into the registry (never written to disk)')
     .argument('<source>', 'a docker-archive file (strata, nixpkgs, docker/podman save), or an image spec JSON file')
     .argument('<reference>', 'where to push: registry/repository[:tag]', referenceArgument)
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
-    .option('--jobs <n>', 'layers uploaded in parallel', positive, 4)
-    .addOption(sbomOption())
-    .action(async (source: string, reference: Reference, flags: PushFlags) => {
-      const image = await imageOf(resolve(source), context);
-      const sbom = await sbomBeforePush(image, flags.sbom, context).catch(async (error: unknown) => {
-        await image.dispose();
-        throw error;
-      });
-      // One set of client options (and so one password prompt) for the image and its SBOM.
-      const registry = registryOptions(flags, context);
-      const pushed = await pushImage(image, reference, {
-        concurrency: flags.jobs,
-        ...registry,
-        signal: context.signal,
-        onProgress: reporter(context.stderr, image.layers.length),
-      }).finally(() => image.dispose());
-      const skipped = pushed.layers.filter((l) => l.status !== 'uploaded').length;
-      context.stderr.write(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}\n`);
-      if (sbom) await attachSbom(sbom, pushed, reference, registry, context);
-      context.stdout.write(`${pushed.reference}\n`);
+    .option('--jobs <n>', 'layers read, compressed and uploaded in parallel', positive, 4)
+    .addOption(new Option('--format <format>', 'manifest and media types: v2s2 (Docker schema 2) or oci (default: v2s2, oci with zstd)').choices(['v2s2', 'oci']))
+    .addOption(sbomOption());
+  addLayerOptions(command, 'gzip').action(async (source: string, reference: Reference, flags: PushFlags) => {
+    if (flags.format === 'v2s2' && flags.compression === 'zstd') throw new CliError('--compression zstd: Docker schema 2 (--format v2s2) has no zstd layers; use --format oci', 'USAGE');
+    const compression = layerCompression(flags, 'gzip');
+    const image = await imageOf(resolve(source), context);
+    const sbom = await sbomBeforePush(image, flags.sbom, context).catch(async (error: unknown) => {
+      await image.dispose();
+      throw error;
     });
+    // One set of client options (and so one password prompt) for the image and its SBOM.
+    const registry = registryOptions(flags, context);
+    const pushed = await pushImage(image, reference, {
+      ...compression,
+      ...(flags.format ? { format: flags.format } : {}),
+      ...layerCache(flags, context),
+      concurrency: flags.jobs,
+      ...registry,
+      signal: context.signal,
+      onProgress: reporter(context.stderr, image.layers.length),
+    }).finally(() => image.dispose());
+    const skipped = pushed.layers.filter((l) => l.status !== 'uploaded').length;
+    context.stderr.write(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}\n`);
+    if (sbom) await attachSbom(sbom, pushed, reference, registry, context);
+    context.stdout.write(`${pushed.reference}\n`);
+  });
 }

@@ -1,21 +1,36 @@
-import { writeDockerArchive } from '@strata/image';
-import type { Command } from 'commander';
+import { writeDockerArchive, writeOciArchive } from '@strata/image';
+import { type Command, Option } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
 import { pipeToStdout } from '../layered/stdout.js';
+import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
+import { checkOutputFlags } from '../output.js';
 
-/** `strata stream-layered`: writes a layered image (docker-archive, uncompressed) to stdout, like nixpkgs' streamLayeredImage script. */
+interface StreamFlags extends LayerFlags {
+  readonly format?: 'docker-archive' | 'oci-archive';
+}
+
+/** `strata stream-layered`: writes a layered image (docker-archive or OCI archive, uncompressed) to stdout, like nixpkgs' streamLayeredImage script. */
 export function registerStreamLayered(program: Command, context: CommandContext): void {
   const command = program
     .command('stream-layered')
-    .description('stream a layered image from Nix store closures to stdout (docker-archive; podman load, skopeo, docker load)');
-  addLayeredOptions(command).action(async () => {
+    .description('stream a layered image from Nix store closures to stdout (docker-archive or oci-archive; podman load, skopeo, docker load)');
+  command.addOption(new Option('--format <format>', 'docker-archive or oci-archive (a tar of an OCI layout) (default: docker-archive)').choices(['docker-archive', 'oci-archive', 'oci']));
+  addLayerOptions(command, 'none; oci-archive only');
+  addLayeredOptions(command).action(async (flags: StreamFlags) => {
     if ((context.stdout as { isTTY?: boolean }).isTTY) throw new CliError('stream-layered: stdout is a terminal; pipe it (| podman load) or redirect it', 'USAGE');
+    if ((flags.format as string) === 'oci') throw new CliError('--format oci: a layout directory cannot stream; use build-layered --format oci -o DIR, or --format oci-archive', 'USAGE');
+    checkOutputFlags(flags);
     const options = await resolveLayeredSpec(command);
-    await withLayeredImage(options, context, (image, progress) =>
-      pipeToStdout(writeDockerArchive(image, { signal: context.signal, onLayer: progress.onLayer }), progress.stages, context),
-    );
+    await withLayeredImage(options, context, (image, progress) => {
+      const common = { signal: context.signal, onLayer: progress.onLayer };
+      const archive =
+        flags.format === 'oci-archive'
+          ? writeOciArchive(image, { ...common, ...layerCompression(flags, 'none'), ...layerCache(flags, context) })
+          : writeDockerArchive(image, common);
+      return pipeToStdout(archive, progress.stages, context);
+    });
   });
 }

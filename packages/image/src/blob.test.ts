@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { LayerCacheEntry, LayerCacheKey } from '@strata/cache';
+import { createZstdDecompress } from '@strata/manifest';
+import { describe, expect, it } from 'vitest';
+import { createLayerBlob, type LayerCacheStore } from './blob.js';
+import { createLayer } from './layer.js';
+
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+// Compressible but not trivial: a layer-like mix of text and binary.
+const tar = Buffer.concat(Array.from({ length: 3000 }, (_, i) => Buffer.from(`file ${i} ${(i * 2654435761) % 9973} lorem ipsum\n`)));
+
+function storeLayer(reads: { count: number }, bytes = tar, cacheKey = 'store-test:1') {
+  return createLayer({
+    size: bytes.length,
+    cacheKey,
+    open: () => {
+      reads.count++;
+      // A strata layer hashes itself, as packLayer does.
+      return Object.assign(Readable.from([bytes.subarray(0, 1000), bytes.subarray(1000)]), { digest: Promise.resolve(sha(bytes)) });
+    },
+  });
+}
+
+class MemoryCache implements LayerCacheStore {
+  readonly entries = new Map<string, LayerCacheEntry>();
+  k(key: LayerCacheKey) {
+    return `${key.layer}|${key.compression}`;
+  }
+  async get(key: LayerCacheKey) {
+    return this.entries.get(this.k(key));
+  }
+  async put(key: LayerCacheKey, entry: LayerCacheEntry) {
+    this.entries.set(this.k(key), entry);
+  }
+  async delete(key: LayerCacheKey) {
+    this.entries.delete(this.k(key));
+  }
+}
+
+async function read(stream: Readable & { digest: Promise<string>; diffId: Promise<string> }) {
+  const bytes = await buffer(stream);
+  return { bytes, digest: await stream.digest, diffId: await stream.diffId };
+}
+
+describe('createLayerBlob', () => {
+  it('gzips deterministically: no name, mtime 0, OS Unix; digest of the gzip bytes, diffID of the tar', async () => {
+    const one = await read((await createLayerBlob(storeLayer({ count: 0 }), { compression: 'gzip' })).open());
+    const two = await read((await createLayerBlob(storeLayer({ count: 0 }), { compression: 'gzip' })).open());
+    expect(one.bytes.equals(two.bytes)).toBe(true);
+    expect([...one.bytes.subarray(0, 10)]).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    expect(gunzipSync(one.bytes).equals(tar)).toBe(true);
+    expect(one.digest).toBe(sha(one.bytes));
+    expect(one.diffId).toBe(sha(tar));
+    const nine = await read((await createLayerBlob(storeLayer({ count: 0 }), { compression: 'gzip', level: 9 })).open());
+    expect(nine.bytes.length).toBeLessThanOrEqual(one.bytes.length);
+    expect(gunzipSync(nine.bytes).equals(tar)).toBe(true);
+  });
+
+  it('compresses zstd with the same bytes every time, and they decompress to the tar', async () => {
+    const one = await read((await createLayerBlob(storeLayer({ count: 0 }), { compression: 'zstd' })).open());
+    const two = await read((await createLayerBlob(storeLayer({ count: 0 }), { compression: 'zstd', level: 3 })).open());
+    expect(one.bytes.equals(two.bytes)).toBe(true);
+    expect([...one.bytes.subarray(0, 4)]).toEqual([0x28, 0xb5, 0x2f, 0xfd]);
+    expect((await buffer(Readable.from([one.bytes]).pipe(createZstdDecompress()))).equals(tar)).toBe(true);
+    expect(one.diffId).toBe(sha(tar));
+    expect(one.digest).toBe(sha(one.bytes));
+  });
+
+  it('recompresses a gzip layer as zstd, and passes one already in the asked compression as it is', async () => {
+    const gz = gzipSync(tar, { level: 1 });
+    const gzLayer = () => createLayer({ size: gz.length, compression: 'gzip', diffId: sha(tar), open: () => Readable.from([gz]) });
+    const asIs = await createLayerBlob(gzLayer(), { compression: 'gzip', level: 9 });
+    expect(asIs.size).toBe(gz.length);
+    expect((await read(asIs.open())).bytes.equals(gz)).toBe(true);
+    const zst = await read((await createLayerBlob(gzLayer(), { compression: 'zstd' })).open());
+    expect(zst.diffId).toBe(sha(tar));
+    expect((await buffer(Readable.from([zst.bytes]).pipe(createZstdDecompress()))).equals(tar)).toBe(true);
+  });
+
+  it('refuses a level that does not fit the compression, naming it', async () => {
+    await expect(createLayerBlob(storeLayer({ count: 0 }), { compression: 'gzip', level: 12 })).rejects.toThrow('compression level: gzip takes 1 to 9, got 12');
+    await expect(createLayerBlob(storeLayer({ count: 0 }), { compression: 'none', level: 3 })).rejects.toThrow(/take no level/);
+  });
+
+  it('records what a read learnt, and knows it next time without reading', async () => {
+    const cache = new MemoryCache();
+    const reads = { count: 0 };
+    const first = await createLayerBlob(storeLayer(reads), { compression: 'gzip', cache });
+    expect(first.digest).toBeUndefined();
+    const got = await read(first.open());
+    const [entry] = cache.entries.values();
+    expect(entry).toEqual({ diffId: sha(tar), digest: got.digest, size: got.bytes.length });
+    const second = await createLayerBlob(storeLayer(reads), { compression: 'gzip', cache });
+    expect({ digest: second.digest, diffId: second.diffId, size: second.size, cached: second.cached }).toEqual({ ...entry, cached: true });
+    expect(reads.count).toBe(1);
+    // Another level is another entry.
+    expect((await createLayerBlob(storeLayer(reads), { compression: 'gzip', level: 1, cache })).digest).toBeUndefined();
+  });
+
+  it('fails a read that contradicts its cache entry, drops the entry, and fails again at once if opened again', async () => {
+    const cache = new MemoryCache();
+    await read((await createLayerBlob(storeLayer({ count: 0 }), { compression: 'gzip', cache })).open());
+    const [k, entry] = [...cache.entries.entries()][0]!;
+    for (const wrong of [{ digest: `sha256:${'7'.repeat(64)}` }, { size: entry.size - 1 }, { size: entry.size + 1 }, { diffId: `sha256:${'8'.repeat(64)}` }]) {
+      cache.entries.set(k, { ...entry, ...wrong });
+      const blob = await createLayerBlob(storeLayer({ count: 0 }), { compression: 'gzip', cache });
+      expect(blob.cached).toBe(true);
+      await expect(read(blob.open())).rejects.toMatchObject({ code: 'DIGEST_MISMATCH', message: expect.stringMatching(/^layer: the layer cache said .* the cache entry is removed$/) });
+      expect(blob.stale).toBe(true);
+      expect(cache.entries.size).toBe(0);
+      await expect(read(blob.open())).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    }
+  });
+
+  it('ignores, and drops, an entry that contradicts the diffID the image declares', async () => {
+    const declared = createLayer({ size: tar.length, diffId: sha(tar), open: () => Readable.from([tar]) });
+    const lying = new MemoryCache();
+    lying.get = async () => ({ diffId: `sha256:${'9'.repeat(64)}`, digest: `sha256:${'a'.repeat(64)}`, size: 10 });
+    let deleted = 0;
+    lying.delete = async () => {
+      deleted++;
+    };
+    const blob = await createLayerBlob(declared, { compression: 'gzip', cache: lying });
+    expect(blob.digest).toBeUndefined();
+    expect(blob.diffId).toBe(sha(tar));
+    expect(deleted).toBe(1);
+  });
+
+  it('keeps going when the cache cannot be written, and says so', async () => {
+    const errors: unknown[] = [];
+    const broken = new MemoryCache();
+    broken.put = async () => {
+      throw new Error('read-only file system');
+    };
+    const got = await read((await createLayerBlob(storeLayer({ count: 0 }), { compression: 'gzip', cache: broken, onCacheError: (e) => errors.push(e) })).open());
+    expect(gunzipSync(got.bytes).equals(tar)).toBe(true);
+    expect(errors).toHaveLength(1);
+  });
+});

@@ -92,7 +92,8 @@ describe.runIf(hasPeers('nix-build', 'docker-registry', 'skopeo', 'podman', 'run
       const raw = await runStrata(['inspect', '--raw', archive]);
       const bytes = Buffer.from(raw.stdout, 'utf8');
       expect(`sha256:${createHash('sha256').update(bytes).digest('hex')}`).toBe(json.digest);
-      const pushed = await runStrata(['push', archive, `${reg.host}/strata/inspected:v1`]);
+      // As stored: the manifest inspect shows is the one push sends with --compression none.
+      const pushed = await runStrata(['push', '--compression', 'none', archive, `${reg.host}/strata/inspected:v1`]);
       expect(pushed.stdout.trim().split('@')[1]).toBe(json.digest);
       const registry = JSON.parse((await runStrata(['inspect', '--json', `docker://${reg.host}/strata/inspected:v1`])).stdout) as InspectJson;
       expect({ ...registry, name: undefined, referrers: undefined }).toEqual({ ...json, name: undefined, repoTags: undefined, referrers: undefined });
@@ -178,6 +179,25 @@ describe.runIf(hasPeers('nix-build', 'docker-registry', 'skopeo', 'podman', 'run
       expect(back.exitCode, back.stderr).toBe(0);
       const again = (await skopeoInspect(`docker://${other.host}/strata/round:back`, ['--tls-verify=false', '--raw'])) as { config: { digest: string } };
       expect(again.config.digest).toBe(imageId);
+    });
+
+    it('copies registry → OCI layout and OCI archive with the same image ID, and the layout back keeping its digest', async () => {
+      const pushed = (await runStrata(['push', archive, `${reg.host}/strata/to-oci:v1`])).stdout.trim();
+      const imageId = ((await skopeoInspect(`docker://${pushed}`, ['--tls-verify=false', '--raw'])) as { config: { digest: string } }).config.digest;
+      const layout = join(dir.path, 'copied-layout');
+      const out = await runStrata(['copy', `${reg.host}/strata/to-oci:v1`, `oci:${layout}:v1`]);
+      expect(out.exitCode, out.stderr).toBe(0);
+      expect(out.stdout.trim()).toBe(imageId);
+      const raw = (await skopeoInspect(`oci:${layout}:v1`, ['--raw'])) as { config: { digest: string }; layers: { mediaType: string }[] };
+      expect(raw.config.digest).toBe(imageId);
+      // The registry's gzip layers are kept as they are.
+      expect(raw.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip')).toBe(true);
+      const ociArchive = join(dir.path, 'copied.oci.tar');
+      expect((await runStrata(['copy', `${reg.host}/strata/to-oci:v1`, `oci-archive:${ociArchive}:v1`, '--compression', 'zstd'])).exitCode).toBe(0);
+      expect(((await skopeoInspect(`oci-archive:${ociArchive}:v1`, ['--raw'])) as { config: { digest: string } }).config.digest).toBe(imageId);
+      const back = await runStrata(['copy', `oci:${layout}:v1`, `${other.host}/strata/from-layout:v1`]);
+      expect(back.exitCode, back.stderr).toBe(0);
+      expect(back.stdout.trim().split('@')[1]).toBe((await skopeoInspect(`oci:${layout}:v1`)).Digest);
     });
 
     it('takes a bare path as a file destination and refuses a spec source', async () => {

@@ -57,9 +57,12 @@ describe.runIf(hasPeers('nix-build', 'docker-registry', 'skopeo', 'podman'))('st
       { os: 'linux', architecture: 'amd64' },
       { os: 'linux', architecture: 'arm64' },
     ]);
-    // Each child is the image its source describes: the amd64 one is the archive as push sends it.
-    const archived = await runStrata(['inspect', '--json', amdArchive]);
-    expect(raw.manifests[0]!.digest).toBe(JSON.parse(archived.stdout).digest);
+    // Each child is the image its source describes (same image ID), an OCI manifest of gzip layers.
+    const archived = JSON.parse((await runStrata(['inspect', '--json', amdArchive])).stdout) as { imageId: string };
+    const amd = (await skopeoInspect(`docker://${reg.host}/${repo}@${raw.manifests[0]!.digest}`, ['--tls-verify=false', '--raw'])) as { mediaType: string; config: { digest: string }; layers: { mediaType: string }[] };
+    expect(amd.config.digest).toBe(archived.imageId);
+    expect(amd.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+    expect(amd.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip')).toBe(true);
     const arm = (await skopeoInspect(`docker://${reg.host}/${repo}@${raw.manifests[1]!.digest}`, ['--tls-verify=false'])) as { Architecture: string };
     expect(arm.Architecture).toBe('arm64');
   });

@@ -1,16 +1,18 @@
 import { type Image, pushImage, pushStoredImage, saveImage, uncompressedImage } from '@strata/image';
 import { copyImage, type Platform } from '@strata/registry';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { type ImageLocation, parseImageLocation } from '../image-location.js';
+import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 import { openImage, openOci } from '../open-image.js';
 import { platformOption } from '../platform-option.js';
 import { parseBoolean } from './push.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
-interface CopyFlags extends RegistryFlags {
+interface CopyFlags extends RegistryFlags, LayerFlags {
+  readonly format?: 'v2s2' | 'oci';
   readonly platform?: Platform;
 }
 
@@ -48,28 +50,58 @@ async function layoutToRegistry(src: Extract<ImageLocation, { kind: 'oci' | 'oci
   context.stdout.write(`${pushed.reference}\n`);
 }
 
+/**
+ * The name an OCI destination's `:NAME` gives the image: a full `name:tag` as it is, a bare tag on
+ * the source's repository (as `skopeo copy … oci:DIR:TAG` names it by that tag).
+ */
+function ociRepoTags(source: Image, name: string | undefined): readonly string[] {
+  if (name === undefined) return source.repoTags;
+  if (/[:/]/.test(name)) return [name];
+  const first = source.repoTags[0];
+  const colon = first?.lastIndexOf(':') ?? -1;
+  const repository = first && colon > first.lastIndexOf('/') ? first.slice(0, colon) : (first ?? 'image');
+  return [`${repository}:${name}`];
+}
+
+/** Writes `source` where `dst` says: a registry, a docker-archive (plain layers, as nixpkgs and skopeo write it) or an OCI layout. */
+async function intoSink(source: Image, dst: ImageLocation, flags: CopyFlags, context: CommandContext): Promise<void> {
+  const { signal } = context;
+  if (dst.kind === 'registry') {
+    const pushed = await pushImage(source, dst.reference, {
+      ...layerCompression(flags, 'gzip'),
+      ...(flags.format ? { format: flags.format } : {}),
+      ...layerCache(flags, context),
+      ...registryOptions(flags, context),
+      signal,
+    });
+    context.stderr.write(`copied ${pushed.layers.length} layers, sent ${formatBytes(pushed.uploadedBytes)}\n`);
+    context.stdout.write(`${pushed.reference}\n`);
+    return;
+  }
+  if (dst.kind === 'oci' || dst.kind === 'oci-archive') {
+    const named = renamed(source, ociRepoTags(source, dst.name));
+    const saved = await saveImage(named, dst.path, { format: dst.kind, ...(flags.compression ? layerCompression(flags, 'none') : {}), ...layerCache(flags, context), signal });
+    context.stderr.write(`copied ${source.layers.length} layers to ${dst.path} (${dst.kind}) as manifest ${saved.manifestDigest}\n`);
+    context.stdout.write(`${saved.imageId}\n`);
+    return;
+  }
+  if (dst.kind === 'spec') throw new CliError(`${dst.text}: a spec is a source, not a destination`, 'USAGE');
+  const plain = await uncompressedImage(dst.name ? renamed(source, [dst.name]) : source, { signal });
+  try {
+    const saved = await saveImage(plain, dst.path, { compressor: 'none', signal });
+    context.stderr.write(`copied ${plain.layers.length} layers to ${dst.path} as ${saved.repoTags.join(', ') || 'an untagged image'}\n`);
+    context.stdout.write(`${saved.imageId}\n`);
+  } finally {
+    await plain.dispose();
+  }
+}
+
 /** Any other pair: the source as a lazy image, into the destination's sink. */
 async function throughImage(src: ImageLocation, dst: ImageLocation, flags: CopyFlags, context: CommandContext) {
-  const registry = registryOptions(flags, context);
   if (dst.kind === 'spec') throw new CliError(`${dst.text}: a spec is a source, not a destination`, 'USAGE');
-  if (dst.kind === 'oci' || dst.kind === 'oci-archive') throw new CliError(`${dst.text}: writing ${dst.kind} is not supported yet`, 'USAGE');
-  const source = await openImage(src, context, { registry, ...(flags.platform ? { platform: flags.platform } : {}) });
+  const source = await openImage(src, context, { registry: registryOptions(flags, context), ...(flags.platform ? { platform: flags.platform } : {}) });
   try {
-    if (dst.kind === 'registry') {
-      const pushed = await pushImage(source, dst.reference, { ...registry, signal: context.signal });
-      context.stderr.write(`copied ${pushed.layers.length} layers, sent ${formatBytes(pushed.uploadedBytes)}\n`);
-      context.stdout.write(`${pushed.reference}\n`);
-      return;
-    }
-    // A docker-archive holds plain layers (as nixpkgs, docker save and skopeo write them).
-    const plain = await uncompressedImage(dst.name ? renamed(source, [dst.name]) : source, { signal: context.signal });
-    try {
-      const saved = await saveImage(plain, dst.path, { compressor: 'none', signal: context.signal });
-      context.stderr.write(`copied ${plain.layers.length} layers to ${dst.path} as ${saved.repoTags.join(', ') || 'an untagged image'}\n`);
-      context.stdout.write(`${saved.imageId}\n`);
-    } finally {
-      await plain.dispose();
-    }
+    await intoSink(source, dst, flags, context);
   } finally {
     await source.dispose();
   }
@@ -77,18 +109,22 @@ async function throughImage(src: ImageLocation, dst: ImageLocation, flags: CopyF
 
 /** `strata copy SRC DST`: between registries, archives (and OCI layouts), keeping digests. */
 export function registerCopy(program: Command, context: CommandContext): void {
-  addRegistryOptions(program.command('copy'))
-    .description('copy an image between registries and archives; registry to registry keeps the exact manifests (and digests) and mounts blobs on one registry')
+  const command = addRegistryOptions(program.command('copy'))
+    .description('copy an image between registries, archives and OCI layouts; registry to registry keeps the exact manifests (and digests) and mounts blobs on one registry')
     .argument('<source>', 'REGISTRY/REPO[:TAG|@DIGEST] or docker://…, a docker-archive (docker-archive:PATH[:NAME:TAG]), an OCI layout (oci:DIR[:NAME], oci-archive:FILE[:NAME])')
-    .argument('<destination>', 'REGISTRY/REPO[:TAG] or docker://…, or a docker-archive file to write (docker-archive:PATH[:NAME:TAG])')
+    .argument('<destination>', 'REGISTRY/REPO[:TAG] or docker://…, a docker-archive to write (docker-archive:PATH[:NAME:TAG], or a bare file name), an OCI layout (oci:DIR[:NAME], oci-archive:FILE[:NAME])')
     .addOption(platformOption('copy only this platform of a multi-platform image (default: every platform between registries, else the host\'s)'))
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
-    .action(async (sourceText: string, destinationText: string, flags: CopyFlags) => {
+    .addOption(new Option('--format <format>', 'manifest and media types when pushing an archive: v2s2 (Docker schema 2) or oci (default: v2s2, oci with zstd)').choices(['v2s2', 'oci']));
+  addLayerOptions(command, 'gzip into a registry from an archive, as stored into an OCI layout; registry to registry and layout to registry copy as they are').action(
+    async (sourceText: string, destinationText: string, flags: CopyFlags) => {
       const src = await parseImageLocation(sourceText, { mustExist: true });
       const dst = await parseImageLocation(destinationText, { mustExist: false });
       if (src.kind === 'spec') throw new CliError(`${sourceText}: copy takes an image, not a spec (build it, or push it)`, 'USAGE');
+      if (flags.format === 'v2s2' && flags.compression === 'zstd') throw new CliError('--compression zstd: Docker schema 2 (--format v2s2) has no zstd layers; use --format oci', 'USAGE');
       if (src.kind === 'registry' && dst.kind === 'registry') return registryToRegistry(src, dst, flags, context);
       if ((src.kind === 'oci' || src.kind === 'oci-archive') && dst.kind === 'registry') return layoutToRegistry(src, dst, flags, context);
       return throughImage(src, dst, flags, context);
-    });
+    },
+  );
 }

@@ -1,14 +1,16 @@
 import { type Image, pushImageIndex } from '@strata/image';
 import { formatPlatform, type Reference, type RegistryClientOptions } from '@strata/registry';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { parseImageLocation } from '../image-location.js';
+import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 import { openImage } from '../open-image.js';
 import { parseBoolean, referenceArgument } from './push.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
-interface PushIndexFlags extends RegistryFlags {
+interface PushIndexFlags extends RegistryFlags, LayerFlags {
+  readonly format: 'v2s2' | 'oci';
   readonly jobs: number;
 }
 
@@ -35,25 +37,31 @@ async function openAll(sources: readonly string[], context: CommandContext, regi
 
 /** `strata push-index REFERENCE SOURCE...`: a multi-platform image; prints `REF@sha256:…` of the index. */
 export function registerPushIndex(program: Command, context: CommandContext): void {
-  addRegistryOptions(program.command('push-index'))
+  const command = addRegistryOptions(program.command('push-index'))
     .description('push images for several platforms and an OCI image index naming each (os/architecture/variant from each image\'s config)')
     .argument('<reference>', 'where to push the index: registry/repository[:tag] (the images go to the same repository, by digest)', referenceArgument)
     .argument('<sources...>', 'one image per platform: a docker-archive, an OCI layout (oci:DIR[:NAME], oci-archive:FILE[:NAME]), or a spec (with its own "architecture")')
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
-    .option('--jobs <n>', 'layers uploaded in parallel', positive, 4)
-    .action(async (reference: Reference, sources: string[], flags: PushIndexFlags) => {
-      const registry = registryOptions(flags, context);
-      const images = await openAll(sources, context, registry);
-      try {
-        const pushed = await pushImageIndex(images, reference, {
-          concurrency: flags.jobs,
-          ...registry,
-          signal: context.signal,
-          onImage: (i, manifest) => context.stderr.write(`${formatPlatform(manifest.platform!)} ${sources[i]} pushed as ${manifest.digest}\n`),
-        });
-        context.stdout.write(`${pushed.reference}\n`);
-      } finally {
-        for (const image of images) await image.dispose();
-      }
-    });
+    .option('--jobs <n>', 'layers read, compressed and uploaded in parallel', positive, 4)
+    .addOption(new Option('--format <format>', "each image's manifest: oci (as the index is) or v2s2 (Docker schema 2)").choices(['oci', 'v2s2']).default('oci'));
+  addLayerOptions(command, 'gzip').action(async (reference: Reference, sources: string[], flags: PushIndexFlags) => {
+    if (flags.format === 'v2s2' && flags.compression === 'zstd') throw new CliError('--compression zstd: Docker schema 2 (--format v2s2) has no zstd layers; use --format oci', 'USAGE');
+    const compression = layerCompression(flags, 'gzip');
+    const registry = registryOptions(flags, context);
+    const images = await openAll(sources, context, registry);
+    try {
+      const pushed = await pushImageIndex(images, reference, {
+        ...compression,
+        format: flags.format,
+        ...layerCache(flags, context),
+        concurrency: flags.jobs,
+        ...registry,
+        signal: context.signal,
+        onImage: (i, manifest) => context.stderr.write(`${formatPlatform(manifest.platform!)} ${sources[i]} pushed as ${manifest.digest}\n`),
+      });
+      context.stdout.write(`${pushed.reference}\n`);
+    } finally {
+      for (const image of images) await image.dispose();
+    }
+  });
 }

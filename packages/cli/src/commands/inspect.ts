@@ -211,7 +211,7 @@ export function registerInspect(program: Command, context: CommandContext): void
     .description('show an image: name, digest, platform, created, config (Env, Cmd, …) and layers, from a registry or an archive')
     .argument('<image>', 'a registry reference (REGISTRY/REPO[:TAG|@DIGEST], or docker://…), a docker-archive (docker-archive:PATH[:NAME:TAG]), an OCI layout (oci:DIR[:NAME], oci-archive:FILE[:NAME])')
     .option('--json', 'print a JSON object (digest, mediaType, imageId, platform, created, config, layers, index)')
-    .option('--raw', "print the manifest's exact bytes (for a docker-archive: the manifest push sends for its layers as they are stored)")
+    .option('--raw', "print the manifest's exact bytes (for a docker-archive: the manifest push --compression none sends for its layers as they are stored)")
     .addOption(platformOption('the platform to show from a multi-platform image (default: the host\'s)'))
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .action(async (text: string, flags: InspectFlags) => {

@@ -3,7 +3,7 @@ import { ImageError } from './errors.js';
 import type { Image, Platform } from './image.js';
 import { pushImage, type PushImageOptions } from './push.js';
 
-/** Options for {@link pushImageIndex}: pushImage's, applied to each image. */
+/** Options for {@link pushImageIndex}: pushImage's, applied to each image (`format` defaults to `oci` here, as the index is). */
 export interface PushImageIndexOptions extends Omit<PushImageOptions, 'tags'> {
   /** Told when image `index` (0-based) has been pushed, with its manifest's descriptor. @default none */
   readonly onImage?: (index: number, manifest: Descriptor) => void;
@@ -21,7 +21,7 @@ function platformKey(p: Platform): string {
 
 /**
  * A multi-platform image: pushes each image by digest (one after the other; each one's layers in
- * parallel), then an OCI image index naming each manifest with the platform its config declares
+ * parallel; OCI manifests unless `format` says v2s2), then an OCI image index naming each manifest with the platform its config declares
  * (os, architecture, variant), under the reference's tag. Two images for one platform are refused
  * before anything is pushed.
  * @example
@@ -42,7 +42,7 @@ export async function pushImageIndex(images: readonly Image[], reference: string
   const untagged: Reference = { registry: ref.registry, repository: ref.repository };
   const manifests: Descriptor[] = [];
   for (const [i, image] of images.entries()) {
-    const pushed = await pushImage(image, untagged, { ...options, client });
+    const pushed = await pushImage(image, untagged, { ...options, format: options.format ?? 'oci', client });
     const { os, architecture, variant } = image.platform;
     const descriptor: Descriptor = { mediaType: pushed.mediaType, digest: pushed.digest, size: pushed.manifest.length, platform: { os, architecture, ...(variant ? { variant } : {}) } };
     manifests.push(descriptor);

@@ -9,6 +9,7 @@ declare -A PEERS=(
   [docker-registry]=docker-registry [qemu-system-x86_64]=qemu-system-x86 [fakeroot]=fakeroot
   [proot]=proot [oci-image-tool]=oci-image-tool [htpasswd]=apache2-utils [zstd]=zstd
   [openssl]=openssl [cpio]=cpio [bash-static]=bash-static [file]=file [getfattr]=attr [setfattr]=attr [strace]=strace
+  [script]=bsdutils [zsh]=zsh [fish]=fish
 )
 
 SUDO=""

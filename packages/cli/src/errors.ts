@@ -28,7 +28,7 @@ const INPUT_ERRORS: ReadonlyArray<readonly [brand: string, codes: readonly strin
   ['strata.customisation.CustomisationError', ['CONTENTS_NOT_FOUND', 'INVALID_OPTION', 'TOOL_MISSING']],
   ['strata.manifest.ManifestError', ['INVALID_CONFIG', 'INVALID_OPTION', 'INVALID_ARCHIVE', 'NOT_FOUND', 'UNSUPPORTED']],
   ['strata.image.ImageError', ['INVALID_IMAGE', 'INVALID_OPTION', 'UNSUPPORTED', 'DIGEST_MISMATCH', 'UNSAFE_ENTRY', 'LIMIT_EXCEEDED']],
-  ['strata.dockertools.DockerToolsError', 'all'],
+  ['strata.dockertools.DockerToolsError', ['INVALID_OPTION', 'INVALID_SPEC']],
   ['strata.sbom.SbomError', 'all'],
   ['strata.vm.VmError', ['INVALID_OPTION']],
   ['strata.registry.RegistryError', ['INVALID_REFERENCE', 'CREDENTIALS', 'PLATFORM_NOT_FOUND']],

@@ -1,18 +1,27 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { type Compressor, type Image, type ImageFormat, saveImage } from '@strata/image';
 import { type Command, Option } from 'commander';
 import type { CommandContext } from './context.js';
 import { CliError } from './errors.js';
 import type { Progress } from './layered/progress.js';
 import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from './layer-options.js';
+import { addReportOptions, type ReportFlags } from './report.js';
 
-/** The flags of a command that writes an image file: `-o FILE`, `--format`, nixpkgs' `--compressor`, and layer compression for OCI output. */
-export interface OutputFlags extends LayerFlags {
+/**
+ * The flags of a command that writes an image file: `-o FILE`, `--format`, nixpkgs' `--compressor`,
+ * layer compression for OCI output, `--quiet` and `--json`.
+ */
+export interface OutputFlags extends LayerFlags, ReportFlags {
   readonly output: string;
   readonly format?: ImageFormat;
   readonly compressor?: Compressor;
 }
 
-/** Adds `-o/--output`, `--format`, `--compressor`, `--compression[-level]` and `--no-cache` to a command that writes an image file (build-layered, build-image, ...). */
+/**
+ * Adds `-o/--output`, `--format`, `--compressor`, `--compression[-level]`, `--no-cache`, `--quiet`
+ * and `--json` to a command that writes an image file (build-layered, build-image, ...).
+ */
 export function addOutputOptions(command: Command): Command {
   command
     .requiredOption('-o, --output <file>', 'the image file (a directory for --format oci) to write, atomically (required)')
@@ -24,7 +33,11 @@ export function addOutputOptions(command: Command): Command {
       ]),
     )
     .addOption(new Option('--compressor <name>', 'whole-file compression of a docker-archive (default: gz)').choices(['none', 'gz', 'zstd']));
-  return addLayerOptions(command, 'none; OCI formats only');
+  addLayerOptions(command, 'none; OCI formats only');
+  return addReportOptions(
+    command,
+    'print what was written as JSON on stdout: {file, format, size, imageId, manifestDigest (OCI formats), repoTags, layers: [{diffId, size}]}',
+  );
 }
 
 /** Rejects flags that do not fit the format, before anything is built. */
@@ -39,15 +52,41 @@ export function checkOutputFlags(flags: Omit<OutputFlags, 'output'>): void {
   layerCompression(flags, 'none');
 }
 
-/** Writes `image` where the output flags say, with progress on a terminal. */
-export async function writeOutput(image: Image, flags: OutputFlags, context: CommandContext, progress: Progress): Promise<void> {
+/** What `--json` says about an image file (or OCI layout directory) a command wrote. */
+export interface ImageFileReport {
+  readonly file: string;
+  readonly format: ImageFormat;
+  /** Bytes of the file, or of every file in a layout directory. */
+  readonly size: number;
+  readonly imageId: string;
+  readonly manifestDigest?: string;
+  readonly repoTags: readonly string[];
+  readonly layers: readonly { readonly diffId: string | undefined; readonly size: number }[];
+}
+
+/** Bytes of a file, or of all the files below a directory. */
+async function sizeOf(path: string): Promise<number> {
+  const info = await stat(path);
+  if (!info.isDirectory()) return info.size;
+  const entries = await readdir(path, { recursive: true, withFileTypes: true });
+  const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  return (await Promise.all(files.map(async (f) => (await stat(f)).size))).reduce((a, b) => a + b, 0);
+}
+
+/** Writes `image` where the output flags say, with progress on a terminal, and says what it wrote. */
+export async function writeOutput(image: Image, flags: OutputFlags, context: CommandContext, progress: Progress): Promise<ImageFileReport> {
   checkOutputFlags(flags);
   const format = flags.format ?? 'docker-archive';
-  await saveImage(image, flags.output, {
+  const file = resolve(flags.output);
+  const saved = await saveImage(image, file, {
     format,
     ...(format === 'docker-archive' ? { compressor: flags.compressor ?? 'gz' } : { ...layerCompression(flags, 'none'), ...layerCache(flags, context) }),
     signal: context.signal,
     onLayer: progress.onLayer,
     through: progress.stages,
   });
+  // Every layer has passed through the sink, so each knows its diffID now.
+  const layers = image.layers.map((l) => ({ diffId: l.diffId, size: l.size }));
+  const manifest = saved.manifestDigest === undefined ? {} : { manifestDigest: saved.manifestDigest };
+  return { file, format, size: await sizeOf(file), imageId: saved.imageId, ...manifest, repoTags: saved.repoTags, layers };
 }

@@ -1,8 +1,10 @@
 import { Command } from 'commander';
+import { registerBuildImage } from './commands/build-image.js';
 import { registerBuildLayered } from './commands/build-layered.js';
 import { registerCache } from './commands/cache.js';
 import { registerBuildNixShell } from './commands/build-nix-shell.js';
 import { registerClosure } from './commands/closure.js';
+import { registerCompletion } from './commands/completion.js';
 import { registerCopy } from './commands/copy.js';
 import { registerExport } from './commands/export.js';
 import { registerMerge } from './commands/merge.js';
@@ -32,6 +34,7 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerVm(program, context);
   registerStreamLayered(program, context);
   registerBuildLayered(program, context);
+  registerBuildImage(program, context);
   registerStreamNixShell(program, context);
   registerBuildNixShell(program, context);
   registerPush(program, context);
@@ -43,5 +46,6 @@ export function createProgram(options: { signal: AbortSignal }): Command {
   registerSbom(program, context);
   registerExport(program, context);
   registerMerge(program, context);
+  registerCompletion(program, context);
   return program;
 }

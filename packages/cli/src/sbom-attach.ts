@@ -3,6 +3,7 @@ import { attachArtifact, type PushedImage, type Reference, type RegistryClientOp
 import { createSbom, type Sbom, SBOM_FORMATS, type SbomFormat } from '@strata/sbom';
 import { Option } from 'commander';
 import type { CommandContext } from './context.js';
+import type { Reporter } from './report.js';
 
 /** push's `--sbom FORMAT`. */
 export function sbomOption(): Option {
@@ -16,9 +17,15 @@ export async function sbomBeforePush(image: Image, format: SbomFormat | undefine
 
 /**
  * Attaches `sbom` to the pushed image (referrers API, or the `sha256-<hex>` fallback tag a registry
- * without it needs) and says where on stderr.
+ * without it needs), says where on stderr, and returns it for push's `--json`.
  */
-export async function attachSbom(sbom: Sbom, pushed: PushedImage, reference: Reference, options: RegistryClientOptions, context: CommandContext): Promise<void> {
+export async function attachSbom(
+  sbom: Sbom,
+  pushed: PushedImage,
+  reference: Reference,
+  options: RegistryClientOptions,
+  report: Reporter,
+): Promise<{ readonly reference: string; readonly artifactType: string }> {
   const subject = { mediaType: pushed.mediaType, digest: pushed.digest, size: pushed.manifest.length };
   // The SBOM's own time (the image's `created`), so the artifact manifest is as reproducible as the document.
   const created = JSON.parse(sbom.bytes.toString('utf8')) as { creationInfo?: { created?: string }; metadata?: { timestamp?: string } };
@@ -27,6 +34,7 @@ export async function attachSbom(sbom: Sbom, pushed: PushedImage, reference: Ref
     artifactType: sbom.mediaType,
     bytes: sbom.bytes,
     ...(time ? { annotations: { 'org.opencontainers.image.created': time } } : {}),
-  }, { ...options, signal: context.signal });
-  context.stderr.write(`attached ${sbom.format} SBOM as ${attached.reference}\n`);
+  }, { ...options, signal: report.context.signal });
+  report.info(`attached ${sbom.format} SBOM as ${attached.reference}`);
+  return { reference: attached.reference, artifactType: sbom.mediaType };
 }

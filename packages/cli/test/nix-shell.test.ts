@@ -152,6 +152,20 @@ describe.runIf(hasPeers('nix-build', 'nix-instantiate', 'nix-shell', 'nix-store'
       expect(history).not.toContain(built.doc);
     });
 
+    it('build-nix-shell --json says what it wrote (the file relative to where it ran); --quiet prints nothing', async () => {
+      const result = await runStrata(['build-nix-shell', drv, '--shell', shell, '--tag', 'json', '--compressor', 'none', '-o', 'json.tar', '--json'], { cwd: dir.path });
+      expect(result.stderr).toBe('');
+      const report = JSON.parse(result.stdout) as { file: string; size: number; imageId: string; repoTags: string[]; layers: { diffId: string }[] };
+      expect(report.file).toBe(join(dir.path, 'json.tar'));
+      expect(report.size).toBe((await readFile(report.file)).length);
+      const { manifest, config } = await readArchiveJson(report.file);
+      expect(report.imageId).toBe(`sha256:${manifest.Config.replace(/\.json$/, '')}`);
+      expect(report.repoTags).toEqual(['shell-target-env:json']);
+      expect(report.layers.map((l) => l.diffId)).toEqual(config.rootfs.diff_ids);
+      const quiet = await runStrata(['build-nix-shell', drv, '--shell', shell, '--compressor', 'none', '-o', join(dir.path, 'quiet.tar'), '--quiet']);
+      expect([quiet.exitCode, quiet.stdout, quiet.stderr]).toEqual([0, '', '']);
+    });
+
     it('pushes a nix-shell spec straight into a registry, to the digest of its archive', async () => {
       const reg: RunningRegistry = await startRegistry();
       try {

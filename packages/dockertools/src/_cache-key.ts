@@ -66,3 +66,13 @@ export function registeredLayerKey(paths: readonly string[], closure: ReadonlyMa
 export function customisationLayerKey(contentDigest: string): string {
   return `custom-${LAYER_FORMAT_VERSION}:${contentDigest}`;
 }
+
+/**
+ * The cache key of buildImage's new layer: its store part as {@link storeLayerKey} gives it (every
+ * header, the store paths' NAR hashes), and the NAR hash of its root tree (copyToRoot, the script's
+ * changes, extraCommands), whose file contents the headers do not show.
+ */
+export function buildImageLayerKey(plan: LayerPlan, closure: ReadonlyMap<string, StorePath>, rootNarHash: string): string {
+  const inputs = `${storeLayerKey(plan, closure)}\n${rootNarHash}\n`;
+  return `buildimage-${LAYER_FORMAT_VERSION}:sha256:${createHash('sha256').update(inputs).digest('hex')}`;
+}

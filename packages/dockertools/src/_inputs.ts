@@ -47,3 +47,10 @@ export function baseIdentity(base: Image): string {
   });
   return `sha256:${createHash('sha256').update(base.config(diffIds)).digest('hex')}`;
 }
+
+/** The base image's Env, from its config (all its diffIDs are known: it was read from a file or a registry). */
+export function baseEnvOf(base: Image): readonly string[] {
+  const config = JSON.parse(base.config(base.layers.map((l) => l.diffId ?? '')).toString('utf8')) as { config?: { Env?: unknown } | null };
+  const env = config.config?.Env;
+  return Array.isArray(env) ? env.filter((e): e is string => typeof e === 'string') : [];
+}

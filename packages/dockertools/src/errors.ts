@@ -5,7 +5,9 @@ export type DockerToolsErrorCode =
   /** An option (or spec key) is missing, malformed or out of range; the message names it. */
   | 'INVALID_OPTION'
   /** A spec file cannot be read or is not a JSON object. */
-  | 'INVALID_SPEC';
+  | 'INVALID_SPEC'
+  /** A script the build runs (buildImage's runAsRoot) exited non-zero; the message holds what it printed. */
+  | 'SCRIPT_FAILED';
 
 /** The one error class of `@strata/dockertools`; errors of the stages it calls pass through as they are. */
 export class DockerToolsError extends Error {

@@ -3,21 +3,16 @@ import { resolveRoots, type StorePath } from '@strata/closure';
 import { buildCustomisationLayer, type CustomisationLayer } from '@strata/customisation';
 import { type Compressor, createLayer, type Image, type Layer, readImage, type SavedImage, type SaveImageOptions, saveImage } from '@strata/image';
 import { type LayerPlan, packLayer, scanLayerSync } from '@strata/layer';
-import { createImageConfig, type ImageConfigTemplate, imageConfigBytes, imageTag, mergeEnv, repoTag } from '@strata/manifest';
+import { imageTag } from '@strata/manifest';
 import { planLayers, storeLayerBudget } from '@strata/popularity';
 import { customisationLayerKey, registeredLayerKey, storeLayerKey } from './_cache-key.js';
 import { type GeneratedStore, scanStoreLayer } from './_generated-store.js';
-import { baseIdentity, closureIsRegistered, closureOf, configReferences } from './_inputs.js';
+import { type BuiltImage, builtImage, imageTemplate } from './_built-image.js';
+import { baseEnvOf, baseIdentity, closureIsRegistered, closureOf, configReferences } from './_inputs.js';
 import { DockerToolsError } from './errors.js';
-import { checked, type LayeredImageOptions, type ResolvedLayeredOptions, resolveLayeredOptions } from './options.js';
+import { type LayeredImageOptions, type ResolvedLayeredOptions, resolveLayeredOptions } from './options.js';
 
-/** A built image with nixpkgs' passthru names: what it is called and tagged. */
-export interface BuiltImage extends Image {
-  /** The name as given (nixpkgs' `imageName`). */
-  readonly imageName: string;
-  /** The tag, given or derived from the inputs (nixpkgs' `imageTag`). */
-  readonly imageTag: string;
-}
+export type { BuiltImage } from './_built-image.js';
 
 // Stand-ins for nixpkgs' two excluded roots (the customisation layer and the base JSON): like
 // nixpkgs, the planner sees them, they take part in the split, and they are removed at the end.
@@ -75,16 +70,6 @@ async function planStoreLayers(
   const ignore = [CUSTOMISATION_NODE, BASE_JSON_NODE];
   if (o.layeringPipeline !== undefined) return { layers: planLayers(graph, { pipeline: await loadPipeline(o.layeringPipeline), ignore }), closure: byPath };
   return { layers: planLayers(graph, { limit: storeLayerBudget(o.maxLayers, baseLayerCount), ignore }), closure: byPath };
-}
-
-function configTemplate(o: ResolvedLayeredOptions, baseEnv: readonly string[], comments: readonly string[]): ImageConfigTemplate {
-  const env = mergeEnv(baseEnv, o.config.Env ?? []);
-  const config = env.length > 0 ? { ...o.config, Env: env } : o.config;
-  const { rootfs: _, ...template } = createImageConfig(
-    comments.map(() => ''),
-    { created: o.created, config, comments, ...(o.architecture ? { architecture: o.architecture } : {}) },
-  );
-  return template;
 }
 
 async function openBase(fromImage: ResolvedLayeredOptions['fromImage']): Promise<Image | undefined> {
@@ -180,25 +165,12 @@ async function assemble(
     ...storeLayers.map((paths) => `store paths: ${JSON.stringify(paths)}`),
     `customisation layer: ${JSON.stringify(custom.storeContents)}`,
   ];
-  const baseEnv = base ? baseEnvOf(base) : [];
-  const template = configTemplate(o, baseEnv, comments);
-  const layers: Layer[] = [...baseLayers, ...own];
-  let disposed = false;
-  return {
-    imageName: o.name,
-    imageTag: tag,
-    repoTags: [checked(() => repoTag(o.name, tag))],
-    platform: { os: 'linux', architecture: template.architecture },
-    layers,
-    mtime: o.mtime,
-    config: (diffIds) => imageConfigBytes(template, diffIds),
-    dispose: async () => {
-      if (disposed) return;
-      disposed = true;
-      await custom.dispose();
-      await base?.dispose();
-    },
+  const template = imageTemplate({ ...o, baseEnv: base ? baseEnvOf(base) : [], comments });
+  const dispose = async () => {
+    await custom.dispose();
+    await base?.dispose();
   };
+  return builtImage({ name: o.name, tag, template, layers: [...baseLayers, ...own], mtime: o.mtime, dispose });
 }
 
 /** A layer made by `make` when its size, digests or bytes are first asked for; its cache key is known at once. */
@@ -222,13 +194,6 @@ function lazyLayer(make: () => Layer, cacheKey: string): Layer {
     },
     open: () => made().open(),
   };
-}
-
-/** The base image's Env, from its config (all its diffIDs are known: it was read from a file or a registry). */
-function baseEnvOf(base: Image): readonly string[] {
-  const config = JSON.parse(base.config(base.layers.map((l) => l.diffId ?? '')).toString('utf8')) as { config?: { Env?: unknown } | null };
-  const env = config.config?.Env;
-  return Array.isArray(env) ? env.filter((e): e is string => typeof e === 'string') : [];
 }
 
 /** Options for {@link buildLayeredImage}: streamLayeredImage's, plus the file to write, its format and compression. */

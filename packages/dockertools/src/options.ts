@@ -107,8 +107,8 @@ function toSeconds(value: DateInput | undefined, field: string): number {
   return Math.floor(Date.parse(resolveDate(value, field)) / 1000);
 }
 
-/** nixpkgs accepts `Cmd`/`Entrypoint` as one string (Docker runs it with `/bin/sh -c`'s rules); strata passes the config on as given. */
-function normaliseConfig(config: unknown, field: string): ContainerConfig {
+/** The user's config, validated; `Cmd`/`Entrypoint` given as one string become the one-element list Docker reads it as. */
+export function normaliseConfig(config: unknown, field: string): ContainerConfig {
   return checked(() => parseContainerConfig(config ?? {}, field));
 }
 

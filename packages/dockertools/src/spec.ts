@@ -13,6 +13,7 @@ const id = z.number().int().nonnegative();
 /** The spec file of the layered builders: nixpkgs' streamLayeredImage argument names, plus where the closure comes from. */
 const LayeredSpecSchema = z
   .object({
+    builder: z.enum(['streamLayeredImage', 'buildLayeredImage', 'buildLayeredImageWithNixDb']),
     name: z.string().min(1),
     tag: z.string(),
     contents: z.union([z.string(), z.array(z.string())]),
@@ -97,6 +98,37 @@ export function resolveContentsPaths(raw: RawSpec, base: string, keys: readonly 
   return out;
 }
 
+/** The nixpkgs builder a spec's optional `"builder"` key names, and the kind of image each makes. */
+export const SPEC_BUILDERS = {
+  streamLayeredImage: 'layered',
+  buildLayeredImage: 'layered',
+  buildLayeredImageWithNixDb: 'layered',
+  buildImage: 'image',
+  buildImageWithNixDb: 'image',
+} as const;
+
+/** Keys only buildImage takes: a spec holding one without a `"builder"` key is most likely a buildImage spec. */
+const BUILD_IMAGE_KEYS = ['copyToRoot', 'runAsRoot', 'keepContentsDirlinks', 'fromImageName', 'fromImageTag', 'diskSize', 'buildVMMemorySize'];
+
+/**
+ * Which kind of builder a spec is for: its `"builder"` key (`streamLayeredImage`,
+ * `buildLayeredImage`, `buildLayeredImageWithNixDb`, `buildImage`, `buildImageWithNixDb`), else
+ * `fallback`. A spec without the key that holds buildImage-only keys while `fallback` is layered is
+ * refused with a message saying which key to add, so `strata push` never guesses.
+ */
+export function specBuilder(raw: RawSpec, where: string, fallback: 'layered' | 'image' = 'layered'): 'layered' | 'image' {
+  const builder = raw.builder;
+  if (builder === undefined) {
+    const own = fallback === 'layered' ? BUILD_IMAGE_KEYS.find((k) => raw[k] !== undefined) : undefined;
+    if (own !== undefined) {
+      throw new DockerToolsError('INVALID_OPTION', `${where}: "${own}" is a buildImage key; add "builder": "buildImage" (a spec without "builder" is a streamLayeredImage spec)`);
+    }
+    return fallback;
+  }
+  if (typeof builder === 'string' && Object.hasOwn(SPEC_BUILDERS, builder)) return SPEC_BUILDERS[builder as keyof typeof SPEC_BUILDERS];
+  throw new DockerToolsError('INVALID_OPTION', `${where}.builder: expected one of ${Object.keys(SPEC_BUILDERS).join(', ')}, got ${JSON.stringify(builder)}`);
+}
+
 /**
  * Validates raw layered-builder arguments (a spec file's JSON, flags laid over it) into
  * {@link LayeredImageOptions}; `where` names them in messages (`image.json.maxLayers: ...`).
@@ -104,9 +136,9 @@ export function resolveContentsPaths(raw: RawSpec, base: string, keys: readonly 
 export function parseLayeredSpec(raw: RawSpec, where = 'spec'): LayeredImageOptions {
   const result = LayeredSpecSchema.safeParse(raw);
   if (!result.success) throw new DockerToolsError('INVALID_OPTION', describeSpecError(result.error, where), { cause: result.error });
-  const spec = result.data;
+  const { builder, ...spec } = result.data;
   if (spec.name === undefined) throw new DockerToolsError('INVALID_OPTION', `${where}.name: required (give --name or "name" in the spec)`);
-  const options = { ...spec, name: spec.name };
+  const options = { ...spec, name: spec.name, ...(builder === 'buildLayeredImageWithNixDb' ? { includeNixDB: true } : {}) };
   // Values are checked now, so messages name the spec file's keys.
   resolveLayeredOptions(options, where);
   return options;

@@ -1,7 +1,12 @@
 import type { Readable } from 'node:stream';
 
-/** The kinds of entries strata writes (tar-stream's names). Hardlinks are written as regular files. */
-export type TarEntryType = 'file' | 'directory' | 'symlink' | 'character-device' | 'block-device' | 'fifo';
+/**
+ * The kinds of entries strata writes (tar-stream's names). `link` is a hard link: a second name of
+ * a file written earlier in the same archive (`linkname`), with no content of its own. Store layers
+ * write every hardlink as a regular file, as nixpkgs does; buildImage uses `link` to store a file
+ * that is both at `/` and in the store once.
+ */
+export type TarEntryType = 'file' | 'link' | 'directory' | 'symlink' | 'character-device' | 'block-device' | 'fifo';
 
 /** Every header field of one tar entry, all set explicitly so archives are reproducible. */
 export interface TarHeader {
@@ -18,7 +23,7 @@ export interface TarHeader {
   readonly mtime: number;
   /** Content bytes; 0 for directories and symlinks. */
   readonly size: number;
-  /** Symlink target. */
+  /** Symlink target; for a hard link, the name of the earlier entry as written (`./bin/bash`). */
   readonly linkname?: string;
   /** Device numbers of a character or block device. @default 0 */
   readonly devmajor?: number;

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
+import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
+import { makeTempDir, run } from '@strata/test-utils';
 import { describe, expect, it } from 'vitest';
 import type { TarEntry } from './tar-entry.js';
 import { writeTar } from './tar.js';
@@ -38,5 +41,35 @@ describe('writeTar bytes', () => {
     const hex = createHash('sha256').update(out).digest('hex');
     expect(await tar.digest).toBe(`sha256:${hex}`);
     expect(hex).toBe('b81accd001066fd9f8c491dbde67c5feb5b8c568a56d497139b5b8990cefb117');
+  });
+});
+
+describe('writeTar hard links', () => {
+  it('writes a hard-link entry (typeflag 1, no body) that GNU tar extracts as a second name of one file', async () => {
+    const long = `./${'deep/'.repeat(25)}target`;
+    const tar = writeTar([
+      { ...owner, name: './bin/', type: 'directory', mode: 0o755, size: 0 },
+      { ...owner, name: './bin/tool', type: 'file', mode: 0o555, size: 5, body: Buffer.from('tool\n') },
+      { ...owner, name: './nix/', type: 'directory', mode: 0o555, size: 0 },
+      { ...owner, name: './nix/tool', type: 'link', mode: 0o555, size: 0, linkname: './bin/tool' },
+      { ...owner, name: long, type: 'file', mode: 0o444, size: 2, body: Buffer.from('x\n') },
+      { ...owner, name: './nix/long', type: 'link', mode: 0o444, size: 0, linkname: long },
+    ]);
+    const bytes = await buffer(tar);
+    expect(bytes.length).toBe(tar.size);
+    const dir = await makeTempDir('strata-tar-link-');
+    try {
+      await writeFile(join(dir.path, 'a.tar'), bytes);
+      const { stdout } = await run('tar', ['-tvf', join(dir.path, 'a.tar')]);
+      expect(stdout).toMatch(/^hr-xr-xr-x .* \.\/nix\/tool link to \.\/bin\/tool$/m);
+      await mkdir(join(dir.path, 'x'));
+      await run('tar', ['-C', join(dir.path, 'x'), '-xf', join(dir.path, 'a.tar')]);
+      const [a, b] = await Promise.all([lstat(join(dir.path, 'x/bin/tool')), lstat(join(dir.path, 'x/nix/tool'))]);
+      expect(b.ino).toBe(a.ino);
+      expect(a.nlink).toBe(2);
+      expect(await readFile(join(dir.path, 'x/nix/long'), 'utf8')).toBe('x\n');
+    } finally {
+      await dir.remove();
+    }
   });
 });

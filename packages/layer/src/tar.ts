@@ -36,6 +36,7 @@ export function tarSize(headers: Iterable<TarHeader>): number {
 
 const TYPE_BITS: Record<TarHeader['type'], number> = {
   file: 0o100000,
+  link: 0o100000,
   directory: 0o40000,
   symlink: 0o120000,
   'character-device': 0o20000,

@@ -36,6 +36,13 @@ describe('parseContainerConfig', () => {
     expect((error as ManifestError).message).toBe('spec.config: unknown key "Entrypiont"');
   });
 
+  it('takes Cmd and Entrypoint as one string, as Docker reads them: a one-element list', () => {
+    // Docker's strslice turns a JSON string into [string]; podman reads only lists, so the list is written.
+    expect(parseContainerConfig({ Cmd: 'hello', Entrypoint: '/bin/sh' })).toEqual({ Cmd: ['hello'], Entrypoint: ['/bin/sh'] });
+    expect(parseContainerConfig({ Cmd: null })).toEqual({ Cmd: null });
+    expect(() => parseContainerConfig({ Cmd: 3 })).toThrow(/^config\.Cmd: /);
+  });
+
   it('names the field of a wrong type, nested keys included', () => {
     expect(() => parseContainerConfig({ Env: 'A=1' })).toThrow(/^config\.Env: /);
     expect(() => parseContainerConfig({ Healthcheck: { Test: ['CMD'], Every: 1 } })).toThrow('config.Healthcheck: unknown key "Every"');

@@ -3,16 +3,22 @@ import { z } from 'zod';
 import { describeZodError, ManifestError } from './errors.js';
 
 const strings = z.array(z.string());
+// Docker reads a JSON string here as a one-element list (its strslice type) and nixpkgs passes the
+// user's string through; podman reads only lists, so the list Docker would see is what we write.
+const command = z.union([z.string().transform((s) => [s]), strings]).nullable();
 const emptyObjects = z.record(z.string(), z.object({}).strict());
 
-/** The `config` section of an image config (Docker Image Spec v1.3 / OCI), every key optional. */
+/**
+ * The `config` section of an image config (Docker Image Spec v1.3 / OCI), every key optional.
+ * `Cmd` and `Entrypoint` may be given as one string, read as Docker reads it: `["that string"]`.
+ */
 export const ContainerConfigSchema = z
   .object({
     User: z.string(),
     ExposedPorts: emptyObjects,
     Env: strings,
-    Entrypoint: strings.nullable(),
-    Cmd: strings.nullable(),
+    Entrypoint: command,
+    Cmd: command,
     Volumes: emptyObjects,
     WorkingDir: z.string(),
     Labels: z.record(z.string(), z.string()),

@@ -25,6 +25,9 @@ export const PEERS = {
   cpio: 'cpio',
   getfattr: 'attr',
   setfattr: 'attr',
+  script: 'bsdutils',
+  zsh: 'zsh',
+  fish: 'fish',
 } as const;
 
 /** A peer program name. */

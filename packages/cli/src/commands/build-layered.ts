@@ -3,6 +3,7 @@ import type { CommandContext } from '../context.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
 import { addOutputOptions, checkOutputFlags, type OutputFlags, writeOutput } from '../output.js';
+import { createReporter } from '../report.js';
 
 /** `strata build-layered -o FILE`: writes a layered image file (nixpkgs' buildLayeredImage): a docker-archive compressed as a whole, or an OCI archive or layout. */
 export function registerBuildLayered(program: Command, context: CommandContext): void {
@@ -12,7 +13,8 @@ export function registerBuildLayered(program: Command, context: CommandContext):
   addOutputOptions(command);
   addLayeredOptions(command).action(async (flags: OutputFlags) => {
     checkOutputFlags(flags);
+    const report = createReporter(flags, context);
     const options = await resolveLayeredSpec(command);
-    await withLayeredImage(options, context, (image, progress) => writeOutput(image, flags, context, progress));
+    report.result(await withLayeredImage(options, report.context, (image, progress) => writeOutput(image, flags, report.context, progress)));
   });
 }

@@ -4,6 +4,7 @@ import type { CommandContext } from '../context.js';
 import { withBuiltImage } from '../layered/run.js';
 import { addNixShellOptions, resolveNixShellSpec } from '../nix-shell/options.js';
 import { addOutputOptions, type OutputFlags, writeOutput } from '../output.js';
+import { createReporter } from '../report.js';
 
 /** `strata build-nix-shell DRV -o FILE`: writes a nix-shell image file, compressed as a whole (nixpkgs' buildNixShellImage). */
 export function registerBuildNixShell(program: Command, context: CommandContext): void {
@@ -12,7 +13,9 @@ export function registerBuildNixShell(program: Command, context: CommandContext)
     .description("build an image file that gives nix-shell for a derivation (nixpkgs' buildNixShellImage; docker-archive, compressed as a whole)");
   addOutputOptions(command);
   addNixShellOptions(command).action(async (drv: string | undefined, flags: OutputFlags) => {
+    const report = createReporter(flags, context);
     const options = await resolveNixShellSpec(command, drv);
-    await withBuiltImage((run) => streamNixShellImage({ ...options, ...run }), context, (image, progress) => writeOutput(image, flags, context, progress));
+    const written = await withBuiltImage((run) => streamNixShellImage({ ...options, ...run }), report.context, (image, progress) => writeOutput(image, flags, report.context, progress));
+    report.result(written);
   });
 }

@@ -3,15 +3,15 @@ import { type Command, Option } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes, formatTable } from '../format.js';
+import { addReportOptions, createReporter, type ReportFlags } from '../report.js';
 import { which } from '../which.js';
 
-interface ClosureFlags {
+interface ClosureFlags extends ReportFlags {
   graph?: string;
   registration?: string;
   scan?: boolean;
   source?: ClosureSource;
   storeRoot?: string;
-  json?: boolean;
 }
 
 function chooseSource(flags: ClosureFlags): ClosureSource {
@@ -37,8 +37,7 @@ function renderTable(records: readonly StorePath[]): string {
 
 /** `strata closure ROOT...`: prints the closure of store paths from any source. */
 export function registerClosure(program: Command, context: CommandContext): void {
-  program
-    .command('closure')
+  addReportOptions(program.command('closure'), 'print a JSON list of {path, narSize, narHash, references} instead of a table')
     .description('print the closure of store paths (path, NAR size, NAR hash, references)')
     .argument('[roots...]', 'store paths, files inside them, or links into the store such as ./result')
     .option('--graph <file>', 'read a references-graph JSON file (exportReferencesGraph)')
@@ -46,7 +45,6 @@ export function registerClosure(program: Command, context: CommandContext): void
     .option('--scan', 'no Nix: scan the files for references and compute NAR sizes and hashes')
     .addOption(new Option('--source <source>', 'where the closure comes from').choices(['nix', 'nix-store', 'graph', 'registration', 'scan']))
     .option('--store-root <dir>', 'a chroot store: read /nix/store/... from DIR/nix/store/...')
-    .option('--json', 'print a JSON list of {path, narSize, narHash, references}')
     .addHelpText('after', '\nDefault source: nix when the nix command exists, else --scan. With --graph or --registration and no roots, the whole file.')
     .action(async (roots: string[], flags: ClosureFlags) => {
       const source = chooseSource(flags);
@@ -57,11 +55,7 @@ export function registerClosure(program: Command, context: CommandContext): void
         ...(flags.storeRoot ? { storeRoot: flags.storeRoot } : {}),
         signal: context.signal,
       });
-      if (flags.json) {
-        const list = records.map((r) => ({ path: r.path, narSize: r.narSize, ...(r.narHash ? { narHash: r.narHash } : {}), references: r.references }));
-        context.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
-      } else {
-        context.stdout.write(renderTable(records));
-      }
+      const list = records.map((r) => ({ path: r.path, narSize: r.narSize, ...(r.narHash ? { narHash: r.narHash } : {}), references: r.references }));
+      createReporter(flags, context).result(list, renderTable(records));
     });
 }

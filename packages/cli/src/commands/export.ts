@@ -8,8 +8,9 @@ import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { pipeToStdout } from '../layered/stdout.js';
+import { addReportOptions, createReporter, type ReportFlags, refuseJsonOnStdout } from '../report.js';
 
-interface ExportFlags {
+interface ExportFlags extends ReportFlags {
   readonly output: string;
   readonly fromImageName?: string;
   readonly fromImageTag?: string;
@@ -23,8 +24,7 @@ function mebibytes(value: string): number {
 
 /** `strata export IMAGE -o FILE`: nixpkgs' exportImage, the image's filesystem flattened into one uncompressed tar. */
 export function registerExport(program: Command, context: CommandContext): void {
-  program
-    .command('export')
+  addReportOptions(program.command('export'), 'print what was written as JSON on stdout: {file, size, entries} (not with -o -)')
     .description("flatten an image's filesystem into one uncompressed tar (nixpkgs' exportImage; podman import, docker import)")
     .argument('<image>', 'a docker-archive (plain, gz or zstd), e.g. from build-layered or pull')
     .requiredOption('-o, --output <file>', 'the tar to write, atomically; - streams it to stdout (required)')
@@ -38,6 +38,8 @@ export function registerExport(program: Command, context: CommandContext): void 
       }
       const toStdout = flags.output === '-';
       if (toStdout && (context.stdout as { isTTY?: boolean }).isTTY) throw new CliError('export: stdout is a terminal; pipe it or redirect it', 'USAGE');
+      if (toStdout) refuseJsonOnStdout(flags, 'export');
+      const report = createReporter(flags, context);
       const exported = await exportImage({
         fromImage: file,
         ...(flags.fromImageName === undefined ? {} : { fromImageName: flags.fromImageName, fromImageTag: flags.fromImageTag! }),
@@ -51,7 +53,8 @@ export function registerExport(program: Command, context: CommandContext): void 
         }
         const output = resolve(flags.output);
         await writeAtomically(output, (temp) => pipeline(exported.open(), createWriteStream(temp, { flags: 'wx' }), { signal }));
-        context.stderr.write(`exported ${exported.entries} entries (${formatBytes(exported.size)}) to ${flags.output}\n`);
+        report.info(`exported ${exported.entries} entries (${formatBytes(exported.size)}) to ${flags.output}`);
+        report.result({ file: output, size: exported.size, entries: exported.entries });
       } finally {
         await exported.dispose();
       }

@@ -5,6 +5,7 @@ import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes, formatTable } from '../format.js';
 import { readJson } from '../json.js';
+import { addReportOptions, createReporter, type ReportFlags } from '../report.js';
 
 // `strata plan-layers`: inspect how a closure would be split into image layers.
 
@@ -32,7 +33,7 @@ const graphFile = z.union([
 // streamLayeredImage's default maxLayers; the store layers get what the other layers leave.
 const DOCKER_TOOLS_MAX_LAYERS = 100;
 
-interface PlanLayersFlags {
+interface PlanLayersFlags extends ReportFlags {
   graph: string;
   limit?: number;
   maxLayers?: number;
@@ -45,8 +46,7 @@ interface PlanLayersFlags {
 
 /** Registers `plan-layers`: prints the layers planned for a closure graph (JSON, or a table). */
 export function registerPlanLayers(program: Command, context: CommandContext): void {
-  program
-    .command('plan-layers')
+  addReportOptions(program.command('plan-layers'), 'print the layers as JSON, a list of lists of store paths (the default; not with --table)')
     .description('Plan the store layers of a closure as nixpkgs dockerTools would, and print them as JSON')
     .requiredOption('--graph <file>', 'closure graph: exportReferencesGraph JSON or nix path-info --json --recursive')
     .option('--limit <n>', 'store layers available (default: --max-layers minus the customisation and base layers)', positiveInteger)
@@ -60,9 +60,11 @@ export function registerPlanLayers(program: Command, context: CommandContext): v
       for (const [other, value] of [['--max-layers', flags.maxLayers], ['--base-layers', flags.baseLayers]] as const) {
         if (flags.limit !== undefined && value !== undefined) throw new CliError(`--limit and ${other} are mutually exclusive`, 'USAGE');
       }
+      if (flags.table && flags.json) throw new CliError('--table and --json are mutually exclusive', 'USAGE');
+      const report = createReporter(flags, context);
       const graph = await readGraph(flags.graph);
       const pipeline = flags.pipeline === undefined ? undefined : await readJson(flags.pipeline, '--pipeline');
-      const warn = (message: string) => context.stderr.write(`strata: warning: ${message}\n`);
+      const warn = (message: string) => report.context.stderr.write(`strata: warning: ${message}\n`);
       let layers: string[][];
       try {
         const limit = flags.limit ?? storeLayerBudget(flags.maxLayers ?? DOCKER_TOOLS_MAX_LAYERS, flags.baseLayers ?? 0);
@@ -78,7 +80,7 @@ export function registerPlanLayers(program: Command, context: CommandContext): v
         if (error instanceof PopularityError) throw new CliError(`${error.code}: ${error.message}`);
         throw error;
       }
-      context.stdout.write(flags.table ? renderTable(layers, graph) : `${JSON.stringify(layers, null, 2)}\n`);
+      report.result(layers, flags.table ? renderTable(layers, graph) : `${JSON.stringify(layers, null, 2)}\n`);
     });
 }
 

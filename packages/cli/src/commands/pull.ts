@@ -13,10 +13,12 @@ import pLimit from 'p-limit';
 import { writeAtomically } from '@strata/image';
 import type { CommandContext } from '../context.js';
 import { formatBytes } from '../format.js';
+import { createProgress, type Progress } from '../layered/progress.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
+import { addReportOptions, createReporter, type Reporter, type ReportFlags } from '../report.js';
 import { parseBoolean, referenceArgument } from './push.js';
 
-interface PullFlags extends RegistryFlags {
+interface PullFlags extends RegistryFlags, ReportFlags {
   readonly output: string;
   readonly maxSize?: number;
   readonly os: string;
@@ -106,25 +108,33 @@ function isPlainTar(mediaType: string): boolean {
 /**
  * The archive's layers. Plain-tar layers stream from the registry straight into the archive (their
  * size is in the manifest); compressed ones are first stored uncompressed in `dir` (in parallel) to
- * learn their size. Every byte is verified against the blob digest and the diffID on the way, so a
- * mismatch fails the pull and nothing reaches the output.
+ * learn their size, with progress on a terminal. Every byte is verified against the blob digest and
+ * the diffID on the way, so a mismatch fails the pull and nothing reaches the output.
  */
-async function archiveLayers(image: PulledImage, dir: string, signal: AbortSignal, stderr: NodeJS.WritableStream): Promise<ArchiveLayer[]> {
+async function archiveLayers(image: PulledImage, dir: string, signal: AbortSignal, report: Reporter): Promise<ArchiveLayer[]> {
   // Two at a time: inflating is CPU-bound (two cores are what the project plans for), and each one in flight holds buffers.
   const limit = pLimit(2);
-  return Promise.all(
+  const staged = image.layers.filter((l) => !isPlainTar(l.descriptor.mediaType)).length;
+  // Their uncompressed size is what is being learnt: the display shows bytes and rate, no total.
+  const progress = createProgress(report.context.stderr, undefined, staged);
+  let done = 0;
+  const layers = await Promise.all(
     image.layers.map((layer, i) => {
       const { descriptor } = layer;
       if (isPlainTar(descriptor.mediaType)) return { size: descriptor.size, diffId: layer.diffId!, open: () => layer.openUncompressed() };
       return limit(async (): Promise<ArchiveLayer> => {
         const file = join(dir, `${i}.tar`);
-        await onceMore(() => pipeline(layer.openUncompressed(), createWriteStream(file, { highWaterMark: WRITE_BUFFER }), { signal }), corrupt);
+        const write = () => pipeline([layer.openUncompressed(), ...progress.counting(), createWriteStream(file, { highWaterMark: WRITE_BUFFER })], { signal });
+        await onceMore(write, corrupt);
         const { size } = await stat(file);
-        stderr.write(`layer ${i + 1}/${image.layers.length} ${descriptor.digest} uncompressed to ${formatBytes(size)}\n`);
+        progress.onLayer(++done);
+        report.info(`layer ${i + 1}/${image.layers.length} ${descriptor.digest} uncompressed to ${formatBytes(size)}`);
         return { size, diffId: layer.diffId!, open: () => createReadStream(file, { highWaterMark: 256 * 1024 }) };
       });
     }),
   );
+  if (staged > 0) progress.finish();
+  return layers;
 }
 
 /**
@@ -132,13 +142,22 @@ async function archiveLayers(image: PulledImage, dir: string, signal: AbortSigna
  * registry's config bytes go in unchanged (as skopeo's docker-archive keeps them), so the image ID
  * and the history of empty layers survive.
  */
-async function writeArchive(output: string, layers: ArchiveLayer[], image: PulledImage, name: string, expected: string | undefined, signal: AbortSignal): Promise<void> {
+async function writeArchive(
+  output: string,
+  layers: ArchiveLayer[],
+  image: PulledImage,
+  name: string,
+  expected: string | undefined,
+  signal: AbortSignal,
+  progress: Progress,
+): Promise<void> {
   const { rootfs: _, ...template } = JSON.parse(image.config.bytes.toString('utf8')) as ImageConfigTemplate & { rootfs?: unknown };
   // Layers streamed from the registry can arrive corrupt; then the whole archive is written once more.
   let layerCorrupt = false;
-  const watched = layers.map((layer) => ({
+  const watched = layers.map((layer, i) => ({
     ...layer,
     open: () => {
+      progress.onLayer(i);
       const stream = layer.open();
       stream.once('error', (error) => {
         layerCorrupt ||= corrupt(error);
@@ -150,9 +169,10 @@ async function writeArchive(output: string, layers: ArchiveLayer[], image: Pulle
     writeAtomically(output, async (temp) => {
       layerCorrupt = false;
       const archive = writeDockerArchive(watched, template, { repoTags: [name], signal, configBytes: image.config.bytes });
-      if (expected === undefined) return pipeline([archive, createWriteStream(temp, { flags: 'wx', highWaterMark: WRITE_BUFFER })], { signal });
+      const counted = [archive, ...progress.counting()];
+      if (expected === undefined) return pipeline([...counted, createWriteStream(temp, { flags: 'wx', highWaterMark: WRITE_BUFFER })], { signal });
       const hash = hashing();
-      await pipeline([archive, hash, createWriteStream(temp, { flags: 'wx', highWaterMark: WRITE_BUFFER })], { signal });
+      await pipeline([...counted, hash, createWriteStream(temp, { flags: 'wx', highWaterMark: WRITE_BUFFER })], { signal });
       const actual = hash.hex();
       if (actual !== expected) {
         throw new RegistryDigestError('DIGEST_MISMATCH', `--sha256: ${output} would have sha256 ${actual}, expected ${expected}`, { expected, actual });
@@ -164,7 +184,7 @@ async function writeArchive(output: string, layers: ArchiveLayer[], image: Pulle
 /** `strata pull REF@DIGEST -o FILE`: nixpkgs' pullImage, an uncompressed docker-archive usable as `fromImage`. */
 export function registerPull(program: Command, context: CommandContext): void {
   const host = hostPlatform();
-  addRegistryOptions(program.command('pull'))
+  addReportOptions(addRegistryOptions(program.command('pull')), 'print what was pulled as JSON on stdout: {file, size, reference, digest, imageId, repoTags}')
     .description("pull an image into an uncompressed docker-archive (nixpkgs' pullImage)")
     .argument('<reference>', 'registry/repository@sha256:… (a tag works too, but only a digest is reproducible)', referenceArgument)
     .requiredOption('-o, --output <file>', 'the docker-archive to write, atomically (required)')
@@ -179,6 +199,7 @@ export function registerPull(program: Command, context: CommandContext): void {
     .option('--max-size <size>', 'refuse an image whose layers add up to more than this, or a layer that inflates past it, e.g. 500M (default: 64G per layer, 256G in all)', size)
     .action(async (reference: Reference, flags: PullFlags, command: Command) => {
       const { signal } = context;
+      const report = createReporter(flags, context);
       const platform = chosenPlatform(command, flags);
       const limits = flags.maxSize !== undefined ? { maxImageSize: flags.maxSize, maxBlobSize: flags.maxSize } : {};
       const image = await pullImage(reference, { platform, ...registryOptions(flags, context), ...limits, signal });
@@ -187,11 +208,16 @@ export function registerPull(program: Command, context: CommandContext): void {
       const dir = await mkdtemp(join(tmpdir(), 'strata-pull-'));
       try {
         await checkSpace(image, output, dir);
-        const layers = await archiveLayers(image, dir, signal, context.stderr);
-        await writeArchive(output, layers, image, name, flags.sha256, signal);
+        const layers = await archiveLayers(image, dir, signal, report);
+        const progress = createProgress(report.context.stderr, layers.reduce((sum, l) => sum + l.size, 0), layers.length);
+        await writeArchive(output, layers, image, name, flags.sha256, signal, progress);
+        progress.finish();
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
-      context.stderr.write(`pulled ${image.reference.registry}/${image.reference.repository}@${image.digest} as ${name}\n`);
+      const pinned = `${image.reference.registry}/${image.reference.repository}@${image.digest}`;
+      report.info(`pulled ${pinned} as ${name}`);
+      const { size: bytes } = await stat(output);
+      report.result({ file: output, size: bytes, reference: pinned, digest: image.digest, imageId: image.config.descriptor.digest, repoTags: [name] });
     });
 }

@@ -1,12 +1,15 @@
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
+  buildImage,
   isNixShellSpec,
   NIX_SHELL_SPEC_PATH_KEYS,
+  parseBuildImageSpec,
   parseLayeredSpec,
   parseNixShellSpec,
   readSpecFile,
   SPEC_PATH_KEYS,
+  specBuilder,
   streamLayeredImage,
   streamNixShellImage,
 } from '@strata/dockertools';
@@ -19,9 +22,10 @@ import { CliError } from '../errors.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 import { formatBytes } from '../format.js';
 import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
+import { addReportOptions, createReporter, type Reporter, type ReportFlags } from '../report.js';
 import { attachSbom, sbomBeforePush, sbomOption } from '../sbom-attach.js';
 
-interface PushFlags extends RegistryFlags, LayerFlags {
+interface PushFlags extends RegistryFlags, LayerFlags, ReportFlags {
   readonly tlsVerify: boolean;
   readonly jobs: number;
   readonly format?: 'v2s2' | 'oci';
@@ -52,18 +56,21 @@ export function referenceArgument(value: string): Reference {
 
 /**
  * The image to push, as a lazy value: an archive's (layers streamed from the file), or a spec's,
- * built straight into the registry: layers are packed while they upload, never written to disk.
+ * built straight into the registry: layers are packed while they upload, never written to disk. A
+ * spec is a nix-shell image's when it names a derivation ("drv"), a buildImage one when its
+ * `"builder"` key names buildImage(WithNixDb), else a streamLayeredImage one.
  */
 export async function imageOf(file: string, context: CommandContext): Promise<Image> {
   if (!(await isSpecFile(file))) return readImage(file);
   const run = {
     signal: context.signal,
-    // What the scripts print and contents conflicts, on stderr as build-layered shows them.
+    // What the scripts print and contents conflicts, on stderr as the build commands show them.
     onNotice: (message: string) => context.stderr.write(`strata: ${message}\n`),
   };
   const raw = await readSpecFile(file, [...SPEC_PATH_KEYS, ...NIX_SHELL_SPEC_PATH_KEYS]);
   // A spec naming a derivation ("drv") is a nix-shell image's, as stream-nix-shell --spec reads it.
   if (isNixShellSpec(raw)) return streamNixShellImage({ ...parseNixShellSpec(raw, file), ...run });
+  if (specBuilder(raw, file) === 'image') return buildImage({ ...parseBuildImageSpec(raw, file), ...run });
   return streamLayeredImage({ ...parseLayeredSpec(raw, file), ...run });
 }
 
@@ -80,12 +87,12 @@ async function isSpecFile(file: string): Promise<boolean> {
   }
 }
 
-function reporter(stderr: NodeJS.WritableStream, layers: number): (e: PushProgress) => void {
+function reporter(report: Reporter, layers: number): (e: PushProgress) => void {
   return (e) => {
     if (e.event === 'progress') return;
     const which = e.blob === 'config' ? 'config' : `layer ${e.blob + 1}/${layers}`;
     const what = e.event === 'exists' ? 'already in the registry' : e.event;
-    stderr.write(`${which} ${e.digest ?? ''} ${what} (${formatBytes(e.completedBytes)} of ${formatBytes(e.totalBytes)})\n`);
+    report.info(`${which} ${e.digest ?? ''} ${what} (${formatBytes(e.completedBytes)} of ${formatBytes(e.totalBytes)})`);
   };
 }
 
@@ -99,11 +106,14 @@ export function registerPush(program: Command, context: CommandContext): void {
     .option('--jobs <n>', 'layers read, compressed and uploaded in parallel', positive, 4)
     .addOption(new Option('--format <format>', 'manifest and media types: v2s2 (Docker schema 2) or oci (default: v2s2, oci with zstd)').choices(['v2s2', 'oci']))
     .addOption(sbomOption());
-  addLayerOptions(command, 'gzip').action(async (source: string, reference: Reference, flags: PushFlags) => {
+  addLayerOptions(command, 'gzip');
+  addReportOptions(command, 'print what was pushed as JSON on stdout: {reference, digest, mediaType, layers: [{digest, size, status}], config, uploadedBytes, sbom?}');
+  command.action(async (source: string, reference: Reference, flags: PushFlags) => {
     if (flags.format === 'v2s2' && flags.compression === 'zstd') throw new CliError('--compression zstd: Docker schema 2 (--format v2s2) has no zstd layers; use --format oci', 'USAGE');
     const compression = layerCompression(flags, 'gzip');
-    const image = await imageOf(resolve(source), context);
-    const sbom = await sbomBeforePush(image, flags.sbom, context).catch(async (error: unknown) => {
+    const report = createReporter(flags, context);
+    const image = await imageOf(resolve(source), report.context);
+    const sbom = await sbomBeforePush(image, flags.sbom, report.context).catch(async (error: unknown) => {
       await image.dispose();
       throw error;
     });
@@ -112,15 +122,16 @@ export function registerPush(program: Command, context: CommandContext): void {
     const pushed = await pushImage(image, reference, {
       ...compression,
       ...(flags.format ? { format: flags.format } : {}),
-      ...layerCache(flags, context),
+      ...layerCache(flags, report.context),
       concurrency: flags.jobs,
       ...registry,
       signal: context.signal,
-      onProgress: reporter(context.stderr, image.layers.length),
+      onProgress: reporter(report, image.layers.length),
     }).finally(() => image.dispose());
     const skipped = pushed.layers.filter((l) => l.status !== 'uploaded').length;
-    context.stderr.write(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}\n`);
-    if (sbom) await attachSbom(sbom, pushed, reference, registry, context);
-    context.stdout.write(`${pushed.reference}\n`);
+    report.info(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}`);
+    const attached = sbom ? await attachSbom(sbom, pushed, reference, registry, report) : undefined;
+    const { reference: pinned, digest, mediaType, layers, config, uploadedBytes } = pushed;
+    report.result({ reference: pinned, digest, mediaType, layers, config, uploadedBytes, ...(attached ? { sbom: attached } : {}) }, `${pinned}\n`);
   });
 }

@@ -7,8 +7,9 @@ import { withLayeredImage } from '../layered/run.js';
 import { pipeToStdout } from '../layered/stdout.js';
 import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 import { checkOutputFlags } from '../output.js';
+import { addReportOptions, createReporter, type ReportFlags } from '../report.js';
 
-interface StreamFlags extends LayerFlags {
+interface StreamFlags extends LayerFlags, ReportFlags {
   readonly format?: 'docker-archive' | 'oci-archive';
 }
 
@@ -19,16 +20,17 @@ export function registerStreamLayered(program: Command, context: CommandContext)
     .description('stream a layered image from Nix store closures to stdout (docker-archive or oci-archive; podman load, skopeo, docker load)');
   command.addOption(new Option('--format <format>', 'docker-archive or oci-archive (a tar of an OCI layout) (default: docker-archive)').choices(['docker-archive', 'oci-archive', 'oci']));
   addLayerOptions(command, 'none; oci-archive only');
-  addLayeredOptions(command).action(async (flags: StreamFlags) => {
+  addReportOptions(addLayeredOptions(command)).action(async (flags: StreamFlags) => {
     if ((context.stdout as { isTTY?: boolean }).isTTY) throw new CliError('stream-layered: stdout is a terminal; pipe it (| podman load) or redirect it', 'USAGE');
     if ((flags.format as string) === 'oci') throw new CliError('--format oci: a layout directory cannot stream; use build-layered --format oci -o DIR, or --format oci-archive', 'USAGE');
     checkOutputFlags(flags);
+    const { context: quiet } = createReporter(flags, context);
     const options = await resolveLayeredSpec(command);
-    await withLayeredImage(options, context, (image, progress) => {
+    await withLayeredImage(options, quiet, (image, progress) => {
       const common = { signal: context.signal, onLayer: progress.onLayer };
       const archive =
         flags.format === 'oci-archive'
-          ? writeOciArchive(image, { ...common, ...layerCompression(flags, 'none'), ...layerCache(flags, context) })
+          ? writeOciArchive(image, { ...common, ...layerCompression(flags, 'none'), ...layerCache(flags, quiet) })
           : writeDockerArchive(image, common);
       return pipeToStdout(archive, progress.stages, context);
     });

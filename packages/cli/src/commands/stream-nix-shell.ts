@@ -6,16 +6,18 @@ import { CliError } from '../errors.js';
 import { withBuiltImage } from '../layered/run.js';
 import { pipeToStdout } from '../layered/stdout.js';
 import { addNixShellOptions, resolveNixShellSpec } from '../nix-shell/options.js';
+import { addReportOptions, createReporter, type ReportFlags } from '../report.js';
 
 /** `strata stream-nix-shell DRV`: writes a nix-shell image of a derivation (docker-archive, uncompressed) to stdout, like nixpkgs' streamNixShellImage. */
 export function registerStreamNixShell(program: Command, context: CommandContext): void {
   const command = program
     .command('stream-nix-shell')
     .description("stream an image that gives nix-shell for a derivation to stdout (nixpkgs' streamNixShellImage; docker-archive: podman load)");
-  addNixShellOptions(command).action(async (drv: string | undefined) => {
+  addReportOptions(addNixShellOptions(command)).action(async (drv: string | undefined, flags: ReportFlags) => {
     if ((context.stdout as { isTTY?: boolean }).isTTY) throw new CliError('stream-nix-shell: stdout is a terminal; pipe it (| podman load) or redirect it', 'USAGE');
+    const { context: quiet } = createReporter(flags, context);
     const options = await resolveNixShellSpec(command, drv);
-    await withBuiltImage((run) => streamNixShellImage({ ...options, ...run }), context, (image, progress) =>
+    await withBuiltImage((run) => streamNixShellImage({ ...options, ...run }), quiet, (image, progress) =>
       pipeToStdout(writeDockerArchive(image, { signal: context.signal, onLayer: progress.onLayer }), progress.stages, context),
     );
   });

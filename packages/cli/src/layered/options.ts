@@ -1,22 +1,10 @@
-import { resolve } from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type LayeredImageOptions, parseLayeredSpec, type RawSpec, readSpecFile, SPEC_PATH_KEYS } from '@strata/dockertools';
-
-function integer(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
-  return Number(value);
-}
-
-function json(value: string): unknown {
-  try {
-    return JSON.parse(value);
-  } catch {
-    throw new InvalidArgumentError('expected JSON');
-  }
-}
+import { type Command, Option } from 'commander';
+import { CLOSURE_SOURCES, type LayeredImageOptions, parseLayeredSpec, specBuilder } from '@strata/dockertools';
+import { CliError } from '../errors.js';
+import { addSpecFlags, integer, json, readSpecWithFlags, type SpecFlag } from '../spec-flags.js';
 
 /** [flag, spec key, description with default, parser] for every option both layered commands take. */
-const OPTIONS: readonly [string, string, string, ((v: string) => unknown)?][] = [
+const OPTIONS: readonly SpecFlag[] = [
   ['--name <name>', 'name', 'image name, lower-cased in RepoTags (required, here or in the spec)'],
   ['--tag <tag>', 'tag', 'image tag (default: a hash of the image inputs, 32 hex digits)'],
   ['--contents <paths...>', 'contents', 'store paths (or links into the store) whose closures become store layers and whose files are linked at / (default: none)'],
@@ -42,31 +30,18 @@ const OPTIONS: readonly [string, string, string, ((v: string) => unknown)?][] = 
   ['--ca-certificates [bundle]', 'caCertificates', "CA bundle at the three usual paths: the host's, or BUNDLE (default: off)"],
   ['--fake-nss', 'fakeNss', 'minimal /etc/passwd, /etc/group, /etc/nsswitch.conf and /var/empty (default: off)'],
   ['--shadow-setup', 'shadowSetup', "run nixpkgs' shadowSetup before fakeRootCommands (default: off)"],
+  [new Option('--closure-source <source>', 'where closure information comes from (default: graph with --references-graph, else nix when installed, else scan)').choices(CLOSURE_SOURCES), 'closureSource'],
+  [new Option('--no-include-store-paths', 'leave the store layers out (nixpkgs includeStorePaths = false)'), 'includeStorePaths'],
 ];
 
 /** Adds the spec options shared by stream-layered and build-layered to `command`. */
 export function addLayeredOptions(command: Command): Command {
-  command.option('--spec <file>', 'image spec JSON (nixpkgs streamLayeredImage argument names); flags override it');
-  for (const [flags, , description, parse] of OPTIONS) {
-    const option = new Option(flags, description);
-    if (parse) option.argParser(parse);
-    command.addOption(option);
-  }
-  command.addOption(new Option('--closure-source <source>', 'where closure information comes from (default: graph with --references-graph, else nix when installed, else scan)').choices(['nix', 'nix-store', 'graph', 'registration', 'scan']));
-  command.option('--no-include-store-paths', 'leave the store layers out (nixpkgs includeStorePaths = false)');
-  return command;
+  return addSpecFlags(command, 'image spec JSON (nixpkgs streamLayeredImage argument names); flags override it', OPTIONS);
 }
 
 /** The validated builder options: the spec file (if any) with every flag given on the command line laid over it. */
 export async function resolveLayeredSpec(command: Command): Promise<LayeredImageOptions> {
-  const flags = command.opts<Record<string, unknown>>();
-  const raw: RawSpec = typeof flags.spec === 'string' ? await readSpecFile(flags.spec) : {};
-  const keys = [...OPTIONS.map(([, key]) => key), 'closureSource', 'includeStorePaths'];
-  for (const key of keys) {
-    if (command.getOptionValueSource(key) !== 'cli') continue;
-    const value = flags[key];
-    const isPath = (SPEC_PATH_KEYS as readonly string[]).includes(key) && typeof value === 'string';
-    raw[key] = isPath ? resolve(value as string) : value;
-  }
-  return parseLayeredSpec(raw, typeof flags.spec === 'string' ? flags.spec : 'spec');
+  const { raw, where } = await readSpecWithFlags(command);
+  if (specBuilder(raw, where, 'layered') === 'image') throw new CliError(`${where}: a ${String(raw.builder)} spec; build it with strata build-image`);
+  return parseLayeredSpec(raw, where);
 }

@@ -5,12 +5,17 @@ import { formatBytes } from '../format.js';
 export interface Progress {
   /** The stages to put in the pipeline: a byte counter on a terminal, nothing otherwise (one hop less). */
   readonly stages: Transform[];
+  /** Stages for one more pipeline counting into the same display (several may run at once). */
+  counting(): Transform[];
   onLayer(index: number): void;
   finish(): void;
 }
 
-/** A progress display writing to `stderr` when it is a terminal; otherwise it stays quiet. */
-export function createProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean }, total: number, layers: number): Progress {
+/**
+ * A progress display writing to `stderr` when it is a terminal; otherwise it stays quiet. Without a
+ * `total` (bytes not known in advance) it shows the bytes so far and the rate.
+ */
+export function createProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean }, total: number | undefined, layers: number): Progress {
   const start = Date.now();
   let bytes = 0;
   let layer = 0;
@@ -21,18 +26,21 @@ export function createProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean
     if (!tty || (!force && now - drawn < 200)) return;
     drawn = now;
     const rate = bytes / Math.max((now - start) / 1000, 0.001);
-    stderr.write(`\r\x1b[Klayer ${Math.min(layer + 1, layers)} of ${layers}  ${formatBytes(bytes)} / ${formatBytes(total)}  ${formatBytes(rate)}/s`);
+    const of = total === undefined ? '' : ` / ${formatBytes(total)}`;
+    stderr.write(`\r\x1b[Klayer ${Math.min(layer + 1, layers)} of ${layers}  ${formatBytes(bytes)}${of}  ${formatBytes(rate)}/s`);
   };
-  const meter = new Transform({
-    highWaterMark: 1 << 20,
-    transform(chunk: Buffer, _encoding, callback) {
-      bytes += chunk.length;
-      draw();
-      callback(null, chunk);
-    },
-  });
+  const meter = () =>
+    new Transform({
+      highWaterMark: 1 << 20,
+      transform(chunk: Buffer, _encoding, callback) {
+        bytes += chunk.length;
+        draw();
+        callback(null, chunk);
+      },
+    });
   return {
-    stages: tty ? [meter] : [],
+    stages: tty ? [meter()] : [],
+    counting: () => (tty ? [meter()] : []),
     onLayer: (index) => {
       layer = index;
       draw(true);

@@ -1,0 +1,19 @@
+import { buildImage } from '@strata/dockertools';
+import type { Command } from 'commander';
+import { addBuildImageOptions, resolveBuildImageSpec } from '../build-image/options.js';
+import type { CommandContext } from '../context.js';
+import { withBuiltImage } from '../layered/run.js';
+import { addOutputOptions, checkOutputFlags, type OutputFlags, writeOutput } from '../output.js';
+
+/** `strata build-image -o FILE`: nixpkgs' buildImage, written as a docker-archive compressed as a whole, or an OCI archive or layout. */
+export function registerBuildImage(program: Command, context: CommandContext): void {
+  const command = program
+    .command('build-image')
+    .description("build an image file as nixpkgs' buildImage does: a base image's layers plus one layer with copyToRoot at / and the store paths it needs");
+  addOutputOptions(command);
+  addBuildImageOptions(command).action(async (flags: OutputFlags) => {
+    checkOutputFlags(flags);
+    const options = await resolveBuildImageSpec(command);
+    await withBuiltImage((run) => buildImage({ ...options, ...run }), context, (image, progress) => writeOutput(image, flags, context, progress));
+  });
+}

@@ -212,6 +212,32 @@ describe.runIf(hasPeers('nix-build', 'docker-registry', 'skopeo', 'podman', 'run
     });
   });
 
+  describe('--json and --quiet', () => {
+    it('copy, push-index and sbom give their result as JSON, and --quiet leaves stderr empty', async () => {
+      const copied = await runStrata(['copy', archive, `${reg.host}/strata/json-copy:v1`, '--json']);
+      expect(copied.exitCode, copied.stderr).toBe(0);
+      expect(copied.stderr).toBe('');
+      const result = JSON.parse(copied.stdout) as { reference: string; digest: string };
+      expect(result.reference).toBe(`${reg.host}/strata/json-copy@${result.digest}`);
+      const quiet = await runStrata(['copy', `${reg.host}/strata/json-copy:v1`, `${reg.host}/strata/json-copy2:v1`, '--quiet']);
+      expect(quiet.exitCode).toBe(0);
+      expect(quiet.stderr).toBe('');
+      expect(quiet.stdout.trim()).toBe(`${reg.host}/strata/json-copy2@${result.digest}`);
+      const arm = join(dir.path, 'arm-json.json');
+      await writeFile(arm, JSON.stringify({ name: 'arm', architecture: 'arm64', contents: [hello.hello] }));
+      const index = await runStrata(['push-index', `${reg.host}/strata/json-index:1`, archive, arm, '--json']);
+      expect(index.exitCode, index.stderr).toBe(0);
+      const pushed = JSON.parse(index.stdout) as { digest: string; manifests: { platform: { architecture: string } }[] };
+      expect(pushed.manifests.map((m) => m.platform.architecture)).toEqual(['amd64', 'arm64']);
+      const out = join(dir.path, 'json.spdx.json');
+      const sbom = await runStrata(['sbom', archive, '--format', 'spdx-json', '-o', out, '--json']);
+      expect(sbom.exitCode, sbom.stderr).toBe(0);
+      expect(JSON.parse(sbom.stdout)).toMatchObject({ file: out, format: 'spdx-json', storePaths: 3 });
+      const refused = await runStrata(['sbom', archive, '--format', 'spdx-json', '-o', '-', '--json']);
+      expect(refused.exitCode).toBe(2);
+    });
+  });
+
   describe('OCI layouts as sources', () => {
     it('inspects a layout and an OCI archive skopeo wrote, copies the layout to a registry keeping its digest, and describes it', async () => {
       const layout = join(dir.path, 'oci-layout');

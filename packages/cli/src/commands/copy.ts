@@ -1,17 +1,18 @@
 import { type Image, pushImage, pushStoredImage, saveImage, uncompressedImage } from '@strata/image';
-import { copyImage, type Platform } from '@strata/registry';
+import { copyImage, type Platform, type RegistryClientOptions } from '@strata/registry';
 import { type Command, Option } from 'commander';
-import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { type ImageLocation, parseImageLocation } from '../image-location.js';
 import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 import { openImage, openOci } from '../open-image.js';
+import type { CommandContext } from '../context.js';
 import { platformOption } from '../platform-option.js';
+import { addReportOptions, createReporter, type Reporter, type ReportFlags } from '../report.js';
 import { parseBoolean } from './push.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
-interface CopyFlags extends RegistryFlags, LayerFlags {
+interface CopyFlags extends RegistryFlags, LayerFlags, ReportFlags {
   readonly format?: 'v2s2' | 'oci';
   readonly platform?: Platform;
 }
@@ -29,25 +30,24 @@ function renamed(image: Image, repoTags: readonly string[]): Image {
 }
 
 /** Registry to registry: the exact manifests (every child of an index), blobs mounted on one registry. */
-async function registryToRegistry(src: Extract<ImageLocation, { kind: 'registry' }>, dst: Extract<ImageLocation, { kind: 'registry' }>, flags: CopyFlags, context: CommandContext) {
-  const registry = registryOptions(flags, context);
+async function registryToRegistry(src: Extract<ImageLocation, { kind: 'registry' }>, dst: Extract<ImageLocation, { kind: 'registry' }>, flags: CopyFlags, report: Reporter, registry: RegistryClientOptions) {
   const copied = await copyImage(src.reference, dst.reference, {
     source: registry,
     destination: registry,
-    signal: context.signal,
+    signal: report.context.signal,
     ...(flags.platform ? { platform: flags.platform } : {}),
   });
   const { exists, mounted, uploaded } = copied.blobs;
-  context.stderr.write(`copied ${copied.manifests} manifest${copied.manifests === 1 ? '' : 's'}: ${uploaded} blobs uploaded, ${mounted} mounted, ${exists} already there\n`);
-  context.stdout.write(`${copied.reference}\n`);
+  report.info(`copied ${copied.manifests} manifest${copied.manifests === 1 ? '' : 's'}: ${uploaded} blobs uploaded, ${mounted} mounted, ${exists} already there`);
+  report.result({ reference: copied.reference, digest: copied.digest, mediaType: copied.mediaType, manifests: copied.manifests, blobs: copied.blobs }, `${copied.reference}\n`);
 }
 
 /** An OCI layout to a registry: the layout's manifest bytes, so the digest is kept. */
-async function layoutToRegistry(src: Extract<ImageLocation, { kind: 'oci' | 'oci-archive' }>, dst: Extract<ImageLocation, { kind: 'registry' }>, flags: CopyFlags, context: CommandContext) {
+async function layoutToRegistry(src: Extract<ImageLocation, { kind: 'oci' | 'oci-archive' }>, dst: Extract<ImageLocation, { kind: 'registry' }>, flags: CopyFlags, report: Reporter, registry: RegistryClientOptions) {
   const { image, manifest } = await openOci(src, flags.platform);
-  const pushed = await pushStoredImage(image, manifest, dst.reference, { ...registryOptions(flags, context), signal: context.signal });
-  context.stderr.write(`copied ${image.layers.length} layers and the manifest as it is in ${src.path}\n`);
-  context.stdout.write(`${pushed.reference}\n`);
+  const pushed = await pushStoredImage(image, manifest, dst.reference, { ...registry, signal: report.context.signal });
+  report.info(`copied ${image.layers.length} layers and the manifest as it is in ${src.path}`);
+  report.result({ reference: pushed.reference, digest: pushed.digest }, `${pushed.reference}\n`);
 }
 
 /**
@@ -64,44 +64,44 @@ function ociRepoTags(source: Image, name: string | undefined): readonly string[]
 }
 
 /** Writes `source` where `dst` says: a registry, a docker-archive (plain layers, as nixpkgs and skopeo write it) or an OCI layout. */
-async function intoSink(source: Image, dst: ImageLocation, flags: CopyFlags, context: CommandContext): Promise<void> {
-  const { signal } = context;
+async function intoSink(source: Image, dst: ImageLocation, flags: CopyFlags, report: Reporter, registry: RegistryClientOptions): Promise<void> {
+  const { signal } = report.context;
   if (dst.kind === 'registry') {
     const pushed = await pushImage(source, dst.reference, {
       ...layerCompression(flags, 'gzip'),
       ...(flags.format ? { format: flags.format } : {}),
-      ...layerCache(flags, context),
-      ...registryOptions(flags, context),
+      ...layerCache(flags, report.context),
+      ...registry,
       signal,
     });
-    context.stderr.write(`copied ${pushed.layers.length} layers, sent ${formatBytes(pushed.uploadedBytes)}\n`);
-    context.stdout.write(`${pushed.reference}\n`);
+    report.info(`copied ${pushed.layers.length} layers, sent ${formatBytes(pushed.uploadedBytes)}`);
+    report.result({ reference: pushed.reference, digest: pushed.digest, uploadedBytes: pushed.uploadedBytes }, `${pushed.reference}\n`);
     return;
   }
   if (dst.kind === 'oci' || dst.kind === 'oci-archive') {
     const named = renamed(source, ociRepoTags(source, dst.name));
-    const saved = await saveImage(named, dst.path, { format: dst.kind, ...(flags.compression ? layerCompression(flags, 'none') : {}), ...layerCache(flags, context), signal });
-    context.stderr.write(`copied ${source.layers.length} layers to ${dst.path} (${dst.kind}) as manifest ${saved.manifestDigest}\n`);
-    context.stdout.write(`${saved.imageId}\n`);
+    const saved = await saveImage(named, dst.path, { format: dst.kind, ...(flags.compression ? layerCompression(flags, 'none') : {}), ...layerCache(flags, report.context), signal });
+    report.info(`copied ${source.layers.length} layers to ${dst.path} (${dst.kind}) as manifest ${saved.manifestDigest}`);
+    report.result({ file: dst.path, format: dst.kind, imageId: saved.imageId, manifestDigest: saved.manifestDigest }, `${saved.imageId}\n`);
     return;
   }
   if (dst.kind === 'spec') throw new CliError(`${dst.text}: a spec is a source, not a destination`, 'USAGE');
   const plain = await uncompressedImage(dst.name ? renamed(source, [dst.name]) : source, { signal });
   try {
     const saved = await saveImage(plain, dst.path, { compressor: 'none', signal });
-    context.stderr.write(`copied ${plain.layers.length} layers to ${dst.path} as ${saved.repoTags.join(', ') || 'an untagged image'}\n`);
-    context.stdout.write(`${saved.imageId}\n`);
+    report.info(`copied ${plain.layers.length} layers to ${dst.path} as ${saved.repoTags.join(', ') || 'an untagged image'}`);
+    report.result({ file: dst.path, format: 'docker-archive', imageId: saved.imageId, repoTags: saved.repoTags }, `${saved.imageId}\n`);
   } finally {
     await plain.dispose();
   }
 }
 
 /** Any other pair: the source as a lazy image, into the destination's sink. */
-async function throughImage(src: ImageLocation, dst: ImageLocation, flags: CopyFlags, context: CommandContext) {
+async function throughImage(src: ImageLocation, dst: ImageLocation, flags: CopyFlags, report: Reporter, registry: RegistryClientOptions) {
   if (dst.kind === 'spec') throw new CliError(`${dst.text}: a spec is a source, not a destination`, 'USAGE');
-  const source = await openImage(src, context, { registry: registryOptions(flags, context), ...(flags.platform ? { platform: flags.platform } : {}) });
+  const source = await openImage(src, report.context, { registry, ...(flags.platform ? { platform: flags.platform } : {}) });
   try {
-    await intoSink(source, dst, flags, context);
+    await intoSink(source, dst, flags, report, registry);
   } finally {
     await source.dispose();
   }
@@ -116,15 +116,20 @@ export function registerCopy(program: Command, context: CommandContext): void {
     .addOption(platformOption('copy only this platform of a multi-platform image (default: every platform between registries, else the host\'s)'))
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .addOption(new Option('--format <format>', 'manifest and media types when pushing an archive: v2s2 (Docker schema 2) or oci (default: v2s2, oci with zstd)').choices(['v2s2', 'oci']));
-  addLayerOptions(command, 'gzip into a registry from an archive, as stored into an OCI layout; registry to registry and layout to registry copy as they are').action(
+  addLayerOptions(command, 'gzip into a registry from an archive, as stored into an OCI layout; registry to registry and layout to registry copy as they are');
+  addReportOptions(command, 'print what was copied as JSON on stdout: {reference, digest, …} into a registry, {file, format, imageId, …} into a file');
+  command.action(
     async (sourceText: string, destinationText: string, flags: CopyFlags) => {
+      const report = createReporter(flags, context);
+      // The real context: a password prompt (--creds USER) must show even with --quiet.
+      const registry = registryOptions(flags, context);
       const src = await parseImageLocation(sourceText, { mustExist: true });
       const dst = await parseImageLocation(destinationText, { mustExist: false });
       if (src.kind === 'spec') throw new CliError(`${sourceText}: copy takes an image, not a spec (build it, or push it)`, 'USAGE');
       if (flags.format === 'v2s2' && flags.compression === 'zstd') throw new CliError('--compression zstd: Docker schema 2 (--format v2s2) has no zstd layers; use --format oci', 'USAGE');
-      if (src.kind === 'registry' && dst.kind === 'registry') return registryToRegistry(src, dst, flags, context);
-      if ((src.kind === 'oci' || src.kind === 'oci-archive') && dst.kind === 'registry') return layoutToRegistry(src, dst, flags, context);
-      return throughImage(src, dst, flags, context);
+      if (src.kind === 'registry' && dst.kind === 'registry') return registryToRegistry(src, dst, flags, report, registry);
+      if ((src.kind === 'oci' || src.kind === 'oci-archive') && dst.kind === 'registry') return layoutToRegistry(src, dst, flags, report, registry);
+      return throughImage(src, dst, flags, report, registry);
     },
   );
 }

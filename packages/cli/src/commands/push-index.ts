@@ -6,10 +6,11 @@ import { CliError } from '../errors.js';
 import { parseImageLocation } from '../image-location.js';
 import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 import { openImage } from '../open-image.js';
+import { addReportOptions, createReporter, type ReportFlags } from '../report.js';
 import { parseBoolean, referenceArgument } from './push.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
-interface PushIndexFlags extends RegistryFlags, LayerFlags {
+interface PushIndexFlags extends RegistryFlags, LayerFlags, ReportFlags {
   readonly format: 'v2s2' | 'oci';
   readonly jobs: number;
 }
@@ -44,22 +45,27 @@ export function registerPushIndex(program: Command, context: CommandContext): vo
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .option('--jobs <n>', 'layers read, compressed and uploaded in parallel', positive, 4)
     .addOption(new Option('--format <format>', "each image's manifest: oci (as the index is) or v2s2 (Docker schema 2)").choices(['oci', 'v2s2']).default('oci'));
-  addLayerOptions(command, 'gzip').action(async (reference: Reference, sources: string[], flags: PushIndexFlags) => {
+  addLayerOptions(command, 'gzip');
+  addReportOptions(command, 'print what was pushed as JSON on stdout: {reference, digest, mediaType, manifests: [{mediaType, digest, size, platform}]}');
+  command.action(async (reference: Reference, sources: string[], flags: PushIndexFlags) => {
     if (flags.format === 'v2s2' && flags.compression === 'zstd') throw new CliError('--compression zstd: Docker schema 2 (--format v2s2) has no zstd layers; use --format oci', 'USAGE');
     const compression = layerCompression(flags, 'gzip');
+    const report = createReporter(flags, context);
+    // The real context: a password prompt (--creds USER) must show even with --quiet.
     const registry = registryOptions(flags, context);
-    const images = await openAll(sources, context, registry);
+    const images = await openAll(sources, report.context, registry);
     try {
       const pushed = await pushImageIndex(images, reference, {
         ...compression,
         format: flags.format,
-        ...layerCache(flags, context),
+        ...layerCache(flags, report.context),
         concurrency: flags.jobs,
         ...registry,
         signal: context.signal,
-        onImage: (i, manifest) => context.stderr.write(`${formatPlatform(manifest.platform!)} ${sources[i]} pushed as ${manifest.digest}\n`),
+        onImage: (i, manifest) => report.info(`${formatPlatform(manifest.platform!)} ${sources[i]} pushed as ${manifest.digest}`),
       });
-      context.stdout.write(`${pushed.reference}\n`);
+      const { reference: pinned, digest, mediaType, manifests } = pushed;
+      report.result({ reference: pinned, digest, mediaType, manifests }, `${pinned}\n`);
     } finally {
       for (const image of images) await image.dispose();
     }

@@ -47,7 +47,7 @@ describe('strata completion bash', () => {
   });
 
   it('completes commands, subcommands and every command the program has', async () => {
-    expect(await complete('bu')).toEqual(['build-layered', 'build-nix-shell']);
+    expect(await complete('bu')).toEqual(['build-image', 'build-layered', 'build-nix-shell']);
     expect(await complete('vm', '')).toEqual(['run']);
     expect(await complete('help', 'cl')).toEqual(['closure']);
     const { commands } = await programNames();
@@ -105,7 +105,7 @@ describe.runIf(hasPeers('fish'))('strata completion fish', () => {
   }
 
   it('completes commands, subcommands, flags, their values and file names', async () => {
-    expect(await complete('strata bu')).toEqual(['build-layered', 'build-nix-shell']);
+    expect(await complete('strata bu')).toEqual(['build-image', 'build-layered', 'build-nix-shell']);
     expect(await complete('strata vm ')).toEqual(['run']);
     expect(await complete('strata build-layered --compresso')).toEqual(['--compressor']);
     expect(await complete('strata build-layered --compressor ')).toEqual(['gz', 'none', 'zstd']);

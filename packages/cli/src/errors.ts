@@ -41,6 +41,8 @@ export const EXIT_CODES: Readonly<Record<string, Readonly<Record<string, 1 | 2>>
   // DIGEST_MISMATCH: a base image whose layers contradict its config is a bad input file.
   'strata.image.ImageError': { DIGEST_MISMATCH: 2, INVALID_IMAGE: 2, INVALID_OPTION: 2, UNSUPPORTED: 2, UNSAFE_ENTRY: 2, LIMIT_EXCEEDED: 2 },
   'strata.dockertools.DockerToolsError': { INVALID_OPTION: 2, INVALID_SPEC: 2, SCRIPT_FAILED: 1 },
+  // An SBOM strata will not write is about the image it was given.
+  'strata.sbom.SbomError': { INVALID_OPTION: 2, UNSAFE_ENTRY: 2 },
   'strata.vm.VmError': { INVALID_OPTION: 2, MISSING_COMPONENT: 2, KVM_UNAVAILABLE: 2, BOOT_FAILED: 1, TIMEOUT: 1, DISK_FULL: 1 },
   // What the registry says about the reference or the credentials is the user's to change; a
   // broken network or registry (5xx, 429, bytes that contradict their digest, answers strata cannot

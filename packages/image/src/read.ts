@@ -2,6 +2,7 @@ import { type ArchivedImage, type DockerArchive, readDockerArchive } from '@stra
 import { ImageError } from './errors.js';
 import type { Image } from './image.js';
 import { createLayer } from './layer.js';
+import { fixedConfig } from './_fixed-config.js';
 
 /** Options for {@link readImage}. */
 export interface ReadImageOptions {
@@ -42,19 +43,11 @@ export function archivedImage(file: string, image: ArchivedImage, dispose: () =>
   const layers = image.layers.map((l, i) =>
     createLayer({ size: l.size, compression: l.compression, diffId: l.diffId, open: () => l.open(), name: `${where}: layer ${i + 1} (${l.path})` }),
   );
-  const declared = image.config.rootfs.diff_ids;
   return {
     repoTags: image.repoTags,
     platform: { os: image.config.os, architecture: image.config.architecture, ...(variantOf(image) ? { variant: variantOf(image)! } : {}) },
     layers,
-    config(diffIds) {
-      const wrong = declared.findIndex((d, i) => diffIds[i] !== d);
-      if (wrong !== -1 || diffIds.length !== declared.length) {
-        const at = wrong === -1 ? declared.length : wrong;
-        throw new ImageError('DIGEST_MISMATCH', `${where}: layer ${at + 1} has diffID ${diffIds[at] ?? 'none'}, the config declares ${declared[at] ?? 'none'}`);
-      }
-      return image.configBytes;
-    },
+    config: fixedConfig(where, image.config.rootfs.diff_ids, image.configBytes),
     dispose,
   };
 }

@@ -27,12 +27,11 @@ export {
 export {
   type ArchivedImage,
   type ArchivedLayer,
-  type Compression,
-  detectCompression,
   type DockerArchive,
   readDockerArchive,
   type ReadDockerArchiveOptions,
 } from './read-archive.js';
+export { type ArchiveMembers, type Compression, detectCompression, readArchiveMembers, type ReadArchiveMembersOptions } from './archive-members.js';
 export {
   type ArchiveImage,
   type MultiImageArchiveStream,

@@ -1,13 +1,9 @@
 import { createHash } from 'node:crypto';
-import { posix } from 'node:path';
 import { z } from 'zod';
-import { type Compression, detectCompression, openTarSource, type TarSource } from './_tar-source.js';
-import { walkTarHeaders } from './_tar-headers.js';
+import { type ArchiveMembers, type Compression, readArchiveMembers } from './archive-members.js';
 import { describeZodError, ManifestError } from './errors.js';
 import type { ImageConfig } from './config.js';
 import type { ArchiveLayer } from './write-archive.js';
-
-export { type Compression, detectCompression } from './_tar-source.js';
 
 /** A layer inside an archive, re-openable (each `open()` reads it again). */
 export interface ArchivedLayer extends ArchiveLayer {
@@ -59,56 +55,10 @@ const ConfigSchema = z
   })
   .loose();
 
-interface Member {
-  readonly offset: number;
-  readonly size: number;
-}
-
-interface ArchiveIndex {
-  readonly members: Map<string, Member>;
-  /** Symlink members (docker save and skopeo link `<id>/layer.tar` to a shared file). */
-  readonly links: Map<string, string>;
-}
-
-/** docker save writes a few members per layer: far more than any image has means it is not a docker-archive. */
-const MAX_MEMBERS = 100_000;
 /** manifest.json and each config are JSON of a few KiB; larger ones are refused, not read into memory. */
 const MAX_JSON_BYTES = 16 << 20;
 /** All JSON members read together (many images with distinct configs). */
 const MAX_TOTAL_JSON_BYTES = 64 << 20;
-
-/** Where a link member points, as an archive path: hard links name one, symlinks are relative to their directory. */
-function linkTarget(name: string, type: 'symlink' | 'link', linkname: string): string {
-  const target = type === 'link' ? posix.normalize(linkname) : posix.join(posix.dirname(name), linkname);
-  return target.replace(/^\.\//, '');
-}
-
-/**
- * Indexes the tar from its headers: bodies are skipped by offset and nothing but names and offsets
- * is kept, so a 1 GiB archive costs milliseconds and memory does not grow with its members' sizes.
- */
-async function indexArchive(file: string, source: TarSource): Promise<ArchiveIndex> {
-  const members = new Map<string, Member>();
-  const links = new Map<string, string>();
-  let count = 0;
-  for await (const h of walkTarHeaders((position, length) => source.read(position, length), source.size, file)) {
-    if (++count > MAX_MEMBERS) throw new ManifestError('INVALID_ARCHIVE', `${file}: more than ${MAX_MEMBERS} members; not a docker-archive`);
-    const name = h.name.replace(/^\.\//, '');
-    if ((h.type === 'symlink' || h.type === 'link') && h.linkname) links.set(name, linkTarget(name, h.type, h.linkname));
-    if (h.type !== 'file') continue;
-    // A later member of the same name replaces an earlier one, as extracting the tar would.
-    links.delete(name);
-    members.set(name, { offset: h.offset, size: h.size });
-  }
-  return { members, links };
-}
-
-/** Follows member symlinks (a few hops at most) to the member holding the bytes. */
-function resolveMember(index: ArchiveIndex, name: string): string {
-  let current = name;
-  for (let hops = 0; hops < 8 && index.links.has(current); hops++) current = index.links.get(current)!;
-  return current;
-}
 
 function parseJson<T>(schema: z.ZodType<T>, bytes: Buffer | undefined, where: string): T {
   if (!bytes) throw new ManifestError('INVALID_ARCHIVE', `${where}: missing from the archive`);
@@ -124,11 +74,9 @@ function parseJson<T>(schema: z.ZodType<T>, bytes: Buffer | undefined, where: st
 }
 
 /** A JSON member (manifest.json, a config), read on demand within the size limit. */
-async function readJsonMember(file: string, source: TarSource, index: ArchiveIndex, name: string): Promise<Buffer | undefined> {
-  const member = index.members.get(resolveMember(index, name));
-  if (!member) return undefined;
-  if (member.size > MAX_JSON_BYTES) throw new ManifestError('INVALID_ARCHIVE', `${file}: ${name}: ${member.size} bytes, more than the ${MAX_JSON_BYTES} a JSON member may have`);
-  return source.read(member.offset, member.size);
+async function readJsonMember(members: ArchiveMembers, name: string): Promise<Buffer | undefined> {
+  if (members.resolve(name) === undefined) return undefined;
+  return members.read(name, MAX_JSON_BYTES);
 }
 
 /**
@@ -147,27 +95,27 @@ async function readJsonMember(file: string, source: TarSource, index: ArchiveInd
  * }
  */
 export async function readDockerArchive(file: string, options: ReadDockerArchiveOptions = {}): Promise<DockerArchive> {
-  const source = await openTarSource(file, options.signal);
+  const members = await readArchiveMembers(file, options.signal ? { signal: options.signal } : {});
   try {
-    const images = await readImages(file, source, await indexArchive(file, source));
+    const images = await readImages(file, members);
     // A plain file's layers are opened by path: nothing needs to stay open.
-    if (!source.temporary) await source.close();
-    return { file, compression: source.compression, images, close: () => source.close() };
+    if (!members.temporary) await members.close();
+    return { file, compression: members.compression, images, close: () => members.close() };
   } catch (error) {
-    await source.close();
+    await members.close();
     throw error;
   }
 }
 
-async function readImages(file: string, source: TarSource, index: ArchiveIndex): Promise<ArchivedImage[]> {
-  const manifest = parseJson(ManifestSchema, await readJsonMember(file, source, index, 'manifest.json'), `${file}: manifest.json`);
+async function readImages(file: string, members: ArchiveMembers): Promise<ArchivedImage[]> {
+  const manifest = parseJson(ManifestSchema, await readJsonMember(members, 'manifest.json'), `${file}: manifest.json`);
   const configs = new Map<string, Buffer | undefined>();
   let jsonBytes = 0;
   const images: ArchivedImage[] = [];
   for (const [i, entry] of manifest.entries()) {
     const where = `${file}: manifest.json[${i}]`;
     if (!configs.has(entry.Config)) {
-      const bytes = await readJsonMember(file, source, index, entry.Config);
+      const bytes = await readJsonMember(members, entry.Config);
       jsonBytes += bytes?.length ?? 0;
       if (jsonBytes > MAX_TOTAL_JSON_BYTES) throw new ManifestError('INVALID_ARCHIVE', `${where}: the configs exceed ${MAX_TOTAL_JSON_BYTES} bytes together`);
       configs.set(entry.Config, bytes);
@@ -180,11 +128,9 @@ async function readImages(file: string, source: TarSource, index: ArchiveIndex):
     }
     const layers: ArchivedLayer[] = [];
     for (const [j, path] of entry.Layers.entries()) {
-      const member = index.members.get(resolveMember(index, path));
+      const member = await members.stat(path);
       if (!member) throw new ManifestError('INVALID_ARCHIVE', `${where}: layer ${path} is not in the archive`);
-      const head = await source.read(member.offset, Math.min(4, member.size));
-      const open = () => source.stream(member.offset, member.size);
-      layers.push({ path, size: member.size, diffId: diffIds[j]!, compression: detectCompression(head), open });
+      layers.push({ path, size: member.size, diffId: diffIds[j]!, compression: member.compression, open: () => members.open(path) });
     }
     const configDigest = `sha256:${createHash('sha256').update(configBytes!).digest('hex')}`;
     images.push({ repoTags: entry.RepoTags ?? [], configBytes: configBytes!, configDigest, config, layers });

@@ -31,7 +31,10 @@ function template(layers: number, cmd: string) {
 
 /** A layer that counts its reads; `known` declares its diffID up front. */
 function counted(bytes: Buffer, known: boolean): ArchiveLayer & { reads: number } {
-  const layer = { reads: 0, size: bytes.length, ...(known ? { diffId: sha(bytes) } : {}), open: () => (layer.reads++, Readable.from([bytes])) };
+  const layer = { reads: 0, size: bytes.length, ...(known ? { diffId: sha(bytes) } : {}), open: () => {
+    layer.reads++;
+    return Readable.from([bytes]);
+  } };
   return layer;
 }
 

@@ -24,7 +24,19 @@ export { type FetchedManifest, MANIFEST_SIZE_LIMIT, parseIndex, parseManifest, t
 export { type Descriptor, type Index, isIndexMediaType, MANIFEST_ACCEPT, type Manifest, MediaType, type Platform } from './media-types.js';
 export { formatPlatform, hostPlatform, parsePlatform, platformMatches, selectPlatform } from './platform.js';
 export { type PulledImage, type PulledLayer, pullImage, type PullImageOptions } from './pull-image.js';
-export { type ConfigSource, type ImageSource, type LayerSource, type PushedImage, pushImage, type PushImageOptions, type PushProgress } from './push-image.js';
+export {
+  type ConfigSource,
+  type ImageSource,
+  type LayerSource,
+  manifestBytes,
+  type PushedImage,
+  pushImage,
+  type PushImageOptions,
+  type PushProgress,
+} from './push-image.js';
+export { imageIndexBytes, type PushedIndex, pushIndex, type PushIndexOptions } from './push-index.js';
+export { type Artifact, attachArtifact, type AttachArtifactOptions, type AttachedArtifact } from './attach.js';
+export { type CopiedImage, copyImage, type CopyImageOptions } from './copy.js';
 export {
   apiHost,
   DOCKER_HUB,

@@ -99,7 +99,8 @@ async function pushLayer(client: RegistryClient, repo: string, layer: LayerSourc
   return { pushed, descriptor };
 }
 
-function manifestBytes(image: ImageSource, config: ConfigSource, configDigest: string, layers: readonly Descriptor[]): { bytes: Buffer; mediaType: string } {
+/** The exact manifest bytes {@link pushImage} sends for an image's config and layer descriptors (Docker schema 2 for a Docker config, else OCI). */
+export function manifestBytes(image: Pick<ImageSource, 'manifestMediaType' | 'artifactType' | 'subject' | 'annotations'>, config: ConfigSource, configDigest: string, layers: readonly Descriptor[]): { bytes: Buffer; mediaType: string } {
   const mediaType = image.manifestMediaType ?? (config.mediaType === MediaType.dockerConfig ? MediaType.dockerManifest : MediaType.ociManifest);
   const manifest: Manifest = {
     schemaVersion: 2,

@@ -156,7 +156,7 @@ describe('RegistryTransport', () => {
   });
 
   it('sends no Basic credentials to an insecure (plain http) registry off loopback', async () => {
-    const { f, calls } = fakeFetch((url, headers) => {
+    const { f, calls } = fakeFetch((_url, headers) => {
       if (headers.get('authorization')) return Response.json({ name: 'a', tags: [] });
       return new Response(null, { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
     });

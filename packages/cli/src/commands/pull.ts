@@ -6,8 +6,9 @@ import { dirname, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ArchiveLayer, checkImageName, type ImageConfigTemplate, ManifestError, repoTag, writeDockerArchive } from '@strata/manifest';
-import { hostPlatform, type PulledImage, pullImage, type Reference, RegistryDigestError, RegistryError } from '@strata/registry';
+import { hostPlatform, type Platform, type PulledImage, pullImage, type Reference, RegistryDigestError, RegistryError } from '@strata/registry';
 import { type Command, InvalidArgumentError } from 'commander';
+import { chosenPlatform, platformOption } from '../platform-option.js';
 import pLimit from 'p-limit';
 import { writeAtomically } from '@strata/image';
 import type { CommandContext } from '../context.js';
@@ -25,6 +26,7 @@ interface PullFlags extends RegistryFlags, ReportFlags {
   readonly os: string;
   readonly arch: string;
   readonly variant?: string;
+  readonly platform?: Platform;
   readonly finalName?: string;
   readonly finalTag: string;
   readonly sha256?: string;
@@ -202,15 +204,16 @@ export function registerPull(program: Command, context: CommandContext): void {
     .option('--os <os>', 'operating system to pick from a multi-platform image', 'linux')
     .option('--arch <arch>', 'architecture to pick, in GOARCH terms', host.architecture)
     .option('--variant <variant>', 'architecture variant to pick, e.g. v8 (default: any)')
+    .addOption(platformOption('os/arch[/variant] to pick, instead of --os, --arch and --variant'))
     .option('--final-name <name>', 'image name in the archive (default: the repository)')
     .option('--final-tag <tag>', 'image tag in the archive', 'latest')
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .option('--sha256 <hex>', 'expected sha256 of the written file; on a mismatch no file is written (default: not checked)', sha256Hex)
     .option('--max-size <size>', 'refuse an image whose layers add up to more than this, or a layer that inflates past it, e.g. 500M (default: 64G per layer, 256G in all)', size)
-    .action(async (reference: Reference, flags: PullFlags) => {
+    .action(async (reference: Reference, flags: PullFlags, command: Command) => {
       const { signal } = context;
       const report = createReporter(flags, context);
-      const platform = { os: flags.os, architecture: flags.arch, ...(flags.variant ? { variant: flags.variant } : {}) };
+      const platform = chosenPlatform(command, flags);
       const name = archiveName(flags.finalName ?? reference.repository, flags.finalTag);
       await checkOutputPath(flags.output);
       const limits = flags.maxSize !== undefined ? { maxImageSize: flags.maxSize, maxBlobSize: flags.maxSize } : {};

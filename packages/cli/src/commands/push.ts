@@ -15,6 +15,7 @@ import {
 } from '@strata/dockertools';
 import { type Image, pushImage, readImage } from '@strata/image';
 import { parseReference, type PushProgress, type Reference, RegistryError } from '@strata/registry';
+import type { SbomFormat } from '@strata/sbom';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
@@ -22,11 +23,13 @@ import { addRegistryOptions, type RegistryFlags, registryOptions } from '../regi
 import { formatBytes } from '../format.js';
 import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 import { addReportOptions, createReporter, type Reporter, type ReportFlags } from '../report.js';
+import { attachSbom, sbomBeforePush, sbomOption } from '../sbom-attach.js';
 
 interface PushFlags extends RegistryFlags, LayerFlags, ReportFlags {
   readonly tlsVerify: boolean;
   readonly jobs: number;
   readonly format?: 'v2s2' | 'oci';
+  readonly sbom?: SbomFormat;
 }
 
 /** Parses `--tls-verify false` style values. */
@@ -57,7 +60,7 @@ export function referenceArgument(value: string): Reference {
  * spec is a nix-shell image's when it names a derivation ("drv"), a buildImage one when its
  * `"builder"` key names buildImage(WithNixDb), else a streamLayeredImage one.
  */
-async function imageOf(file: string, context: CommandContext): Promise<Image> {
+export async function imageOf(file: string, context: CommandContext): Promise<Image> {
   if (!(await isSpecFile(file))) return readImage(file, { signal: context.signal });
   const run = {
     signal: context.signal,
@@ -104,26 +107,34 @@ export function registerPush(program: Command, context: CommandContext): void {
     .argument('<reference>', 'where to push: registry/repository[:tag]', referenceArgument)
     .option('--tls-verify <bool>', 'require https with a verified certificate unless the registry is on loopback', parseBoolean, true)
     .option('--jobs <n>', 'layers read, compressed and uploaded in parallel', positive, 4)
-    .addOption(new Option('--format <format>', 'manifest and media types: v2s2 (Docker schema 2) or oci (default: v2s2, oci with zstd)').choices(['v2s2', 'oci']));
+    .addOption(new Option('--format <format>', 'manifest and media types: v2s2 (Docker schema 2) or oci (default: v2s2, oci with zstd)').choices(['v2s2', 'oci']))
+    .addOption(sbomOption());
   addLayerOptions(command, 'gzip');
-  addReportOptions(command, 'print what was pushed as JSON on stdout: {reference, digest, mediaType, layers: [{digest, size, status}], config, uploadedBytes}');
+  addReportOptions(command, 'print what was pushed as JSON on stdout: {reference, digest, mediaType, layers: [{digest, size, status}], config, uploadedBytes, sbom?}');
   command.action(async (source: string, reference: Reference, flags: PushFlags) => {
     if (flags.format === 'v2s2' && flags.compression === 'zstd') throw new CliError('--compression zstd: Docker schema 2 (--format v2s2) has no zstd layers; use --format oci', 'USAGE');
     const compression = layerCompression(flags, 'gzip');
     const report = createReporter(flags, context);
     const image = await imageOf(resolve(source), report.context);
+    const sbom = await sbomBeforePush(image, flags.sbom, report.context).catch(async (error: unknown) => {
+      await image.dispose();
+      throw error;
+    });
+    // One set of client options (and so one password prompt) for the image and its SBOM.
+    const registry = registryOptions(flags, context);
     const pushed = await pushImage(image, reference, {
       ...compression,
       ...(flags.format ? { format: flags.format } : {}),
       ...layerCache(flags, report.context),
       concurrency: flags.jobs,
-      ...registryOptions(flags, context),
+      ...registry,
       signal: context.signal,
       onProgress: reporter(report, image.layers.length),
     }).finally(() => image.dispose());
     const skipped = pushed.layers.filter((l) => l.status !== 'uploaded').length;
     report.info(`pushed ${pushed.layers.length} layers (${skipped} already there), sent ${formatBytes(pushed.uploadedBytes)}`);
+    const attached = sbom ? await attachSbom(sbom, pushed, reference, registry, report) : undefined;
     const { reference: pinned, digest, mediaType, layers, config, uploadedBytes } = pushed;
-    report.result({ reference: pinned, digest, mediaType, layers, config, uploadedBytes }, `${pinned}\n`);
+    report.result({ reference: pinned, digest, mediaType, layers, config, uploadedBytes, ...(attached ? { sbom: attached } : {}) }, `${pinned}\n`);
   });
 }

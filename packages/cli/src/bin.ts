@@ -14,6 +14,14 @@ const onSignal = () => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// A reader that stops early (`strata --help | head`) closes the pipe. Text written straight to
+// stdout then ends strata quietly with 141, the status of a process SIGPIPE ends, as GNU tools do.
+// Commands that stream an image to stdout listen for the error themselves, abort and clean up.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  if (process.stdout.listenerCount('error') > 1) return;
+  process.exit(141);
+});
 const { main } = await import('./main.js');
 state = 'running';
 state = await main(process.argv.slice(2));

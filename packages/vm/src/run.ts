@@ -1,6 +1,6 @@
-import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve, sep } from 'node:path';
 import { type Accel, chooseAccel } from './accel.js';
 import { diffOverlay, type RootChange } from './changes.js';
 import { type FindVmComponentsOptions, findVmComponents } from './components.js';
@@ -98,6 +98,8 @@ export interface RunAsRootResult {
  */
 export async function runAsRoot(root: string, script: string | Uint8Array, options: RunAsRootOptions = {}): Promise<RunAsRootResult> {
   const settings = await validate(root, options);
+  const scriptBytes = typeof script === 'string' ? Buffer.byteLength(script) : script.byteLength;
+  if (scriptBytes > MAX_SCRIPT_BYTES) throw new VmOptionError(`vm: the script is ${scriptBytes} bytes, more than the ${MAX_SCRIPT_BYTES} a script may have`);
   const components = await findVmComponents(options.components);
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const initramfs = await buildInitramfs(components, { cacheDir });
@@ -191,6 +193,15 @@ interface Settings {
   readonly ownership: ReadonlyMap<string, PathOwnership>;
 }
 
+/** A runAsRoot script is shell text: far more than any is a mistake, not a script to hold in memory and in the guest. */
+const MAX_SCRIPT_BYTES = 16 << 20;
+
+/** True when `inner` is `outer` or below it, both resolved through links. */
+async function within(inner: string, outer: string): Promise<boolean> {
+  const [a, b] = await Promise.all([realpath(inner), realpath(outer)]);
+  return a === b || a.startsWith(b.endsWith(sep) ? b : b + sep);
+}
+
 async function validate(root: string, options: RunAsRootOptions): Promise<Settings> {
   options.signal?.throwIfAborted();
   if (typeof root !== 'string' || !(await stat(root).catch(() => undefined))?.isDirectory()) {
@@ -212,7 +223,7 @@ async function validate(root: string, options: RunAsRootOptions): Promise<Settin
   }
   const accel = options.accel ?? (process.env.STRATA_VM_ACCEL as Accel | 'auto' | undefined) ?? 'auto';
   if (!['auto', 'kvm', 'tcg'].includes(accel)) throw new VmOptionError(`vm: accel must be auto, kvm or tcg, got ${JSON.stringify(accel)}`);
-  return {
+  const settings = {
     mounts,
     memory: positive('buildVMMemorySize', options.buildVMMemorySize, 512),
     disk: positive('diskSize', options.diskSize, 1024),
@@ -220,6 +231,12 @@ async function validate(root: string, options: RunAsRootOptions): Promise<Settin
     accel,
     ownership: checkOwnership(options.ownership),
   };
+  // The working copy of the root is made under tmpDir: inside the root it would copy into itself.
+  const tmp = options.tmpDir ?? tmpdir();
+  if (await within(tmp, root).catch(() => false)) {
+    throw new VmOptionError(`vm: root ${root} contains tmpDir ${tmp}, where its copy would be made; give a tmpDir (TMPDIR) outside it`);
+  }
+  return settings;
 }
 
 async function writeControl(ctl: string, script: string | Uint8Array, settings: Settings): Promise<void> {

@@ -22,6 +22,22 @@ describe('runAsRoot options', () => {
     await expect(runAsRoot('/', 'true', { buildVMMemorySize: 0 })).rejects.toThrow(/buildVMMemorySize must be a positive integer/);
     await expect(runAsRoot('/', 'true', { mounts: [{ host: '/nix', guest: 'nix' }] })).rejects.toThrow(/mounts\[0\]\.guest must be an absolute path/);
   });
+
+  it('refuses a root that holds its own working copy (it would copy into itself), and a script past 16 MiB', async () => {
+    const dir = await makeTempDir('strata-vm-self-');
+    try {
+      const tmp = join(dir.path, 'tmp');
+      await mkdir(tmp);
+      const inside = runAsRoot(dir.path, 'true', { tmpDir: tmp });
+      await expect(inside).rejects.toBeInstanceOf(VmOptionError);
+      await expect(inside).rejects.toThrow(`vm: root ${dir.path} contains tmpDir ${tmp}, where its copy would be made; give a tmpDir (TMPDIR) outside it`);
+      await expect(runAsRoot(tmp, 'true', { tmpDir: tmp })).rejects.toThrow(/contains tmpDir/);
+      await expect(runAsRoot(dir.path, 'x'.repeat((16 << 20) + 1), { tmpDir: '/tmp' })).rejects.toThrow('vm: the script is 16777217 bytes, more than the 16777216 a script may have');
+      expect(await readdir(tmp)).toEqual([]);
+    } finally {
+      await dir.remove();
+    }
+  });
 });
 
 describe.runIf(hasPeers('qemu-system-x86_64', 'busybox', 'getfattr', 'setfattr'))('runAsRoot refusing before it boots', () => {

@@ -122,7 +122,7 @@ describe.runIf(hasPeers('nix-build'))('strata export and strata merge', () => {
     const out = join(dir.path, 'bad-merge.tar');
     const result = await runStrata(['merge', image, junk, '-o', out], env());
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toMatch(new RegExp(`^strata: INVALID_IMAGE: ${junk}: cannot decompress \\(gzip\\): `));
+    expect(result.stderr).toMatch(new RegExp(`^strata: INVALID_ARCHIVE: ${junk}: cannot decompress \\(gzip\\): `));
     expect((await readdir(dir.path)).filter((f) => f.startsWith('bad-merge') || f.includes('.partial'))).toEqual([]);
     expect(await readdir(work)).toEqual([]);
     // A gzip file that decompresses but holds no archive: named as given, not as its decompressed copy.

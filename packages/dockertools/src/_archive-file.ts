@@ -1,9 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { archivedImage, type Compressor, decompressor, type Image, ImageError } from '@strata/image';
+import { archivedImage, type Compressor, type Image, ImageError } from '@strata/image';
 import { type Compression, detectCompression, readDockerArchive } from '@strata/manifest';
 import { DockerToolsError } from './errors.js';
 
@@ -29,39 +25,28 @@ export async function fileCompression(file: string): Promise<Compression | undef
   }
 }
 
+/** The images of an archive file, and what releases the decompressed copy they are read from. */
+export interface ArchiveImages {
+  readonly images: Image[];
+  /** Releases the archive's decompressed copy (a compressed file's); its images cannot be read afterwards. Idempotent. */
+  close(): Promise<void>;
+}
+
 /**
- * A docker-archive whose layers can be read by offset. A file compressed as a whole is decompressed
- * once into `workDir`: reading its layers from the compressed file would decompress it again from
- * the start for every layer (what nixpkgs does too: it unpacks its inputs first).
+ * Every image of a docker-archive file (plain, gz or zstd), each a lazy Image named after `file` in
+ * messages. A file compressed as a whole is decompressed once, into an unnamed file in `tmpDir`, so
+ * its layers are read by offset (as nixpkgs unpacks its inputs first) rather than decompressed again
+ * from the start for each layer.
  */
-async function plainArchive(file: string, workDir: string, signal?: AbortSignal): Promise<string> {
-  const compression = await fileCompression(file);
-  if (compression === undefined || compression === 'none') return file;
-  const plain = join(workDir, `${randomBytes(4).toString('hex')}-${basename(file)}.tar`);
+export async function readArchiveImages(file: string, tmpDir: string, signal?: AbortSignal): Promise<ArchiveImages> {
+  const archive = await readDockerArchive(file, { tmpDir, ...(signal ? { signal } : {}) });
   try {
-    await pipeline(createReadStream(file), decompressor(compression), createWriteStream(plain, { flags: 'wx' }), signal ? { signal } : {});
+    if (archive.images.length === 0) throw new ImageError('INVALID_IMAGE', `${file}: manifest.json lists no image`);
+    return { images: archive.images.map((image) => archivedImage(file, image)), close: () => archive.close() };
   } catch (error) {
-    if ((error as Error).name === 'AbortError' || (error as NodeJS.ErrnoException).syscall !== undefined) throw error;
-    throw new ImageError('INVALID_IMAGE', `${file}: cannot decompress (${compression}): ${(error as Error).message}`, { cause: error });
-  }
-  return plain;
-}
-
-/** Messages about the decompressed copy name the file the user gave. */
-function naming<T>(plain: string, file: string, read: () => Promise<T>): Promise<T> {
-  if (plain === file) return read();
-  return read().catch((error: unknown) => {
-    if (error instanceof Error) error.message = error.message.replaceAll(plain, file);
+    await archive.close();
     throw error;
-  });
-}
-
-/** Every image of a docker-archive file (plain, gz or zstd), each a lazy Image named after `file` in messages. */
-export async function readArchiveImages(file: string, workDir: string, signal?: AbortSignal): Promise<Image[]> {
-  const plain = await plainArchive(file, workDir, signal);
-  const archive = await naming(plain, file, () => readDockerArchive(plain));
-  if (archive.images.length === 0) throw new ImageError('INVALID_IMAGE', `${file}: manifest.json lists no image`);
-  return archive.images.map((image) => archivedImage(file, image));
+  }
 }
 
 /** nixpkgs' `fromImage`, `fromImageName`, `fromImageTag`. */
@@ -79,7 +64,7 @@ export interface FromImageOptions {
  * and silently takes the first image otherwise; strata refuses one without the other, which would
  * select an image the user did not ask for.
  */
-export async function readFromImage(options: FromImageOptions, workDir: string, signal?: AbortSignal): Promise<Image> {
+export async function readFromImage(options: FromImageOptions, tmpDir: string, signal?: AbortSignal): Promise<{ image: Image; close(): Promise<void> }> {
   const { fromImage, fromImageName: name, fromImageTag: tag } = options;
   if ((name === undefined) !== (tag === undefined)) {
     throw new DockerToolsError('INVALID_OPTION', `options.${name === undefined ? 'fromImageName' : 'fromImageTag'}: required with ${name === undefined ? 'fromImageTag' : 'fromImageName'} (an image is selected by both)`);
@@ -87,13 +72,14 @@ export async function readFromImage(options: FromImageOptions, workDir: string, 
   if (typeof fromImage !== 'string') {
     if (name !== undefined) throw new DockerToolsError('INVALID_OPTION', 'options.fromImageName: selects an image of an archive file, but fromImage is an image value');
     if (typeof fromImage !== 'object' || fromImage === null || !Array.isArray(fromImage.layers)) throw new DockerToolsError('INVALID_OPTION', 'options.fromImage: required, a docker-archive file or an image');
-    return fromImage;
+    return { image: fromImage, close: async () => {} };
   }
-  const images = await readArchiveImages(fromImage, workDir, signal);
-  if (name === undefined) return images[0]!;
+  const { images, close } = await readArchiveImages(fromImage, tmpDir, signal);
+  if (name === undefined) return { image: images[0]!, close };
   const wanted = `${name}:${tag}`;
   const found = images.find((image) => image.repoTags.includes(wanted));
-  if (found) return found;
+  if (found) return { image: found, close };
+  await close();
   const available = images.flatMap((image) => image.repoTags);
   throw new ImageError('INVALID_IMAGE', `${fromImage}: no image ${wanted} (the archive has ${available.length > 0 ? available.join(', ') : 'only untagged images'})`);
 }

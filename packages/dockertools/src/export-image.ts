@@ -65,10 +65,11 @@ export async function exportImage(options: ExportImageOptions): Promise<Exported
   const work = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'strata-export-'));
   const dispose = () => rm(work, { recursive: true, force: true });
   try {
-    const image = await readFromImage(options, work, signal);
+    const { image, close } = await readFromImage(options, work, signal);
     const rootfs = join(work, 'rootfs');
     const name = options.name ?? (typeof options.fromImage === 'string' ? basename(options.fromImage) : 'image');
-    const tree = await unpackImage(image, rootfs, { name, ...(bound === undefined ? {} : { maxBytes: bound }), ...(signal ? { signal } : {}) });
+    // Once unpacked, the image's archive (and its decompressed copy) is no longer needed.
+    const tree = await unpackImage(image, rootfs, { name, ...(bound === undefined ? {} : { maxBytes: bound }), ...(signal ? { signal } : {}) }).finally(close);
     const plan = await scanDirectoryLayer(rootfs, { mtime: EXPORT_MTIME, overrides: tree.entries });
     return {
       size: plan.size,

@@ -44,17 +44,22 @@ export async function mergeImages(inputs: readonly (string | Image)[], options: 
   if (!Array.isArray(inputs) || inputs.length === 0) throw new DockerToolsError('INVALID_OPTION', 'images: at least one image to merge');
   const work = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'strata-merge-'));
   let disposed = false;
+  const closes: (() => Promise<void>)[] = [];
   const dispose = async () => {
     if (disposed) return;
     disposed = true;
+    for (const close of closes) await close();
     for (const input of inputs) if (typeof input !== 'string') await input.dispose();
     await rm(work, { recursive: true, force: true });
   };
   try {
     const images: Image[] = [];
     for (const input of inputs) {
-      if (typeof input === 'string') images.push(...(await readArchiveImages(input, work, options.signal)));
-      else images.push(input);
+      if (typeof input === 'string') {
+        const archive = await readArchiveImages(input, work, options.signal);
+        closes.push(archive.close);
+        images.push(...archive.images);
+      } else images.push(input);
     }
     const last = inputs.at(-1)!;
     const compression = typeof last === 'string' ? await fileCompression(last) : undefined;

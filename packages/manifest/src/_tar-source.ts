@@ -72,10 +72,10 @@ async function freeBytes(dir: string): Promise<number> {
  * once. Only the open descriptor keeps it, so it goes away when the descriptor is closed, whether
  * reading succeeds, fails, is aborted, or the process is killed.
  */
-async function unnamedFile(): Promise<{ handle: FileHandle; dir: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'strata-archive-'));
+async function unnamedFile(parent: string): Promise<{ handle: FileHandle; dir: string }> {
+  const dir = await mkdtemp(join(parent, 'strata-archive-'));
   try {
-    return { handle: await open(join(dir, 'archive.tar'), 'wx+', 0o600), dir: tmpdir() };
+    return { handle: await open(join(dir, 'archive.tar'), 'wx+', 0o600), dir: parent };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -184,8 +184,9 @@ function fromHandle(handle: FileHandle, compression: Compression, size: number, 
  * it from there by offset, so memory stays bounded and each layer is read once, however many
  * members and layers the archive has.
  */
-async function spool(file: string, input: Readable, compression: Compression, signal: AbortSignal | undefined): Promise<TarSource> {
-  const { handle, dir } = await unnamedFile();
+async function spool(file: string, input: Readable, compression: Compression, options: TarSourceOptions): Promise<TarSource> {
+  const { signal } = options;
+  const { handle, dir } = await unnamedFile(options.tmpDir ?? tmpdir());
   try {
     const sink = appendStream(handle);
     const stages = decompressor(compression);
@@ -201,19 +202,27 @@ async function spool(file: string, input: Readable, compression: Compression, si
   }
 }
 
+/** Options for {@link openTarSource}. */
+export interface TarSourceOptions {
+  /** Stops decompressing; the temporary copy is removed. */
+  readonly signal?: AbortSignal | undefined;
+  /** Where the decompressed copy of a compressed archive or a pipe is made. @default os.tmpdir() */
+  readonly tmpDir?: string | undefined;
+}
+
 /**
  * Opens an archive's tar bytes for reading by offset: a plain file directly; a compressed file or
  * a pipe (`<(zcat base.tar.gz)`) through an unnamed decompressed copy. Anything else (a directory,
  * a device) is refused.
  */
-export async function openTarSource(file: string, signal?: AbortSignal): Promise<TarSource> {
+export async function openTarSource(file: string, options: TarSourceOptions = {}): Promise<TarSource> {
   const st = await stat(file).catch((e: unknown) => {
     throw new ManifestError('NOT_FOUND', `${file}: cannot open: ${(e as Error).message}`, { cause: e });
   });
   if (!st.isFile() && !st.isFIFO()) throw new ManifestError('INVALID_ARCHIVE', `${file}: is ${kindOf(st)}, not a docker-archive file`);
   if (st.isFIFO()) {
     const { head, all } = await peek(createReadStream(file, { highWaterMark: 1 << 20 }), 4);
-    return spool(file, all, detectCompression(head), signal);
+    return spool(file, all, detectCompression(head), options);
   }
   const handle = await open(file, 'r');
   try {
@@ -222,7 +231,7 @@ export async function openTarSource(file: string, signal?: AbortSignal): Promise
     const compression = detectCompression(head);
     if (compression === 'none') return fromHandle(handle, compression, st.size, file);
     await handle.close();
-    return await spool(file, createReadStream(file, { highWaterMark: 1 << 20 }), compression, signal);
+    return await spool(file, createReadStream(file, { highWaterMark: 1 << 20 }), compression, options);
   } catch (error) {
     await handle.close().catch(() => {});
     throw error;

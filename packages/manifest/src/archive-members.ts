@@ -15,6 +15,8 @@ interface Member {
 export interface ReadArchiveMembersOptions {
   /** Stops decompressing a compressed archive; its temporary copy is removed. @default none */
   readonly signal?: AbortSignal;
+  /** Where the decompressed copy of a compressed archive (or a pipe) is made, unnamed. @default os.tmpdir() */
+  readonly tmpDir?: string;
   /** Refuse an archive with more members than this (an image archive has a few per layer). @default 100000 */
   readonly maxMembers?: number;
 }
@@ -66,7 +68,7 @@ function linkTarget(name: string, type: 'symlink' | 'link', linkname: string): s
  */
 export async function readArchiveMembers(file: string, options: ReadArchiveMembersOptions = {}): Promise<ArchiveMembers> {
   const maxMembers = options.maxMembers ?? DEFAULT_MAX_MEMBERS;
-  const source: TarSource = await openTarSource(file, options.signal);
+  const source: TarSource = await openTarSource(file, { signal: options.signal, tmpDir: options.tmpDir });
   const members = new Map<string, Member>();
   const links = new Map<string, string>();
   try {

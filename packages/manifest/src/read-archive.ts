@@ -42,6 +42,8 @@ export interface DockerArchive {
 export interface ReadDockerArchiveOptions {
   /** Stops decompressing a compressed archive; its temporary copy is removed. @default none */
   readonly signal?: AbortSignal;
+  /** Where the decompressed copy of a compressed archive (or a pipe) is made, unnamed. @default os.tmpdir() */
+  readonly tmpDir?: string;
 }
 
 const ManifestSchema = z.array(
@@ -95,7 +97,7 @@ async function readJsonMember(members: ArchiveMembers, name: string): Promise<Bu
  * }
  */
 export async function readDockerArchive(file: string, options: ReadDockerArchiveOptions = {}): Promise<DockerArchive> {
-  const members = await readArchiveMembers(file, options.signal ? { signal: options.signal } : {});
+  const members = await readArchiveMembers(file, { ...(options.signal ? { signal: options.signal } : {}), ...(options.tmpDir ? { tmpDir: options.tmpDir } : {}) });
   try {
     const images = await readImages(file, members);
     // A plain file's layers are opened by path: nothing needs to stay open.

@@ -30,3 +30,28 @@ export async function bestOf(n, fn) {
   }
   return best;
 }
+
+/** The median of a list of numbers. */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * Seconds from spawning `command` until its first stdout byte; the child is then killed (it is
+ * ours, by its own handle) so a long stream is not paid for.
+ */
+export function timeFirstByte(command, args) {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let seconds;
+    child.stdout.once('data', () => {
+      seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      child.kill('SIGKILL');
+    });
+    child.on('error', reject);
+    child.on('close', () => (seconds === undefined ? reject(new Error(`${command} ${args.join(' ')} wrote nothing`)) : resolve(seconds)));
+  });
+}

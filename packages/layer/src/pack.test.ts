@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LayerError } from './errors.js';
 import { packLayer } from './pack.js';
 import { scanLayer } from './scan.js';
+import { writeTar } from './tar.js';
 
 const LONG = `${'deep/'.repeat(12)}${'n'.repeat(120)}.txt`;
 const STORE_A = '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-app-1.0';
@@ -64,6 +65,35 @@ print(json.dumps(out))
 `;
   const { stdout } = await run('python3', ['-c', script, file]);
   return JSON.parse(stdout) as Member[];
+}
+
+/** Deterministic bytes that differ at every offset of a file and between files. */
+function pattern(size: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) out[i] = (Math.imul(i + 1, 2654435761) >>> 24) ^ seed;
+  return out;
+}
+
+const PIN_PATH = '/nix/store/gggggggggggggggggggggggggggggggg-pin';
+/** File sizes around every boundary a writer has: tar blocks, read pieces, a buffer ring larger than 8 MiB. */
+const PIN_SIZES = [0, 1, 511, 512, 513, 4095, 65_536, 100_001, (1 << 20) + 3, (9 << 20) + 1234, 3 << 20];
+
+/**
+ * A store path whose every mode is set explicitly (so the umask does not change the bytes): files
+ * of PIN_SIZES, a long name, a non-ASCII name, a hardlink, symlinks short and long.
+ */
+async function makePinStore(dir: string): Promise<void> {
+  const base = join(dir, PIN_PATH);
+  await mkdir(join(base, 'lib/sub'), { recursive: true });
+  await mkdir(join(base, LONG, '..'), { recursive: true });
+  for (const [i, size] of PIN_SIZES.entries()) await writeFile(join(base, 'lib', `f${i}`), pattern(size, i));
+  await writeFile(join(base, 'lib/sub/ünïcødé-名前.txt'), 'unicode\n');
+  await writeFile(join(base, LONG), 'long\n');
+  await link(join(base, 'lib/f8'), join(base, 'lib/sub/hardlink'));
+  await symlink('../lib/f3', join(base, 'lib/sub/link'));
+  await symlink(`/nix/store/${'y'.repeat(150)}-long-target`, join(base, 'lib/long-link'));
+  const { stdout } = await run('find', [base, '-not', '-type', 'l']);
+  for (const path of stdout.split('\n').filter(Boolean)) await chmod(path, path.includes('/lib/f1') ? 0o4755 : 0o755);
 }
 
 /** A store path with 40 MiB in two files, large enough for the worker-thread hash. */
@@ -123,6 +153,37 @@ describe('packLayer', () => {
     await pipeline(layer, slow);
     expect(total).toBe(layer.size);
     expect(await layer.digest).toBe(`sha256:${hash.digest('hex')}`);
+  });
+
+  // Pinned so that changes to how layers are read and written (for speed) provably keep every byte.
+  it('writes the same bytes as it always has, for files of every size around a boundary', async () => {
+    const dir = join(tmp.path, 'pin');
+    await makePinStore(dir);
+    const layer = packLayer(await scanLayer([PIN_PATH], { storeRoot: dir, mtime: 1 }));
+    const bytes = await buffer(layer);
+    expect(bytes.length).toBe(layer.size);
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    expect(await layer.digest).toBe(`sha256:${hex}`);
+    expect(hex).toBe('2c4ebc0fed972f0e593e7d61bcf47a3dd8881e102f0a2e086dd3304154976c08');
+  });
+
+  it('writes the same bytes as it always has inside an outer archive, as docker-archives hold layers', async () => {
+    const dir = join(tmp.path, 'pin-outer');
+    await makePinStore(dir);
+    const plans = [await scanLayer([PIN_PATH], { storeRoot: dir, mtime: 1 }), await scanLayer([PIN_PATH], { storeRoot: dir, mtime: 7, uid: 5, uname: 'u'.repeat(40) })];
+    const owner = { type: 'file' as const, mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: 1 };
+    const layers = plans.map((plan) => packLayer(plan));
+    const outer = writeTar(
+      [
+        ...plans.map((plan, i) => ({ ...owner, name: `layers/00${i + 1}.tar`, size: plan.size, body: () => layers[i]! })),
+        { ...owner, name: 'manifest.json', size: 2, body: Buffer.from('[]') },
+      ],
+      { digest: false },
+    );
+    const bytes = await buffer(outer);
+    expect(bytes.length).toBe(outer.size);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe('0d317e5d453ec9c515910c9d092a402d5ef3fcfc1a7e388954d70626ba7e302d');
+    expect(await layers[0]!.digest).toBe('sha256:2c4ebc0fed972f0e593e7d61bcf47a3dd8881e102f0a2e086dd3304154976c08');
   });
 
   it('is byte-for-byte deterministic', async () => {

@@ -1,20 +1,20 @@
-// Exact byte sizes of tar entries as tar-stream writes them, so a tar's size is known from
-// metadata alone, before any file is read. Mirrors tar-stream 3's pack.js/headers.js: a plain
-// ustar header when every field fits, otherwise a PAX extended header (`path`, `linkpath` and the
-// records from paxRecords) followed by the ustar header.
+// Tar headers exactly as tar-stream 3 writes them (pack.js/headers.js), encoded here so archives can
+// be written straight into a reused buffer: a plain ustar header when every field fits, otherwise a
+// PAX extended header (`path`, `linkpath` and the records from paxRecords) followed by the ustar
+// header. The sizes follow from the same code, so a tar's size is known from metadata alone.
 import type { TarHeader } from './tar-entry.js';
 
 const BLOCK = 512;
 const MAX_ID = 0o777777;
-const NON_ASCII = /[^\x00-\x7f]/;
 
 /** Rounds a byte count up to whole 512-byte blocks. */
 export function padToBlock(size: number): number {
   return Math.ceil(size / BLOCK) * BLOCK;
 }
 
+/** ASCII and at most `max` bytes (UTF-8 takes one byte per UTF-16 unit only for ASCII). */
 function fitsField(value: string, max: number): boolean {
-  return !NON_ASCII.test(value) && Buffer.byteLength(value) <= max;
+  return value.length <= max && Buffer.byteLength(value) === value.length;
 }
 
 /**
@@ -22,6 +22,17 @@ function fitsField(value: string, max: number): boolean {
  * non-ASCII owner names), or undefined when a plain ustar header can hold the entry.
  */
 export function paxRecords(header: TarHeader): Record<string, string> | undefined {
+  // Asked twice for every entry (sizing and writing): the common case first, allocating nothing.
+  if (
+    header.uid <= MAX_ID &&
+    header.gid <= MAX_ID &&
+    fitsField(header.name, 100) &&
+    fitsField(header.uname, 32) &&
+    fitsField(header.gname, 32) &&
+    (header.linkname === undefined || fitsField(header.linkname, 100))
+  ) {
+    return undefined;
+  }
   const extra: Record<string, string> = {};
   if (header.uid > MAX_ID) extra.uid = String(header.uid);
   if (header.gid > MAX_ID) extra.gid = String(header.gid);
@@ -43,21 +54,146 @@ function paxRecord(key: string, value: string): string {
   return `${len + digits}${body}`;
 }
 
-/** The bytes of the PAX extended header body tar-stream writes for `header` with `records`. */
-export function paxBodySize(header: TarHeader, records: Record<string, string>): number {
+/** The PAX extended header body tar-stream writes for `header` with `records`. */
+function paxBody(header: TarHeader, records: Record<string, string>): string {
   let text = paxRecord('path', header.name);
   if (header.linkname) text += paxRecord('linkpath', header.linkname);
   for (const [key, value] of Object.entries(records)) text += paxRecord(key, value);
-  return Buffer.byteLength(text);
+  return text;
+}
+
+/** Bytes of the header block(s) of one entry: one ustar block, or a PAX header, its padded body and the ustar block. */
+function headerSize(header: TarHeader): number {
+  const records = paxRecords(header);
+  return records ? 2 * BLOCK + padToBlock(Buffer.byteLength(paxBody(header, records))) : BLOCK;
 }
 
 /** Bytes one entry occupies in the archive: header block(s) plus its padded content. */
 export function entrySize(header: TarHeader): number {
-  const records = paxRecords(header);
-  const pax = records ? BLOCK + padToBlock(paxBodySize(header, records)) : 0;
-  const body = header.type === 'file' ? padToBlock(header.size) : 0;
-  return pax + BLOCK + body;
+  return headerSize(header) + (header.type === 'file' ? padToBlock(header.size) : 0);
 }
 
-/** The two zero blocks that end every archive tar-stream writes. */
+/** The two zero blocks that end every archive. */
 export const END_OF_ARCHIVE = 2 * BLOCK;
+
+const TYPE_FLAGS: Record<TarHeader['type'] | 'pax-header', number> = {
+  file: 0,
+  symlink: 2,
+  'character-device': 3,
+  'block-device': 4,
+  directory: 5,
+  fifo: 6,
+  'pax-header': 72,
+};
+
+/** tar-stream's encodeOct: zero-padded octal and a space, or all sevens when the value does not fit. */
+function octal(value: number, digits: number): string {
+  const text = value.toString(8);
+  return text.length > digits ? `${'7'.repeat(digits)} ` : `${'0'.repeat(digits - text.length)}${text} `;
+}
+
+/** octal() written into `block` at `at`, digit by digit for the usual whole numbers (no string made). */
+function putOctal(block: Buffer, at: number, value: number, digits: number): void {
+  if (!(Number.isSafeInteger(value) && value >= 0 && value < 8 ** digits)) {
+    block.write(octal(value, digits), at, 'latin1');
+    return;
+  }
+  let rest = value;
+  for (let i = at + digits - 1; i >= at; i--) {
+    block[i] = 0x30 + (rest % 8);
+    rest = Math.floor(rest / 8);
+  }
+  block[at + digits] = 0x20;
+}
+
+/** Seconds as tar-stream derives them from the Date it is given (a 32-bit integer, 0 when out of range). */
+function mtimeField(seconds: number): number {
+  // Whole seconds in Date's range come back unchanged before the 32-bit cut; only others need the Date.
+  if (Number.isInteger(seconds) && Math.abs(seconds) <= 8.64e12) return seconds | 0;
+  return (new Date(seconds * 1000).getTime() / 1000) | 0;
+}
+
+interface UstarFields {
+  readonly name: string;
+  readonly type: TarHeader['type'] | 'pax-header';
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly mtime: number;
+  readonly linkname: string;
+  readonly uname: string;
+  readonly gname: string;
+  readonly devmajor: number;
+  readonly devminor: number;
+}
+
+/** One ustar block at `out[at..at+512)`, which must be zero. */
+function writeUstar(f: UstarFields, out: Buffer, at: number): void {
+  const block = at === 0 && out.length === BLOCK ? out : out.subarray(at, at + BLOCK);
+  block.write(f.name, 0);
+  putOctal(block, 100, f.mode & 0o7777, 6);
+  putOctal(block, 108, f.uid, 6);
+  putOctal(block, 116, f.gid, 6);
+  if (f.size >= 8 ** 11) {
+    // base-256 for sizes of 8 GiB and more
+    block[124] = 0x80;
+    let n = f.size;
+    for (let i = 11; i > 0; i--) {
+      block[124 + i] = n & 0xff;
+      n = Math.floor(n / 0x100);
+    }
+  } else {
+    putOctal(block, 124, f.size, 11);
+  }
+  putOctal(block, 136, mtimeField(f.mtime), 11);
+  block[156] = 0x30 + TYPE_FLAGS[f.type];
+  if (f.linkname) block.write(f.linkname, 157);
+  block.set(MAGIC, 257);
+  if (f.uname) block.write(f.uname, 265);
+  if (f.gname) block.write(f.gname, 297);
+  putOctal(block, 329, f.devmajor, 6);
+  putOctal(block, 337, f.devminor, 6);
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 148; i++) sum += block[i]!;
+  for (let i = 156; i < BLOCK; i++) sum += block[i]!;
+  putOctal(block, 148, sum, 6);
+}
+
+/** "ustar\0" and version "00", as POSIX ustar has them. */
+const MAGIC = Buffer.from('ustar\x0000', 'latin1');
+
+/**
+ * The header block(s) of an entry, as tar-stream writes them for the header strata gives it:
+ * permission bits only, owner names blank when PAX carries them, sizes only for files. A plain
+ * header is written into `scratch` when given (512 bytes, reused by one writer), else a new buffer.
+ */
+export function encodeHeader(header: TarHeader, scratch?: Buffer): Buffer {
+  const records = paxRecords(header);
+  const fields: UstarFields = {
+    name: header.name,
+    type: header.type,
+    mode: header.mode,
+    uid: header.uid,
+    gid: header.gid,
+    size: header.type === 'file' ? header.size : 0,
+    mtime: header.mtime,
+    linkname: header.linkname ?? '',
+    uname: records?.uname === undefined ? header.uname : '',
+    gname: records?.gname === undefined ? header.gname : '',
+    devmajor: header.devmajor ?? 0,
+    devminor: header.devminor ?? 0,
+  };
+  if (records === undefined) {
+    const out = scratch === undefined ? Buffer.alloc(BLOCK) : scratch.fill(0);
+    writeUstar(fields, out, 0);
+    return out;
+  }
+  const body = Buffer.from(paxBody(header, records));
+  const out = Buffer.alloc(2 * BLOCK + padToBlock(body.length));
+  const pax = { ...fields, name: 'PaxHeader', linkname: fields.linkname && 'PaxHeader' };
+  writeUstar({ ...pax, type: 'pax-header', size: body.length }, out, 0);
+  body.copy(out, BLOCK);
+  writeUstar(pax, out, out.length - BLOCK);
+  return out;
+}

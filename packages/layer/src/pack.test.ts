@@ -10,6 +10,7 @@ import { LayerError } from './errors.js';
 import { packLayer } from './pack.js';
 import { scanLayer } from './scan.js';
 import { writeTar } from './tar.js';
+import { makePinStore, PIN_DIGEST, PIN_PATH } from '../test/_pin-store.js';
 
 const LONG = `${'deep/'.repeat(12)}${'n'.repeat(120)}.txt`;
 const STORE_A = '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-app-1.0';
@@ -65,35 +66,6 @@ print(json.dumps(out))
 `;
   const { stdout } = await run('python3', ['-c', script, file]);
   return JSON.parse(stdout) as Member[];
-}
-
-/** Deterministic bytes that differ at every offset of a file and between files. */
-function pattern(size: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) out[i] = (Math.imul(i + 1, 2654435761) >>> 24) ^ seed;
-  return out;
-}
-
-const PIN_PATH = '/nix/store/gggggggggggggggggggggggggggggggg-pin';
-/** File sizes around every boundary a writer has: tar blocks, read pieces, a buffer ring larger than 8 MiB. */
-const PIN_SIZES = [0, 1, 511, 512, 513, 4095, 65_536, 100_001, (1 << 20) + 3, (9 << 20) + 1234, 3 << 20];
-
-/**
- * A store path whose every mode is set explicitly (so the umask does not change the bytes): files
- * of PIN_SIZES, a long name, a non-ASCII name, a hardlink, symlinks short and long.
- */
-async function makePinStore(dir: string): Promise<void> {
-  const base = join(dir, PIN_PATH);
-  await mkdir(join(base, 'lib/sub'), { recursive: true });
-  await mkdir(join(base, LONG, '..'), { recursive: true });
-  for (const [i, size] of PIN_SIZES.entries()) await writeFile(join(base, 'lib', `f${i}`), pattern(size, i));
-  await writeFile(join(base, 'lib/sub/ünïcødé-名前.txt'), 'unicode\n');
-  await writeFile(join(base, LONG), 'long\n');
-  await link(join(base, 'lib/f8'), join(base, 'lib/sub/hardlink'));
-  await symlink('../lib/f3', join(base, 'lib/sub/link'));
-  await symlink(`/nix/store/${'y'.repeat(150)}-long-target`, join(base, 'lib/long-link'));
-  const { stdout } = await run('find', [base, '-not', '-type', 'l']);
-  for (const path of stdout.split('\n').filter(Boolean)) await chmod(path, path.includes('/lib/f1') ? 0o4755 : 0o755);
 }
 
 /** A store path with 40 MiB in two files, large enough for the worker-thread hash. */
@@ -164,7 +136,7 @@ describe('packLayer', () => {
     expect(bytes.length).toBe(layer.size);
     const hex = createHash('sha256').update(bytes).digest('hex');
     expect(await layer.digest).toBe(`sha256:${hex}`);
-    expect(hex).toBe('2c4ebc0fed972f0e593e7d61bcf47a3dd8881e102f0a2e086dd3304154976c08');
+    expect(`sha256:${hex}`).toBe(PIN_DIGEST);
   });
 
   it('writes the same bytes as it always has inside an outer archive, as docker-archives hold layers', async () => {
@@ -183,7 +155,26 @@ describe('packLayer', () => {
     const bytes = await buffer(outer);
     expect(bytes.length).toBe(outer.size);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe('0d317e5d453ec9c515910c9d092a402d5ef3fcfc1a7e388954d70626ba7e302d');
-    expect(await layers[0]!.digest).toBe('sha256:2c4ebc0fed972f0e593e7d61bcf47a3dd8881e102f0a2e086dd3304154976c08');
+    expect(await layers[0]!.digest).toBe(PIN_DIGEST);
+  });
+
+  it('stops with the abort reason inside an outer archive, raising nothing unheard', async () => {
+    const dir = join(tmp.path, 'pin-abort');
+    await makePinStore(dir);
+    const plan = await scanLayer([PIN_PATH], { storeRoot: dir });
+    const controller = new AbortController();
+    const { signal } = controller;
+    const owner = { type: 'file' as const, mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: 1 };
+    const layer = packLayer(plan, { signal });
+    const outer = writeTar([{ ...owner, name: 'layer.tar', size: plan.size, body: () => layer }], { digest: false, signal });
+    const sink = new Writable({
+      write(_chunk, _encoding, callback) {
+        controller.abort(new Error('stop now'));
+        setImmediate(callback);
+      },
+    });
+    await expect(pipeline(outer, sink)).rejects.toThrow('stop now');
+    await expect(layer.digest).rejects.toThrow();
   });
 
   it('is byte-for-byte deterministic', async () => {
@@ -299,6 +290,17 @@ describe('scanLayer', () => {
 });
 
 describe('readTar', () => {
+  it('rejects with the source error raised before the first member, e.g. a missing file', async () => {
+    const { readTar } = await import('./read.js');
+    const { createReadStream } = await import('node:fs');
+    const reading = (async () => {
+      for await (const _ of readTar(createReadStream(join(tmp.path, 'missing.tar')))) {
+        // no members
+      }
+    })();
+    await expect(reading).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('lists the members writeTar wrote, with content offsets', async () => {
     const { readTar } = await import('./read.js');
     const { Readable } = await import('node:stream');

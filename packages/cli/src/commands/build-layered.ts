@@ -1,10 +1,9 @@
-import { createWriteStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import { type Command, Option } from 'commander';
 import { writeAtomically } from '../atomic.js';
 import type { CommandContext } from '../context.js';
 import { type Compressor, compressStages } from '../compress.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
+import { writeArchiveFile } from '../layered/output-file.js';
 import { withLayeredImage } from '../layered/run.js';
 
 /** `strata build-layered -o FILE`: writes a layered image file, compressed as a whole (nixpkgs' buildLayeredImage). */
@@ -18,9 +17,7 @@ export function registerBuildLayered(program: Command, context: CommandContext):
     const stages = compressStages(flags.compressor ?? 'gz');
     const spec = await resolveLayeredSpec(command);
     await withLayeredImage(spec, context, (image, progress) =>
-      writeAtomically(flags.output, (temp) =>
-        pipeline([image.archive, ...progress.stages, ...stages, createWriteStream(temp, { flags: 'wx' })], { signal: context.signal }),
-      ),
+      writeAtomically(flags.output, (temp) => writeArchiveFile(image.archive, stages, progress, temp, context.signal)),
     );
   });
 }

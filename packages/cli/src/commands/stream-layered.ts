@@ -13,6 +13,6 @@ export function registerStreamLayered(program: Command, context: CommandContext)
   addLayeredOptions(command).action(async () => {
     if ((context.stdout as { isTTY?: boolean }).isTTY) throw new CliError('stream-layered: stdout is a terminal; pipe it (| podman load) or redirect it', 'USAGE');
     const spec = await resolveLayeredSpec(command);
-    await withLayeredImage(spec, context, (image, progress) => pipeToStdout(image.archive, progress.stages, context));
+    await withLayeredImage(spec, context, (image, progress) => pipeToStdout(image.archive, progress, context));
   });
 }

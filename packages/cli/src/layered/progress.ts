@@ -3,8 +3,10 @@ import { formatBytes } from '../format.js';
 
 /** Progress of an image on stderr: layer N of M, bytes and rate, redrawn at most 5 times a second. */
 export interface Progress {
-  /** The stages to put in the pipeline: a byte counter on a terminal, nothing otherwise (one hop less). */
+  /** The stages to put in a stream pipeline: a byte counter on a terminal, nothing otherwise (one hop less). */
   readonly stages: Transform[];
+  /** Counts bytes written without a stream (TarStream.writeToFd's onProgress); undefined when nothing is shown. */
+  readonly onBytes: ((bytes: number) => void) | undefined;
   onLayer(index: number): void;
   finish(): void;
 }
@@ -33,6 +35,12 @@ export function createProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean
   });
   return {
     stages: tty ? [meter] : [],
+    onBytes: tty
+      ? (n) => {
+          bytes += n;
+          draw();
+        }
+      : undefined,
     onLayer: (index) => {
       layer = index;
       draw(true);

@@ -1,4 +1,4 @@
-import type { LayerPlan } from './scan.js';
+import { type LayerPlan, plannedEntries } from './scan.js';
 import { createArchive, type TarStream } from './tar.js';
 
 /** Options for {@link packLayer}. */
@@ -24,7 +24,7 @@ export interface PackLayerOptions {
  * console.log(await layer.digest); // sha256:…
  */
 export function packLayer(plan: LayerPlan, options: PackLayerOptions = {}): TarStream {
-  return createArchive(plan.entries, {
+  return createArchive(plannedEntries(plan), {
     size: plan.size,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.hashThread === undefined ? {} : { hashThread: options.hashThread }),

@@ -11,8 +11,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const onSignal = () => controller.abort(new DOMException('interrupted', 'AbortError'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const program = createProgram({ signal: controller.signal });
   try {
+    const program = await createProgram({ signal: controller.signal }, argv);
     await program.parseAsync(argv, { from: 'user' });
     // A command may report a status of its own (`vm run` passes on its script's exit code).
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

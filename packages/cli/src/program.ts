@@ -1,15 +1,38 @@
 import { Command } from 'commander';
-import { registerBuildLayered } from './commands/build-layered.js';
-import { registerClosure } from './commands/closure.js';
-import { registerPlanLayers } from './commands/plan-layers.js';
-import { registerPull } from './commands/pull.js';
-import { registerPush } from './commands/push.js';
-import { registerVm } from './commands/vm.js';
-import { registerStreamLayered } from './commands/stream-layered.js';
 import type { CommandContext } from './context.js';
 
-/** Builds the `strata` commander program with every command registered. */
-export function createProgram(options: { signal: AbortSignal }): Command {
+type Register = (program: Command, context: CommandContext) => void;
+
+/**
+ * Every command, in help order, by name and module. A command's module (and the packages it
+ * needs: zod, the registry client, the VM runner...) is imported only when it is needed, so
+ * `strata --version` loads commander alone and a command starts without loading the others.
+ */
+const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
+  ['closure', async () => (await import('./commands/closure.js')).registerClosure],
+  ['plan-layers', async () => (await import('./commands/plan-layers.js')).registerPlanLayers],
+  ['vm', async () => (await import('./commands/vm.js')).registerVm],
+  ['stream-layered', async () => (await import('./commands/stream-layered.js')).registerStreamLayered],
+  ['build-layered', async () => (await import('./commands/build-layered.js')).registerBuildLayered],
+  ['push', async () => (await import('./commands/push.js')).registerPush],
+  ['pull', async () => (await import('./commands/pull.js')).registerPull],
+];
+
+/** The commands `argv` needs: the one it names, none for a bare --version, all otherwise (help, errors). */
+function commandsFor(argv: readonly string[] | undefined): readonly (readonly [string, () => Promise<Register>])[] {
+  if (argv === undefined) return COMMANDS;
+  const name = argv.find((arg) => !arg.startsWith('-'));
+  const named = COMMANDS.filter(([command]) => command === name);
+  if (named.length > 0) return named;
+  if (name === undefined && argv.length > 0 && argv.every((arg) => arg === '--version' || arg === '-V')) return [];
+  return COMMANDS;
+}
+
+/**
+ * Builds the `strata` commander program with every command registered, or, given the arguments
+ * it will parse, only the commands those need.
+ */
+export async function createProgram(options: { signal: AbortSignal }, argv?: readonly string[]): Promise<Command> {
   const context: CommandContext = { signal: options.signal, stdout: process.stdout, stderr: process.stderr };
   const program = new Command('strata')
     .description('Container images from Nix store closures (nixpkgs dockerTools, as a library and CLI).')
@@ -17,13 +40,8 @@ export function createProgram(options: { signal: AbortSignal }): Command {
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  // One line per command: each command lives in its own file under commands/.
-  registerClosure(program, context);
-  registerPlanLayers(program, context);
-  registerVm(program, context);
-  registerStreamLayered(program, context);
-  registerBuildLayered(program, context);
-  registerPush(program, context);
-  registerPull(program, context);
+  // One line per command in COMMANDS: each command lives in its own file under commands/.
+  const registers = await Promise.all(commandsFor(argv).map(([, load]) => load()));
+  for (const register of registers) register(program, context);
   return program;
 }

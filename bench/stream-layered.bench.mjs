@@ -6,7 +6,8 @@
 // --compressor none -o FILE`, side by side with the single-pass floor over the same paths,
 // `tar -cf - PATHS | openssl dgst -sha256` (every byte read once and hashed once, on two cores;
 // piped, because GNU tar writing straight to /dev/null skips reading), interleaved run by run.
-// Wall medians, peak RSS (GNU time), start-up (`strata --version`) and the time to the first byte.
+// Wall medians, peak RSS (GNU time), start-up (`strata --version`) and the time to the first byte;
+// and the peak RSS on 100k tiny files, where per-entry memory would show.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,6 +98,18 @@ function smallFiles() {
   return withRoot(drvs);
 }
 
+/**
+ * 100k tiny files (10 paths of 10k files of 1 KiB, cut with split): not a realistic closure but the
+ * entry count of a very large one, to show the plan's memory stays small per entry.
+ */
+function tinyFiles() {
+  const drvs = Array.from({ length: 10 }, (_, i) => {
+    const script = `mkdir -p $out/share/d; cd $out/share/d; ${keystream(1000 + i)} | head -c 10240000 | split -b 1024 -a 4 - f`;
+    return `  p${i} = mk "bench-tiny-${i}" ''${script}'';`;
+  });
+  return withRoot(drvs);
+}
+
 /** Builds a shape's closure (cached by Nix) and writes its path list and references graph into `dir`. */
 async function prepare(name, expression, dir, log) {
   const [root] = await buildNix(expression);
@@ -159,16 +172,30 @@ async function measureStartup() {
   return [{ name: 'strata --version', value: median(version), unit: 's', reference: ref, ratio: median(version) / ref, note: 'reference: node -e 0' }];
 }
 
+/** Peak RSS (and wall time against the floor) of stream-layered on 100k entries. */
+async function measureEntries(closure, log) {
+  const args = `--name bench --tag 1 --contents ${closure.root} --references-graph ${closure.graph}`;
+  const floor = await timeShell(`tar -cf - --files-from ${closure.list} | openssl dgst -sha256 > /dev/null`);
+  const run = await timeShell(`${node} ${bin} stream-layered ${args} | cat > /dev/null`, { rssOf: node });
+  log(`100k entries: floor ${floor.seconds.toFixed(2)} s, stream-layered ${run.seconds.toFixed(2)} s, ${run.rssMiB.toFixed(0)} MiB`);
+  return [
+    { name: `${closure.files} tiny files: stream-layered | cat`, value: run.seconds, unit: 's', reference: floor.seconds, ratio: run.seconds / floor.seconds, note: 'one run' },
+    { name: `${closure.files} tiny files: stream-layered peak RSS`, value: run.rssMiB, unit: 'MiB', note: 'goal < 100 MiB whatever the closure size' },
+  ];
+}
+
 export default async function bench({ log }) {
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-'));
   try {
-    log('building both ~1 GiB closures with nix-build (cached after the first run)');
+    log('building the closures with nix-build (cached after the first run)');
     const large = await prepare('large', largeFiles(), dir, log);
     const small = await prepare('small', smallFiles(), dir, log);
+    const tiny = await prepare('tiny', tinyFiles(), dir, log);
     return [
       ...(await measureStartup()),
       ...(await measureShape('few large files', large, dir, log)),
       ...(await measureShape('many small files', small, dir, log)),
+      ...(await measureEntries(tiny, log)),
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });

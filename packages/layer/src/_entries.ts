@@ -74,10 +74,14 @@ export class PlannedEntries implements Iterable<LayerEntry> {
     this.#types[i] = TYPE_INDEX.get(type)!;
     this.#modes[i] = mode;
     this.#sizes[i] = size;
-    if (rare !== undefined) this.#rare.set(i, rare);
-    const { owner } = this.#shared;
-    const name = this.#shared.namePrefix + (type === 'directory' ? `${path}/` : path);
-    this.tarSize += entrySize({ name, type, size, mode, mtime: 0, ...owner, ...rare });
+    const { owner, namePrefix } = this.#shared;
+    const name = namePrefix + (type === 'directory' ? `${path}/` : path);
+    if (rare === undefined) {
+      this.tarSize += entrySize({ name, type, size, mode, mtime: 0, uid: owner.uid, gid: owner.gid, uname: owner.uname, gname: owner.gname });
+    } else {
+      this.#rare.set(i, rare);
+      this.tarSize += entrySize({ name, type, size, mode, mtime: 0, ...owner, ...rare });
+    }
   }
 
   *[Symbol.iterator](): Iterator<LayerEntry> {
@@ -88,20 +92,20 @@ export class PlannedEntries implements Iterable<LayerEntry> {
       const path = depth === 0 ? this.#bases[i]! : `${parents[depth - 1]}/${this.#bases[i]}`;
       const type = TYPES[this.#types[i]!]!;
       if (type === 'directory') parents[depth] = path;
-      const header = {
-        name: namePrefix + (type === 'directory' ? `${path}/` : path),
-        type,
-        mode: this.#modes[i]!,
-        uid: owner.uid,
-        gid: owner.gid,
-        uname: owner.uname,
-        gname: owner.gname,
-        mtime,
-        size: this.#sizes[i]!,
-      };
-      const rare = this.#rare.get(i);
-      const entry: LayerEntry = rare === undefined ? header : { ...header, ...rare };
-      yield type === 'file' ? { ...entry, source: root + path } : entry;
+      const name = namePrefix + (type === 'directory' ? `${path}/` : path);
+      const mode = this.#modes[i]!;
+      const size = this.#sizes[i]!;
+      const { uid, gid, uname, gname } = owner;
+      const rare = this.#rare.size === 0 ? undefined : this.#rare.get(i);
+      // One allocation for the usual entry; every file names the file its content is read from.
+      if (rare === undefined) {
+        yield type === 'file'
+          ? { name, type, mode, uid, gid, uname, gname, mtime, size, source: root + path }
+          : { name, type, mode, uid, gid, uname, gname, mtime, size };
+      } else {
+        const entry: LayerEntry = { name, type, mode, uid, gid, uname, gname, mtime, size, ...rare };
+        yield type === 'file' ? { ...entry, source: root + path } : entry;
+      }
     }
   }
 }

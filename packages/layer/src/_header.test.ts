@@ -1,6 +1,6 @@
 import tarStream from 'tar-stream';
 import { describe, expect, it } from 'vitest';
-import { encodeHeader, entrySize, paxRecords } from './_header.js';
+import { encodeHeader, entrySize, HeaderWriter, paxRecords } from './_header.js';
 import type { TarHeader } from './tar-entry.js';
 
 const TYPE_BITS: Record<TarHeader['type'], number> = {
@@ -74,6 +74,8 @@ function headers(): TarHeader[] {
   out.push({ ...base, name: 'far', type: 'fifo', mtime: 9e12 });
   out.push({ ...base, name: 'dev', type: 'character-device', devmajor: 0o7777777, devminor: 3 });
   out.push({ ...base, name: 'blk', type: 'block-device', devmajor: 8, devminor: 1 });
+  out.push({ ...base, name: 'owned', type: 'file', uid: 7, gid: 8, uname: 'u', gname: 'g', mtime: 99, size: 3 });
+  out.push({ ...base, name: 'blank', type: 'file', uname: '', gname: '', size: 3 });
   return out;
 }
 
@@ -83,6 +85,15 @@ describe('encodeHeader', () => {
       const ours = encodeHeader(header);
       expect(ours.length + (header.type === 'file' ? Math.ceil(header.size / 512) * 512 : 0)).toBe(entrySize(header));
       expect((await tarStreamHeader(header, ours.length)).toString('hex'), header.name).toBe(ours.toString('hex'));
+    }
+  });
+
+  it('writes the same bytes through one HeaderWriter, whatever the entry before', () => {
+    const all = headers();
+    const writer = new HeaderWriter();
+    // Forwards, backwards and each twice: a field kept from the last entry would show.
+    for (const header of [...all, ...all.reverse(), ...all.flatMap((h) => [h, h])]) {
+      expect(writer.encode(header).toString('hex'), header.name).toBe(encodeHeader(header).toString('hex'));
     }
   });
 });

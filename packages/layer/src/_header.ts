@@ -135,17 +135,7 @@ function writeUstar(f: UstarFields, out: Buffer, at: number): void {
   putOctal(block, 100, f.mode & 0o7777, 6);
   putOctal(block, 108, f.uid, 6);
   putOctal(block, 116, f.gid, 6);
-  if (f.size >= 8 ** 11) {
-    // base-256 for sizes of 8 GiB and more
-    block[124] = 0x80;
-    let n = f.size;
-    for (let i = 11; i > 0; i--) {
-      block[124 + i] = n & 0xff;
-      n = Math.floor(n / 0x100);
-    }
-  } else {
-    putOctal(block, 124, f.size, 11);
-  }
+  writeSize(block, f.size);
   putOctal(block, 136, mtimeField(f.mtime), 11);
   block[156] = 0x30 + TYPE_FLAGS[f.type];
   if (f.linkname) block.write(f.linkname, 157);
@@ -154,21 +144,84 @@ function writeUstar(f: UstarFields, out: Buffer, at: number): void {
   if (f.gname) block.write(f.gname, 297);
   putOctal(block, 329, f.devmajor, 6);
   putOctal(block, 337, f.devminor, 6);
+  putOctal(block, 148, checksum(block), 6);
+}
+
+/** The size field: octal, or base-256 for sizes of 8 GiB and more. */
+function writeSize(block: Buffer, size: number): void {
+  if (size < 8 ** 11) {
+    putOctal(block, 124, size, 11);
+    return;
+  }
+  block[124] = 0x80;
+  let n = size;
+  for (let i = 11; i > 0; i--) {
+    block[124 + i] = n & 0xff;
+    n = Math.floor(n / 0x100);
+  }
+}
+
+/** The header checksum: every byte, with the checksum field itself counted as spaces. */
+function checksum(block: Buffer): number {
   let sum = 8 * 0x20;
   for (let i = 0; i < 148; i++) sum += block[i]!;
   for (let i = 156; i < BLOCK; i++) sum += block[i]!;
-  putOctal(block, 148, sum, 6);
+  return sum;
 }
 
 /** "ustar\0" and version "00", as POSIX ustar has them. */
 const MAGIC = Buffer.from('ustar\x0000', 'latin1');
 
 /**
- * The header block(s) of an entry, as tar-stream writes them for the header strata gives it:
- * permission bits only, owner names blank when PAX carries them, sizes only for files. A plain
- * header is written into `scratch` when given (512 bytes, reused by one writer), else a new buffer.
+ * Encodes the headers of one archive, a plain one into one reused block that starts from a
+ * template of what consecutive entries share (owner, mtime, magic), so only the name, mode, size,
+ * type and link are written per entry. Byte for byte what encodeHeader writes.
  */
-export function encodeHeader(header: TarHeader, scratch?: Buffer): Buffer {
+export class HeaderWriter {
+  readonly #block = Buffer.alloc(BLOCK);
+  readonly #template = Buffer.alloc(BLOCK);
+  #shared: Pick<TarHeader, 'uid' | 'gid' | 'uname' | 'gname' | 'mtime'> = { uid: -1, gid: -1, uname: '', gname: '', mtime: -1 };
+
+  /** The header block(s) of `header`: for a plain header a view of the reused block, valid until the next call. */
+  encode(header: TarHeader): Buffer {
+    if (paxRecords(header) !== undefined) return encodeHeader(header);
+    const s = this.#shared;
+    if (header.uid !== s.uid || header.gid !== s.gid || header.uname !== s.uname || header.gname !== s.gname || header.mtime !== s.mtime) {
+      this.#setShared(header);
+    }
+    const block = this.#block;
+    block.set(this.#template);
+    // Plain headers have ASCII names and links, for which latin1 and UTF-8 are the same bytes.
+    block.write(header.name, 0, 'latin1');
+    putOctal(block, 100, header.mode & 0o7777, 6);
+    writeSize(block, header.type === 'file' ? header.size : 0);
+    block[156] = 0x30 + TYPE_FLAGS[header.type];
+    if (header.linkname) block.write(header.linkname, 157, 'latin1');
+    if (header.devmajor) putOctal(block, 329, header.devmajor, 6);
+    if (header.devminor) putOctal(block, 337, header.devminor, 6);
+    putOctal(block, 148, checksum(block), 6);
+    return block;
+  }
+
+  #setShared(header: TarHeader): void {
+    const t = this.#template.fill(0);
+    putOctal(t, 108, header.uid, 6);
+    putOctal(t, 116, header.gid, 6);
+    putOctal(t, 136, mtimeField(header.mtime), 11);
+    t.set(MAGIC, 257);
+    if (header.uname) t.write(header.uname, 265);
+    if (header.gname) t.write(header.gname, 297);
+    putOctal(t, 329, 0, 6);
+    putOctal(t, 337, 0, 6);
+    this.#shared = { uid: header.uid, gid: header.gid, uname: header.uname, gname: header.gname, mtime: header.mtime };
+  }
+}
+
+/**
+ * The header block(s) of an entry, as tar-stream writes them for the header strata gives it:
+ * permission bits only, owner names blank when PAX carries them, sizes only for files.
+ */
+export function encodeHeader(header: TarHeader): Buffer {
   const records = paxRecords(header);
   const fields: UstarFields = {
     name: header.name,
@@ -185,7 +238,7 @@ export function encodeHeader(header: TarHeader, scratch?: Buffer): Buffer {
     devminor: header.devminor ?? 0,
   };
   if (records === undefined) {
-    const out = scratch === undefined ? Buffer.alloc(BLOCK) : scratch.fill(0);
+    const out = Buffer.alloc(BLOCK);
     writeUstar(fields, out, 0);
     return out;
   }

@@ -4,7 +4,7 @@
 // digest. The sink decides where bytes go and when to wait; this file only says what the bytes are.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { END_OF_ARCHIVE, encodeHeader, padToBlock } from './_header.js';
+import { END_OF_ARCHIVE, HeaderWriter, padToBlock } from './_header.js';
 import { LayerError, toLayerError } from './errors.js';
 import type { TarEntry } from './tar-entry.js';
 
@@ -101,8 +101,8 @@ function readInto(space: Uint8Array, fd: number, length: number, position: numbe
 /** What one produceTar call keeps for its entries. */
 interface Context {
   readonly readSize: number;
-  /** The plain header being written: reused, since the next is encoded only once this one is in the sink. */
-  readonly scratch: Buffer;
+  /** Reuses one block: the next header is encoded only once this one is in the sink. */
+  readonly headers: HeaderWriter;
 }
 
 function readFile(sink: ArchiveSink, entry: ProduceEntry, path: string, readSize: number): Wait {
@@ -236,7 +236,7 @@ function writeBody(sink: ArchiveSink, entry: ProduceEntry, context: Context): Wa
 }
 
 function writeEntry(sink: ArchiveSink, entry: ProduceEntry, context: Context): Wait {
-  const header = put(sink, encodeHeader(entry, context.scratch));
+  const header = put(sink, context.headers.encode(entry));
   return entry.type === 'file' ? then(header, () => writeBody(sink, entry, context)) : header;
 }
 
@@ -252,7 +252,7 @@ export async function produceTar(
   options: { readonly size: number; readonly signal?: AbortSignal | undefined; readonly readSize?: number | undefined },
 ): Promise<void> {
   const { size, signal } = options;
-  const context: Context = { readSize: options.readSize ?? Number.POSITIVE_INFINITY, scratch: Buffer.alloc(512) };
+  const context: Context = { readSize: options.readSize ?? Number.POSITIVE_INFINITY, headers: new HeaderWriter() };
   const start = sink.written;
   if (Symbol.iterator in entries) {
     for (const entry of entries) {

@@ -134,18 +134,22 @@ async function measureShape(label, closure, dir, log) {
   const out = join(dir, 'image.tar');
   const commands = {
     floor: { script: `tar -cf - --files-from ${closure.list} | openssl dgst -sha256 > /dev/null`, rssOf: 'tar -cf' },
+    // What writing the bytes into a file adds to the floor on this machine (build-layered's job).
+    fileFloor: { script: `tar -cf - --files-from ${closure.list} | tee ${out} | openssl dgst -sha256 > /dev/null` },
     stream: { script: `${node} ${bin} stream-layered ${args} | cat > /dev/null`, rssOf: node },
     build: { script: `${node} ${bin} build-layered ${args} --compressor none -o ${out}`, rssOf: node },
   };
   await timeShell(commands.floor.script); // warm the page cache
-  const runs = { floor: [], stream: [], build: [] };
+  const runs = { floor: [], fileFloor: [], stream: [], build: [] };
   for (let i = 0; i < RUNS; i++) {
-    for (const [key, { script, rssOf }] of Object.entries(commands)) runs[key].push(await timeShell(script, { rssOf }));
-    rmSync(out, { force: true });
+    for (const [key, { script, rssOf }] of Object.entries(commands)) {
+      runs[key].push(await timeShell(script, { rssOf }));
+      rmSync(out, { force: true });
+    }
     log(`${label} run ${i + 1}: floor ${runs.floor[i].seconds.toFixed(2)} s, stream-layered ${runs.stream[i].seconds.toFixed(2)} s, build-layered ${runs.build[i].seconds.toFixed(2)} s`);
   }
   const firstByte = [];
-  for (let i = 0; i < 3; i++) firstByte.push(await timeFirstByte(node, [bin, 'stream-layered', ...args.split(' ')]));
+  for (let i = 0; i < 3; i++) firstByte.push(await timeFirstByte(`${node} ${bin} stream-layered ${args}`));
   const wall = (key) => median(runs[key].map((r) => r.seconds));
   const rss = (key) => Math.max(...runs[key].map((r) => r.rssMiB));
   const floor = wall('floor');
@@ -154,6 +158,7 @@ async function measureShape(label, closure, dir, log) {
     { name: `${label}: floor tar | openssl dgst (${what})`, value: floor, unit: 's', note: `median of ${RUNS}; tar peak RSS ${rss('floor').toFixed(0)} MiB` },
     { name: `${label}: stream-layered | cat`, value: wall('stream'), unit: 's', reference: floor, ratio: wall('stream') / floor, note: 'goal <= 1.3x' },
     { name: `${label}: build-layered --compressor none`, value: wall('build'), unit: 's', reference: floor, ratio: wall('build') / floor, note: 'goal <= 1.3x' },
+    { name: `${label}: build-layered vs tar | tee FILE | openssl`, value: wall('build'), unit: 's', reference: wall('fileFloor'), ratio: wall('build') / wall('fileFloor'), note: 'the floor plus writing the file' },
     { name: `${label}: stream-layered peak RSS`, value: rss('stream'), unit: 'MiB', note: `max of ${RUNS}; goal < 100 MiB` },
     { name: `${label}: build-layered peak RSS`, value: rss('build'), unit: 'MiB', note: `max of ${RUNS}; goal < 100 MiB` },
     { name: `${label}: stream-layered first output byte`, value: median(firstByte), unit: 's', note: 'median of 3, from spawn' },

@@ -3,7 +3,7 @@
 // than the layer's) in a side map. About 50 bytes an entry instead of an object and a full path of
 // ~250, so a closure of 100k files plans in a few MiB and the process stays small. Full entries are
 // rebuilt one at a time, in order, when the layer is written.
-import { END_OF_ARCHIVE, entrySize } from './_header.js';
+import { END_OF_ARCHIVE, entrySize, fitsField, HEADER_BLOCK, padToBlock } from './_header.js';
 import type { Ownership } from './scan.js';
 import type { TarEntryType, TarHeader } from './tar-entry.js';
 
@@ -38,12 +38,16 @@ export class PlannedEntries implements Iterable<LayerEntry> {
   #modes = new Uint16Array(64);
   #sizes = new Float64Array(64);
   readonly #rare = new Map<number, RareFields>();
+  /** Whether the layer's owner fits a plain header, so a plain name decides an entry's header size alone. */
+  readonly #plainOwner: boolean;
   #count = 0;
   /** Exact byte length of the tar these entries make. */
   tarSize = END_OF_ARCHIVE;
 
   constructor(shared: SharedFields) {
     this.#shared = shared;
+    const { owner } = shared;
+    this.#plainOwner = entrySize({ name: 'x', type: 'directory', mode: 0, mtime: 0, size: 0, ...owner }) === HEADER_BLOCK;
   }
 
   get length(): number {
@@ -76,8 +80,11 @@ export class PlannedEntries implements Iterable<LayerEntry> {
     this.#sizes[i] = size;
     const { owner, namePrefix } = this.#shared;
     const name = namePrefix + (type === 'directory' ? `${path}/` : path);
-    if (rare === undefined) {
-      this.tarSize += entrySize({ name, type, size, mode, mtime: 0, uid: owner.uid, gid: owner.gid, uname: owner.uname, gname: owner.gname });
+    if (rare === undefined && this.#plainOwner && fitsField(name, 100)) {
+      // The usual entry, sized without building a header (the full rule is entrySize's).
+      this.tarSize += HEADER_BLOCK + (type === 'file' ? padToBlock(size) : 0);
+    } else if (rare === undefined) {
+      this.tarSize += entrySize({ name, type, size, mode, mtime: 0, ...owner });
     } else {
       this.#rare.set(i, rare);
       this.tarSize += entrySize({ name, type, size, mode, mtime: 0, ...owner, ...rare });

@@ -13,7 +13,7 @@ export function padToBlock(size: number): number {
 }
 
 /** ASCII and at most `max` bytes (UTF-8 takes one byte per UTF-16 unit only for ASCII). */
-function fitsField(value: string, max: number): boolean {
+export function fitsField(value: string, max: number): boolean {
   return value.length <= max && Buffer.byteLength(value) === value.length;
 }
 
@@ -67,6 +67,9 @@ function headerSize(header: TarHeader): number {
   const records = paxRecords(header);
   return records ? 2 * BLOCK + padToBlock(Buffer.byteLength(paxBody(header, records))) : BLOCK;
 }
+
+/** The size of one ustar header block, which is all an entry needs when every field fits in it. */
+export const HEADER_BLOCK = BLOCK;
 
 /** Bytes one entry occupies in the archive: header block(s) plus its padded content. */
 export function entrySize(header: TarHeader): number {

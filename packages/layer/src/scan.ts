@@ -176,7 +176,11 @@ function walk(ctx: WalkContext, path: string, depth: number, base: string, st: S
   const disk = ctx.root + path;
   const names = sortNames(fsCall(disk, () => readdirSync(disk)));
   // Pre-order with sorted children is exactly nixpkgs' order "sorted by path components".
-  for (const name of names) walk(ctx, `${path}/${name}`, depth + 1, name, lstat(`${disk}/${name}`));
+  for (const name of names) {
+    const child = `${path}/${name}`;
+    // In the host's store (no root) the image path is the path on disk: build the string once.
+    walk(ctx, child, depth + 1, name, lstat(ctx.root === '' ? child : `${disk}/${name}`));
+  }
 }
 
 function checkStorePath(path: string, storeDir: string): void {

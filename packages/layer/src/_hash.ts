@@ -96,8 +96,24 @@ parentPort.on('message', ({ ring, ctrl, start }) => {
 /** Worker threads kept for the next archive: starting one costs tens of milliseconds. */
 const idle: Worker[] = [];
 
+/** A hash thread; it takes none of the process's flags (`--input-type=module` would make its CommonJS source fail). */
+function newWorker(): Worker {
+  return new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+}
+
+/**
+ * Starts a hash thread now, unless one is idle, so that the next archive written with writeToFd
+ * does not wait tens of milliseconds for it to boot. It does not keep the process alive.
+ */
+export function startHashThread(): void {
+  if (idle.length > 0) return;
+  const worker = newWorker();
+  worker.unref();
+  idle.push(worker);
+}
+
 function acquireWorker(): Worker {
-  const worker = idle.pop() ?? new Worker(WORKER_SOURCE, { eval: true });
+  const worker = idle.pop() ?? newWorker();
   worker.ref();
   return worker;
 }

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { FdSink } from './_fd-sink.js';
 import { END_OF_ARCHIVE, entrySize } from './_header.js';
+import { startHashThread } from './_hash.js';
 import { type ArchiveSink, INLINE, type InlineArchive, type ProduceEntry, produceTar } from './_produce.js';
 import { StreamSink } from './_stream-sink.js';
 import type { TarEntry, TarHeader } from './tar-entry.js';
@@ -47,6 +48,15 @@ export interface WriteTarOptions {
   readonly hashThread?: boolean;
   /** Most bytes read from a file in one call. @default as much as the buffer has room for */
   readonly readSize?: number;
+}
+
+/**
+ * Starts the thread that {@link TarStream.writeToFd} hashes on, ahead of time: call it before the
+ * work that precedes writing (planning layers) so the thread has booted by the first byte. It does
+ * not keep the process alive, and a later writeToFd uses it.
+ */
+export function prepareWriteToFd(): void {
+  startHashThread();
 }
 
 /** The exact byte size of an archive holding `headers`, computed from metadata alone. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { makeTempDir, run, type TempDir } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LayerError, type LayerPlan, packLayer, scanLayer, type TarStream, writeTar } from '../src/index.js';
+import { LayerError, type LayerPlan, packLayer, prepareWriteToFd, scanLayer, type TarStream, writeTar } from '../src/index.js';
 import { makePinStore, PIN_DIGEST, PIN_PATH } from './_pin-store.js';
 
 let tmp: TempDir;
@@ -133,6 +133,18 @@ describe('TarStream.writeToFd', () => {
       closeSync(fd);
     }
     await expect(layer.digest).rejects.toThrow('stop now');
+  });
+
+  it('uses the hash thread started ahead of time, which alone does not keep a process alive', async () => {
+    prepareWriteToFd();
+    const layer = packLayer(plan);
+    expect(sha256(await viaFile(layer, 'prepared.tar'))).toBe(PIN_DIGEST);
+    expect(await layer.digest).toBe(PIN_DIGEST);
+    // A thread that kept the process alive would have it killed (and run reject) at the timeout.
+    const dist = new URL('../dist/index.js', import.meta.url).pathname;
+    const script = `(await import(${JSON.stringify(dist)})).prepareWriteToFd()`;
+    const result = await run(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: 60_000 });
+    expect(result.exitCode).toBe(0);
   });
 
   it('fails naming the file when one is gone, and cannot be read twice', async () => {

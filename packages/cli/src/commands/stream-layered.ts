@@ -3,7 +3,7 @@ import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
-import { pipeToStdout } from '../layered/stdout.js';
+import { pipeToStdout, prepareStdout } from '../layered/stdout.js';
 
 /** `strata stream-layered`: writes a layered image (docker-archive, uncompressed) to stdout, like nixpkgs' streamLayeredImage script. */
 export function registerStreamLayered(program: Command, context: CommandContext): void {
@@ -12,6 +12,7 @@ export function registerStreamLayered(program: Command, context: CommandContext)
     .description('stream a layered image from Nix store closures to stdout (docker-archive; podman load, skopeo, docker load)');
   addLayeredOptions(command).action(async () => {
     if ((context.stdout as { isTTY?: boolean }).isTTY) throw new CliError('stream-layered: stdout is a terminal; pipe it (| podman load) or redirect it', 'USAGE');
+    prepareStdout(context);
     const spec = await resolveLayeredSpec(command);
     await withLayeredImage(spec, context, (image, progress) => pipeToStdout(image.archive, progress, context));
   });

@@ -1,7 +1,12 @@
 import { closeSync, createWriteStream, openSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import type { TarStream } from '@strata/layer';
+import { prepareWriteToFd, type TarStream } from '@strata/layer';
 import type { Progress } from './progress.js';
+
+/** Call before preparing the image: starts what writeArchiveFile will need (a hash thread, uncompressed) meanwhile. */
+export function prepareArchiveFile(stages: readonly NodeJS.ReadWriteStream[]): void {
+  if (stages.length === 0) prepareWriteToFd();
+}
 
 /**
  * Writes an archive into a new file at `path` (failing if it exists), through `stages` (a

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import type { TarStream } from '@strata/layer';
+import { prepareWriteToFd, type TarStream } from '@strata/layer';
 import type { CommandContext } from '../context.js';
 import type { Progress } from './progress.js';
 
@@ -25,6 +25,22 @@ function blockingStdout(): { fd: number; close: boolean } | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Whether pipeToStdout will have the archive write itself to fd 1 (a pipe or a file), not stream it. */
+function writesToFd(context: CommandContext): boolean {
+  if (context.stdout !== process.stdout) return false;
+  try {
+    const stat = fstatSync(1);
+    return stat.isFIFO() || stat.isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Call before preparing the image: starts what pipeToStdout will need (a hash thread) while the image is planned. */
+export function prepareStdout(context: CommandContext): void {
+  if (writesToFd(context)) prepareWriteToFd();
 }
 
 /** The error a write to process.stdout reports when the reader has gone, so messages do not depend on the path taken. */

@@ -8,7 +8,7 @@ declare -A PEERS=(
   [nix-build]=nix-bin [podman]=podman [runc]=runc [skopeo]=skopeo [umoci]=umoci
   [docker-registry]=docker-registry [qemu-system-x86_64]=qemu-system-x86 [fakeroot]=fakeroot
   [proot]=proot [oci-image-tool]=oci-image-tool [htpasswd]=apache2-utils [zstd]=zstd
-  [openssl]=openssl [cpio]=cpio [file]=file [getfattr]=attr [setfattr]=attr
+  [openssl]=openssl [cpio]=cpio [bash-static]=bash-static [file]=file [getfattr]=attr [setfattr]=attr
 )
 
 SUDO=""
@@ -26,6 +26,8 @@ fi
 [ -x /usr/bin/time ] || missing+=(time)
 # A kernel for the VM runner.
 if ! ls /boot/vmlinuz-* >/dev/null 2>&1; then missing+=(linux-image-amd64); fi
+# mke2fs formats the VM's scratch disk; sbin is often not on a user's PATH, so look there directly.
+if ! command -v mke2fs >/dev/null 2>&1 && [ ! -x /usr/sbin/mke2fs ] && [ ! -x /sbin/mke2fs ]; then missing+=(e2fsprogs); fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

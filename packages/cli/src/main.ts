@@ -8,9 +8,13 @@ import { createProgram } from './program.js';
  */
 export async function main(argv: readonly string[]): Promise<number> {
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new DOMException('interrupted', 'AbortError'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // The first signal aborts; later ones are absorbed while the command cleans up (kills its VM, removes
+  // work directories and partial outputs): Node's default action would end the process half way.
+  const onSignal = () => {
+    if (!controller.signal.aborted) controller.abort(new DOMException('interrupted', 'AbortError'));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const program = await createProgram({ signal: controller.signal }, argv);
     await program.parseAsync(argv, { from: 'user' });

@@ -14,8 +14,12 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['vm', async () => (await import('./commands/vm.js')).registerVm],
   ['stream-layered', async () => (await import('./commands/stream-layered.js')).registerStreamLayered],
   ['build-layered', async () => (await import('./commands/build-layered.js')).registerBuildLayered],
+  ['stream-nix-shell', async () => (await import('./commands/stream-nix-shell.js')).registerStreamNixShell],
+  ['build-nix-shell', async () => (await import('./commands/build-nix-shell.js')).registerBuildNixShell],
   ['push', async () => (await import('./commands/push.js')).registerPush],
   ['pull', async () => (await import('./commands/pull.js')).registerPull],
+  ['export', async () => (await import('./commands/export.js')).registerExport],
+  ['merge', async () => (await import('./commands/merge.js')).registerMerge],
 ];
 
 /** The commands `argv` needs: the one it names, none for a bare --version, all otherwise (help, errors). */

@@ -45,14 +45,14 @@ describe.runIf(hasPeers('nix-build', 'nix'))('strata closure', () => {
 
   it('fails with a clear message and a non-zero exit on bad input', async () => {
     const missing = await runStrata(['closure', '--scan', '/nix/store/00000000000000000000000000000000-gone']);
-    expect(missing.exitCode).toBe(1);
+    expect(missing.exitCode).toBe(2);
     expect(missing.stdout).toBe('');
     expect(missing.stderr).toMatch(/NOT_FOUND.*00000000000000000000000000000000-gone does not exist/);
 
     const bad = join(dir.path, 'bad.json');
     await writeFile(bad, JSON.stringify([{ path: hello.hello, narSize: -1, references: [] }]));
     const malformed = await runStrata(['closure', '--graph', bad]);
-    expect(malformed.exitCode).toBe(1);
+    expect(malformed.exitCode).toBe(2);
     expect(malformed.stderr).toContain(`${bad}[0].narSize`);
 
     const twoSources = await runStrata(['closure', hello.hello, '--scan', '--graph', bad]);

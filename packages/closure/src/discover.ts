@@ -30,6 +30,8 @@ export interface DiscoverClosureOptions {
   readonly storeRoot?: string;
   /** Runs nix / nix-store; injectable for tests. @default child_process.spawn */
   readonly exec?: ExecFunction;
+  /** The most bytes of paths one nix / nix-store command line gets (see `queryNixStore`). @default 262144 */
+  readonly maxArgBytes?: number;
   /** How many paths `scan` serialises at once. @default 4 */
   readonly concurrency?: number;
   readonly signal?: AbortSignal;
@@ -44,7 +46,12 @@ function chooseSource(options: DiscoverClosureOptions): ClosureSource {
 
 async function loadRecords(source: ClosureSource, roots: string[], options: DiscoverClosureOptions): Promise<{ records: StorePath[]; where: string }> {
   const storeRoot = options.storeRoot || undefined;
-  const live = { ...(storeRoot ? { storeRoot } : {}), ...(options.exec ? { exec: options.exec } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  const live = {
+    ...(storeRoot ? { storeRoot } : {}),
+    ...(options.exec ? { exec: options.exec } : {}),
+    ...(options.maxArgBytes ? { maxArgBytes: options.maxArgBytes } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
   switch (source) {
     case 'nix':
       return { records: await queryPathInfo(roots, live), where: 'nix path-info' };
@@ -67,7 +74,8 @@ async function loadRecords(source: ClosureSource, roots: string[], options: Disc
  * Discovers the closure of `roots` and yields one {@link StorePath} per path, sorted by path.
  * Every source gives the same paths, references and narSizes for the same roots. For `graph` and
  * `registration`, no roots means the whole file. Roots may be store paths, files inside store
- * paths, or symlinks into the store such as `./result`.
+ * paths, or symlinks into the store such as `./result`. A `.drv` root is the derivation file, whose
+ * closure is its input derivations and sources (what `nix-store -qR X.drv` prints), not its outputs.
  * @example
  * for await (const p of discoverClosure(['/nix/store/...-hello'], { source: 'scan' })) console.log(p.path, p.narSize);
  */

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { z } from 'zod';
+import { batchArguments, DEFAULT_MAX_ARG_BYTES } from './_batch.js';
+import { isDerivationPath } from './derivation.js';
 import { ClosureError } from './errors.js';
 import { parseJsonInput } from './_input.js';
 import { normaliseNarHash } from './nix-hash.js';
@@ -59,25 +61,57 @@ export function parsePathInfoJson(text: string, where = 'nix path-info'): StoreP
   });
 }
 
-/** Asks a live Nix for the closure of `roots` with `nix path-info --json --recursive`. */
-export async function queryPathInfo(
-  roots: readonly string[],
-  options: { storeRoot?: string; exec?: ExecFunction; signal?: AbortSignal } = {},
-): Promise<StorePath[]> {
-  const exec = options.exec ?? execProgram;
-  const args = ['path-info', '--json', '--recursive', '--extra-experimental-features', 'nix-command', ...storeArgs(options.storeRoot), ...roots];
-  return parsePathInfoJson(await exec('nix', args, options.signal));
+/** Options for {@link queryPathInfo} and {@link queryNixStore}. */
+export interface LiveNixOptions {
+  /** A chroot store (`--store local?root=DIR`). @default the real /nix/store */
+  readonly storeRoot?: string;
+  /** Runs nix / nix-store; injectable for tests. @default child_process.spawn */
+  readonly exec?: ExecFunction;
+  /**
+   * The most bytes of arguments one command gets (each argument counts its bytes, a NUL and a
+   * pointer); longer lists of paths are split over several commands, so no closure reaches the
+   * kernel's ARG_MAX. @default 262144
+   */
+  readonly maxArgBytes?: number;
+  readonly signal?: AbortSignal;
 }
 
-/** Asks a live Nix for the closure of `roots` with `nix-store --query --requisites` and `--dump-db`. */
-export async function queryNixStore(
-  roots: readonly string[],
-  options: { storeRoot?: string; exec?: ExecFunction; signal?: AbortSignal } = {},
-): Promise<StorePath[]> {
+/** Runs `program fixed... batch...` for each batch of `items` that fits one command line. */
+async function execBatched(program: string, fixed: readonly string[], items: readonly string[], options: LiveNixOptions): Promise<string[]> {
   const exec = options.exec ?? execProgram;
+  const outputs: string[] = [];
+  for (const batch of batchArguments(items, [program, ...fixed], options.maxArgBytes ?? DEFAULT_MAX_ARG_BYTES)) {
+    outputs.push(await exec(program, [...fixed, ...batch], options.signal));
+  }
+  return outputs;
+}
+
+/**
+ * Asks a live Nix for the closure of `roots` with `nix path-info --json --recursive`. A `.drv`
+ * root is the derivation file itself (with `--derivation`: without it, Nix 2.8 would answer for
+ * the derivation's outputs), so its closure is what `nix-store -qR X.drv` prints.
+ */
+export async function queryPathInfo(roots: readonly string[], options: LiveNixOptions = {}): Promise<StorePath[]> {
+  const base = ['path-info', '--json', '--recursive', '--extra-experimental-features', 'nix-command', ...storeArgs(options.storeRoot)];
+  const drvRoots = roots.filter(isDerivationPath);
+  const otherRoots = roots.filter((r) => !isDerivationPath(r));
+  const texts = [
+    ...(otherRoots.length > 0 ? await execBatched('nix', base, otherRoots, options) : []),
+    ...(drvRoots.length > 0 ? await execBatched('nix', [...base, '--derivation'], drvRoots, options) : []),
+  ];
+  return texts.flatMap((text) => parsePathInfoJson(text));
+}
+
+/**
+ * Asks a live Nix for the closure of `roots` with `nix-store --query --requisites` and
+ * `--dump-db`, as many commands as the paths need (see `maxArgBytes`).
+ */
+export async function queryNixStore(roots: readonly string[], options: LiveNixOptions = {}): Promise<StorePath[]> {
   const store = storeArgs(options.storeRoot);
-  const requisites = (await exec('nix-store', [...store, '--query', '--requisites', ...roots], options.signal))
-    .split('\n')
-    .filter(Boolean);
-  return parseRegistration(await exec('nix-store', [...store, '--dump-db', ...requisites], options.signal), 'nix-store --dump-db');
+  const requisites = new Set<string>();
+  for (const text of await execBatched('nix-store', [...store, '--query', '--requisites'], roots, options)) {
+    for (const line of text.split('\n')) if (line) requisites.add(line);
+  }
+  const dumps = await execBatched('nix-store', [...store, '--dump-db'], [...requisites], options);
+  return dumps.flatMap((text) => parseRegistration(text, 'nix-store --dump-db'));
 }

@@ -151,3 +151,52 @@ async function dumpTree(file: string, candidateHashes: ReadonlySet<string>, sign
     foundHashes: sink.scanner.found,
   };
 }
+
+/** A file tree held in memory, with only what a NAR records of it. */
+export type NarNode =
+  | { readonly type: 'regular'; readonly contents: Uint8Array | string; readonly executable?: boolean }
+  | { readonly type: 'symlink'; readonly target: string }
+  | { readonly type: 'directory'; readonly entries: Readonly<Record<string, NarNode>> };
+
+function dumpMemoryNode(sink: NarSink, node: NarNode): void {
+  sink.str('(');
+  sink.str('type');
+  if (node.type === 'regular') {
+    sink.str('regular');
+    if (node.executable) {
+      sink.str('executable');
+      sink.str('');
+    }
+    sink.str('contents');
+    sink.str(node.contents);
+  } else if (node.type === 'symlink') {
+    sink.str('symlink');
+    sink.str('target');
+    sink.str(node.target);
+  } else {
+    sink.str('directory');
+    const names = Object.keys(node.entries).map((name) => Buffer.from(name));
+    for (const name of names.sort(Buffer.compare)) {
+      sink.str('entry');
+      sink.str('(');
+      sink.str('name');
+      sink.str(name);
+      sink.str('node');
+      dumpMemoryNode(sink, node.entries[name.toString()]!);
+      sink.str(')');
+    }
+  }
+  sink.str(')');
+}
+
+/**
+ * The NAR size and sha256 (SRI) of a tree held in memory, as {@link dumpNarInfo} gives them for the
+ * same tree on disk: for files strata generates (a derivation file read once, a script it writes).
+ * @example narInfoOfTree({ type: 'regular', contents: 'hello\n' }).narSize // 120
+ */
+export function narInfoOfTree(node: NarNode): { readonly narSize: number; readonly narHash: string } {
+  const sink = new NarSink(new HashScanner(new Set()));
+  sink.str('nix-archive-1');
+  dumpMemoryNode(sink, node);
+  return { narSize: sink.size, narHash: `sha256-${sink.hash.digest('base64')}` };
+}

@@ -7,11 +7,7 @@ export type LayerErrorCode =
   | 'UNREADABLE'
   | 'UNSUPPORTED_TYPE'
   | 'CHANGED'
-  | 'INVALID_OPTION'
-  // The customisation layer's failures (see CustomisationError).
-  | 'CONTENTS_NOT_FOUND'
-  | 'SCRIPT_FAILED'
-  | 'TOOL_MISSING';
+  | 'INVALID_OPTION';
 
 /** The base error class of `@strata/layer`; `code` says which failure, the message names the path. */
 export class LayerError extends Error {

@@ -1,27 +1,4 @@
-export {
-  applyHelpers,
-  type ApplyHelpersOptions,
-  type ContentsConflict,
-  CustomisationError,
-  type CustomisationErrorCode,
-  type CustomisationScriptOptions,
-  type CustomisationScriptResult,
-  type FakeNssOptions,
-  type FakerootEntry,
-  fakeNssFiles,
-  type ImageHelpers,
-  joinContents,
-  type JoinContentsOptions,
-  makeNixDb,
-  type NixDbPath,
-  parseFakerootState,
-  type PathOwnership,
-  runCustomisationScripts,
-  shadowSetupScript,
-  splitDevice,
-  writeNixDb,
-  type WriteNixDbOptions,
-} from './customisation/index.js';
+export { splitDevice } from './device.js';
 export { LayerError, type LayerErrorCode } from './errors.js';
 export type { TarEntry, TarEntryType, TarHeader } from './tar-entry.js';
 export { prepareWriteToFd, type TarStream, tarSize, writeTar, type WriteTarOptions, type WriteToFdOptions } from './tar.js';

@@ -1,7 +1,7 @@
 import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { type LayerEntry, PlannedEntries, type RareFields } from './_entries.js';
-import { splitDevice } from './customisation/fakeroot-state.js';
+import { splitDevice } from './device.js';
 import { LayerError, toLayerError } from './errors.js';
 import type { TarHeader } from './tar-entry.js';
 

@@ -13,7 +13,9 @@ export {
   serializeImageConfig,
 } from './config.js';
 export { imageTag, repoTag } from './tag.js';
+export { createZstdCompress, createZstdDecompress } from './zstd.js';
 export {
+  type ArchiveConfig,
   type ArchiveLayer,
   type DockerArchiveStream,
   type ImageConfigTemplate,
@@ -30,3 +32,9 @@ export {
   type DockerArchive,
   readDockerArchive,
 } from './read-archive.js';
+export {
+  type ArchiveImage,
+  type MultiImageArchiveStream,
+  writeMultiImageArchive,
+  type WriteMultiImageArchiveOptions,
+} from './write-multi-archive.js';

@@ -5,13 +5,13 @@ import { posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
-import * as zlib from 'node:zlib';
 import { readTar } from '@strata/layer';
 import { z } from 'zod';
 import { walkTarHeaders } from './_tar-headers.js';
 import { describeZodError, ManifestError } from './errors.js';
 import type { ImageConfig } from './config.js';
 import type { ArchiveLayer } from './write-archive.js';
+import { createZstdDecompress } from './zstd.js';
 
 /** How bytes are compressed, detected from their magic number. */
 export type Compression = 'none' | 'gzip' | 'zstd';
@@ -62,19 +62,15 @@ export function detectCompression(head: Uint8Array): Compression {
   return 'none';
 }
 
-function decompressor(compression: Compression, file: string): NodeJS.ReadWriteStream | undefined {
+function decompressor(compression: Compression): NodeJS.ReadWriteStream | undefined {
   if (compression === 'gzip') return createGunzip();
-  if (compression === 'zstd') {
-    const create = (zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream }).createZstdDecompress;
-    if (!create) throw new ManifestError('UNSUPPORTED', `${file}: zstd-compressed archives need Node >= 22.15 (this is ${process.version})`);
-    return create();
-  }
+  if (compression === 'zstd') return createZstdDecompress();
   return undefined;
 }
 
 function openArchive(file: string, compression: Compression): Readable {
   const raw = createReadStream(file, { highWaterMark: 1 << 20 });
-  const inflate = decompressor(compression, file);
+  const inflate = decompressor(compression);
   if (!inflate) return raw;
   raw.on('error', (e) => (inflate as unknown as Readable).destroy(e));
   return raw.pipe(inflate) as unknown as Readable;

@@ -9,8 +9,9 @@ export interface ArchiveLayer {
   /** Exact byte length of what `open()` produces. */
   readonly size: number;
   /**
-   * Opens the layer bytes. When the stream has a `digest` promise (as `packLayer`'s does) it is the
-   * diffID; otherwise the writer hashes the bytes on the way unless `diffId` is given.
+   * Opens the layer bytes. When the stream has a `diffId` promise, or else a `digest` promise (as
+   * `packLayer`'s does), that is the diffID; otherwise the writer hashes the bytes on the way unless
+   * `diffId` is given.
    */
   open(): Readable;
   /** The diffID when already known (a base image's layer); skips hashing. @default computed */
@@ -41,7 +42,14 @@ export interface DockerArchiveStream extends TarStream {
 /** The image config template: everything but the diffIDs, which the writer fills in as layers stream. */
 export type ImageConfigTemplate = Omit<ImageConfig, 'rootfs'>;
 
-const PLACEHOLDER = `sha256:${'0'.repeat(64)}`;
+/**
+ * The config to write: a template (serialised with {@link imageConfigBytes}), or a function giving
+ * the exact bytes for the layers' diffIDs (whose length must not depend on their values).
+ */
+export type ArchiveConfig = ImageConfigTemplate | ((diffIds: readonly string[]) => Buffer);
+
+/** A digest of the right length, standing in for one not known yet (sizes are computed from it). */
+export const PLACEHOLDER = `sha256:${'0'.repeat(64)}`;
 
 /** The member name of layer `index` (0-based) inside strata's docker-archives. */
 export function layerMemberName(index: number): string {
@@ -63,7 +71,7 @@ export function imageConfigBytes(template: ImageConfigTemplate, diffIds: readonl
 }
 
 /** Checks that kept config bytes name exactly the diffIDs of the layers written with them. */
-function checkKeptConfig(bytes: Buffer, diffIds: readonly string[]): Buffer {
+export function checkKeptConfig(bytes: Buffer, diffIds: readonly string[]): Buffer {
   let listed: unknown;
   try {
     listed = (JSON.parse(bytes.toString('utf8')) as { rootfs?: { diff_ids?: unknown } } | null)?.rootfs?.diff_ids;
@@ -81,18 +89,20 @@ function manifestJson(configName: string, repoTags: readonly string[], layers: n
   return Buffer.from(JSON.stringify([entry]));
 }
 
-function memberHeader(name: string, size: number, mtime: number): TarHeader {
+/** The header of an archive member of strata's own (layers, configs, manifest.json). */
+export function memberHeader(name: string, size: number, mtime: number): TarHeader {
   return { name, type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime, size };
 }
 
 /** Opens a layer and records its diffID: known, computed by the layer's own stream, or hashed here. */
-function openLayer(layer: ArchiveLayer, diffIds: (string | Promise<string>)[], index: number): Readable {
-  const stream = layer.open() as Readable & { digest?: Promise<string> };
+export function openLayer(layer: ArchiveLayer, diffIds: (string | Promise<string>)[], index: number): Readable {
+  const stream = layer.open() as Readable & { digest?: Promise<string>; diffId?: Promise<string> };
+  const own = stream.diffId ?? stream.digest;
   if (layer.diffId !== undefined) {
     diffIds[index] = layer.diffId;
-  } else if (stream.digest !== undefined) {
+  } else if (own !== undefined) {
     // Still being computed: awaited only when the config is written, after the last layer.
-    diffIds[index] = stream.digest;
+    diffIds[index] = own;
   } else {
     const hash = createHash('sha256');
     stream.on('data', (chunk: Buffer) => hash.update(chunk));
@@ -117,25 +127,27 @@ function openLayer(layer: ArchiveLayer, diffIds: (string | Promise<string>)[], i
  */
 export function writeDockerArchive(
   layers: readonly ArchiveLayer[],
-  template: ImageConfigTemplate,
+  template: ArchiveConfig,
   options: WriteDockerArchiveOptions = {},
 ): DockerArchiveStream {
   const mtime = options.mtime ?? 1;
   const repoTags = options.repoTags ?? [];
-  if (options.configBytes === undefined && template.history !== undefined && template.history.length !== layers.length) {
+  if (options.configBytes === undefined && typeof template !== 'function' && template.history !== undefined && template.history.length !== layers.length) {
     throw new ManifestError('INVALID_OPTION', `history: ${template.history.length} entries for ${layers.length} layers`);
   }
+  const configOf = typeof template === 'function' ? template : (ids: readonly string[]) => imageConfigBytes(template, ids);
   const diffIds: (string | Promise<string>)[] = layers.map(() => PLACEHOLDER);
   const layerHeaders = layers.map((l, i) => memberHeader(layerMemberName(i), l.size, mtime));
-  // Digests have a fixed length, so the config and manifest sizes are known from placeholders.
-  const configSize = options.configBytes?.length ?? imageConfigBytes(template, layers.map(() => PLACEHOLDER)).length;
+  // Digests have a fixed length, so the config and manifest sizes are known from placeholders
+  // (or from the diffIDs already known, for a config that checks them).
+  const configSize = options.configBytes?.length ?? configOf(layers.map((l) => l.diffId ?? PLACEHOLDER)).length;
   const configName = `${'0'.repeat(64)}.json`;
   const manifestSize = manifestJson(configName, repoTags, layers.length).length;
   const size = tarSize([...layerHeaders, memberHeader(configName, configSize, mtime), memberHeader('manifest.json', manifestSize, mtime)]);
   async function* entries(): AsyncGenerator<TarEntry> {
     for (const [i, layer] of layers.entries()) yield { ...layerHeaders[i]!, body: () => openLayer(layer, diffIds, i) };
     const ids = await Promise.all(diffIds);
-    const config = options.configBytes ? checkKeptConfig(options.configBytes, ids) : imageConfigBytes(template, ids);
+    const config = options.configBytes ? checkKeptConfig(options.configBytes, ids) : configOf(ids);
     const hex = createHash('sha256').update(config).digest('hex');
     resolveConfig({ bytes: config, digest: `sha256:${hex}` });
     const name = `${hex}.json`;

@@ -1,3 +1,4 @@
+import type { HttpResponse } from './_http.js';
 import { RegistryError, RegistryHttpError, SPEC_ERROR_CODES, type SpecErrorCode, type SpecErrorDetail } from './errors.js';
 
 /** A URL for messages: no query (upload state, signatures) and no user info. */
@@ -7,7 +8,7 @@ export function displayUrl(url: string | URL): string {
 }
 
 /** Reads at most `limit` bytes of a body, failing with INVALID_RESPONSE beyond it. */
-export async function readLimited(res: Response, limit: number, what: string): Promise<Buffer> {
+export async function readLimited(res: HttpResponse, limit: number, what: string): Promise<Buffer> {
   const length = Number(res.headers.get('content-length') ?? Number.NaN);
   if (length > limit) {
     await res.body?.cancel();
@@ -45,7 +46,7 @@ function statusCode(status: number): SpecErrorCode {
 }
 
 /** Turns an unexpected response into a {@link RegistryHttpError} naming the request and the spec code. */
-export async function responseError(res: Response, method: string, url: string): Promise<RegistryHttpError> {
+export async function responseError(res: HttpResponse, method: string, url: string): Promise<RegistryHttpError> {
   const text = method === 'HEAD' ? '' : (await readLimited(res, 64 * 1024, `${method} ${displayUrl(url)}`).catch(() => Buffer.alloc(0))).toString('utf8');
   const errors = specErrors(text);
   const first = errors[0];

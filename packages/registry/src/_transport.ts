@@ -1,24 +1,32 @@
 import { type Challenge, parseChallenges, pickChallenge } from './challenge.js';
-import { type Credential, resolveCredential } from './credentials.js';
-import { RegistryError } from './errors.js';
-import { abortReason, backoffDelay, isLengthMismatch, isNetworkError, isRetryableStatus, parseRetryAfter, type RetryOptions, sleep } from './_retry.js';
-import { displayUrl, responseError } from './_response.js';
+import { type Credential, type FoundCredential, findCredential } from './credentials.js';
+import { RegistryError, RegistryHttpError } from './errors.js';
+import { Redactor } from './_redact.js';
+import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isLengthMismatch, isNetworkError, isRetryableStatus, isTransient, parseRetryAfter, type RetryOptions, sleep } from './_retry.js';
+import { displayUrl, readLimited, responseError } from './_response.js';
 import { ScopeSet } from './_scopes.js';
-import { apiHost, isPrivateHost, registryScheme } from './reference.js';
+import { apiHost, isPrivateHost, mayCarryCredentials, registryScheme } from './reference.js';
 import { type BearerToken, fetchToken } from './token.js';
+import { type Timeouts, watchedFetch } from './_watchdog.js';
+import { defaultFetch, type HttpFetch, type HttpResponse } from './_http.js';
 
-/** Where credentials come from: a fixed one, none (`null`), or a lookup. */
-export type CredentialSource = Credential | null | ((registry: string, repository?: string) => Promise<Credential | undefined>);
+/**
+ * Where credentials come from: a fixed one (optionally with the name of where it came from, for
+ * messages), none (`null`), or a lookup.
+ */
+export type CredentialSource = Credential | FoundCredential | null | ((registry: string, repository?: string) => Promise<Credential | FoundCredential | undefined>);
 
 /** Options shared by every request to a registry. */
-export interface TransportOptions {
-  /** The fetch to use (inject for tests or a custom dispatcher). @default globalThis.fetch */
+export interface TransportOptions extends Timeouts {
+  /** The fetch to use (inject for tests or a custom dispatcher). @default one over node:http/https with keep-alive (not globalThis.fetch: see _http.ts) */
   readonly fetch?: typeof fetch;
-  /** Credentials: fixed, `null` for anonymous, or a lookup. @default resolveCredential (docker/podman config files) */
+  /** Credentials: fixed, `null` for anonymous, or a lookup. @default findCredential (podman/skopeo auth files, then Docker's) */
   readonly credential?: CredentialSource;
+  /** The only auth file to read when `credential` is not given (podman's `--authfile`). @default the containers-auth.json(5) search */
+  readonly authFile?: string;
   /** Allow plain http for a registry that is not loopback (https is tried first). @default false */
   readonly insecure?: boolean;
-  /** Retry policy for requests and whole blob transfers. @default { attempts: 3, delayMs: 1000, factor: 3 } */
+  /** Retry policy for requests and whole blob transfers. @default { attempts: 4, delayMs: 1000, factor: 3, maxDelayMs: 10000 } */
   readonly retry?: RetryOptions;
   /** `User-Agent` header. @default 'strata-registry/0.1' */
   readonly userAgent?: string;
@@ -51,7 +59,7 @@ export interface TransportRequest {
 
 /** A successful response and the URL it finally came from (after redirects). */
 export interface TransportResponse {
-  readonly res: Response;
+  readonly res: HttpResponse;
   readonly url: string;
 }
 
@@ -80,11 +88,13 @@ export class RegistryTransport {
   readonly #scopes = new ScopeSet();
   readonly #warned = new Set<string>();
   #challenge: Promise<Challenge | undefined> | undefined;
-  #credential: Promise<Credential | undefined> | undefined;
+  #credential: Promise<FoundCredential | undefined> | undefined;
+  #credentialSource = 'anonymous';
+  readonly #redactor = new Redactor();
+  #watched: HttpFetch | undefined;
   #token: { token: BearerToken; scopes: ScopeSet } | undefined;
   #pendingToken: Promise<BearerToken> | undefined;
   #refreshToken: string | undefined;
-  readonly #health = { level: 0, successes: 0 };
 
   constructor(registry: string, options: TransportOptions = {}) {
     this.registry = registry;
@@ -98,28 +108,43 @@ export class RegistryTransport {
     return this.#options.retry ?? {};
   }
 
-  #fetch(): typeof fetch {
-    return this.#options.fetch ?? fetch;
+  #fetch(): HttpFetch {
+    this.#watched ??= watchedFetch((this.#options.fetch as unknown as HttpFetch | undefined) ?? defaultFetch(), this.#options);
+    return this.#watched;
   }
 
-  credential(repository?: string): Promise<Credential | undefined> {
+  /** The credential for this registry (looked up once), or undefined for anonymous access. */
+  async credential(repository?: string): Promise<Credential | undefined> {
+    this.#credential ??= this.#lookup(repository).then((found) => {
+      this.#redactor.addCredential(found?.credential);
+      this.#credentialSource = found ? found.source : 'anonymous';
+      return found;
+    });
+    return (await this.#credential)?.credential;
+  }
+
+  async #lookup(repository?: string): Promise<FoundCredential | undefined> {
     const source = this.#options.credential;
-    this.#credential ??=
-      source === null
-        ? Promise.resolve(undefined)
-        : typeof source === 'function'
-          ? source(this.registry, repository)
-          : source
-            ? Promise.resolve(source)
-            : resolveCredential(this.registry, repository);
-    return this.#credential;
+    if (source === null) return undefined;
+    if (typeof source === 'function') {
+      const found = await source(this.registry, repository);
+      if (!found || 'credential' in found) return found;
+      return { credential: found, source: 'the credential function' };
+    }
+    if (source) return 'credential' in source ? source : { credential: source, source: 'the credential option' };
+    return findCredential(this.registry, repository, this.#options.authFile ? { authFile: this.#options.authFile } : {});
+  }
+
+  /** What a 401 should say was tried: `credentials from FILE` or `anonymous`, never the secret. */
+  #tried(): string {
+    return this.#credentialSource === 'anonymous' ? 'anonymous' : `credentials from ${this.#credentialSource}`;
   }
 
   /** GET /v2/ once: learns whether and how the registry wants authentication. */
   ping(signal?: AbortSignal): Promise<Challenge | undefined> {
     this.#challenge ??= this.#ping(signal).catch((error) => {
       this.#challenge = undefined;
-      throw error;
+      throw this.#redactor.scrubError(error);
     });
     return this.#challenge;
   }
@@ -130,7 +155,7 @@ export class RegistryTransport {
   }
 
   async #ping(signal?: AbortSignal): Promise<Challenge | undefined> {
-    let res: Response;
+    let res: HttpResponse;
     try {
       // Probing https on an insecure registry: no retries, a plain-http server fails at once.
       res = await this.#get(`${this.#base}/v2/`, signal, !this.#options.insecure);
@@ -148,7 +173,7 @@ export class RegistryTransport {
     return challenge;
   }
 
-  async #get(url: string, signal?: AbortSignal, retry = true): Promise<Response> {
+  async #get(url: string, signal?: AbortSignal, retry = true): Promise<HttpResponse> {
     const request = { method: 'GET', url, scopes: [], expect: [200, 401], retry, ...(signal ? { signal } : {}) };
     return (await this.#withRetries(request, () => this.#follow('GET', url, {}, undefined, signal))).res;
   }
@@ -168,6 +193,7 @@ export class RegistryTransport {
     const stored = await this.credential(repository);
     const credential: Credential | undefined = this.#refreshToken ? { kind: 'identity', token: this.#refreshToken } : stored;
     const token = await fetchToken({
+      redactor: this.#redactor,
       realm: challenge.params.realm ?? '',
       scopes: scopes.list(),
       registry: this.registry,
@@ -178,7 +204,12 @@ export class RegistryTransport {
       ...(this.#options.passwordGrant ? { passwordGrant: true } : {}),
       ...(this.#options.offlineToken ? { offlineToken: true } : {}),
       ...(signal ? { signal } : {}),
+    }).catch((error: unknown) => {
+      // A refusal says which credentials were refused; a broken connection has nothing to do with them.
+      if (error instanceof RegistryError && ['UNAUTHORIZED', 'DENIED', 'TOKEN'].includes(error.code)) error.message += ` (${this.#tried()})`;
+      throw error;
     });
+    this.#redactor.add(token.token, token.refreshToken);
     if (token.refreshToken) this.#refreshToken = token.refreshToken;
     this.#token = { token, scopes };
     return token;
@@ -188,6 +219,9 @@ export class RegistryTransport {
     const challenge = await this.ping(signal);
     if (!challenge) return undefined;
     const credential = await this.credential(repository);
+    if (credential && !mayCarryCredentials(new URL(this.base))) {
+      throw new RegistryError('INSECURE_CREDENTIALS', `${this.base}: refusing to send ${this.#tried()} over plain http to a host off loopback (only https, or loopback)`);
+    }
     if (credential?.kind === 'registry-token') return `Bearer ${credential.token}`;
     if (challenge.scheme === 'basic') {
       return credential?.kind === 'basic' ? `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}` : undefined;
@@ -197,6 +231,15 @@ export class RegistryTransport {
 
   /** Sends a request with authentication, redirects and retries; throws a RegistryHttpError on an unexpected status. */
   async send(req: TransportRequest): Promise<TransportResponse> {
+    try {
+      return await this.#send(req);
+    } catch (error) {
+      if (error instanceof RegistryHttpError && error.status === 401) error.message += ` (${this.#tried()})`;
+      throw this.#redactor.scrubError(error);
+    }
+  }
+
+  async #send(req: TransportRequest): Promise<TransportResponse> {
     this.#scopes.add(req.scopes);
     await this.ping(req.signal);
     const repository = req.scopes[0]?.split(':')[1];
@@ -215,8 +258,38 @@ export class RegistryTransport {
     });
   }
 
+  /**
+   * Sends an idempotent request and reads its (small) body: a body that breaks or stalls is asked
+   * for again within the retry budget, and bytes `verify` finds corrupt (DIGEST_MISMATCH,
+   * SIZE_MISMATCH) are fetched once more before the mismatch is reported.
+   */
+  async read(req: TransportRequest, limit: number, what: string, verify?: (bytes: Buffer, res: HttpResponse) => void): Promise<TransportResponse & { bytes: Buffer }> {
+    const attempts = req.retry === false ? 1 : (this.retryOptions.attempts ?? DEFAULT_ATTEMPTS);
+    let refetched = false;
+    for (let n = 1; ; n++) {
+      const sent = await this.send(req);
+      try {
+        const bytes = await readLimited(sent.res, limit, what);
+        verify?.(bytes, sent.res);
+        return { ...sent, bytes };
+      } catch (error) {
+        if (req.signal?.aborted) throw abortReason(req.signal);
+        const corrupt = error instanceof RegistryError && (error.code === 'DIGEST_MISMATCH' || error.code === 'SIZE_MISMATCH');
+        if (corrupt && !refetched) {
+          refetched = true;
+          continue;
+        }
+        if (!corrupt && n < attempts && isTransient(error)) {
+          await sleep(backoffDelay(n, this.retryOptions), req.signal);
+          continue;
+        }
+        throw this.#redactor.scrubError(error);
+      }
+    }
+  }
+
   /** After a 401: records a new scope from its challenge; true when a fresh token is worth trying. */
-  #learn(res: Response, sentAuth: boolean): boolean {
+  #learn(res: HttpResponse, sentAuth: boolean): boolean {
     const challenge = pickChallenge(parseChallenges(res.headers.get('www-authenticate') ?? ''));
     if (!challenge) return false;
     // The latest challenge wins: a registry may allow anonymous pings yet protect repositories.
@@ -232,9 +305,7 @@ export class RegistryTransport {
 
   async #withRetries(req: TransportRequest, attempt: () => Promise<TransportResponse>): Promise<TransportResponse> {
     const options = this.retryOptions;
-    const attempts = req.retry === false ? 1 : (options.attempts ?? 3);
-    // A host that has been failing lately gets new requests spaced out too (regclient's per-host backoff).
-    if (this.#health.level > 0) await sleep(backoffDelay(this.#health.level, options), req.signal);
+    const attempts = req.retry === false ? 1 : (options.attempts ?? DEFAULT_ATTEMPTS);
     for (let n = 1; ; n++) {
       if (req.signal?.aborted) throw abortReason(req.signal);
       let result: TransportResponse;
@@ -242,18 +313,16 @@ export class RegistryTransport {
         result = await attempt();
       } catch (error) {
         if (req.signal?.aborted) throw abortReason(req.signal);
-        if (error instanceof RegistryError) throw error;
-        this.#failed();
-        if (n < attempts && isNetworkError(error)) {
+        if (n < attempts && isTransient(error)) {
           await sleep(backoffDelay(n, options), req.signal);
           continue;
         }
+        // Only a failure of the fetch itself is a NETWORK error; anything else (a credential lookup's own error) passes as it is.
+        if (error instanceof RegistryError || !(isNetworkError(error) || isLengthMismatch(error))) throw error;
         throw transportError(req.method, req.url.startsWith('/') ? this.base + req.url : req.url, error);
       }
       const { res, url } = result;
       this.#warn(res);
-      if (isRetryableStatus(res.status)) this.#failed();
-      else this.#succeeded();
       if (req.expect.includes(res.status)) return result;
       if (n < attempts && isRetryableStatus(res.status)) {
         await res.body?.cancel();
@@ -264,18 +333,7 @@ export class RegistryTransport {
     }
   }
 
-  #failed(): void {
-    this.#health.level = Math.min(this.#health.level + 1, 4);
-    this.#health.successes = 0;
-  }
-
-  #succeeded(): void {
-    if (this.#health.level === 0 || ++this.#health.successes < 5) return;
-    this.#health.level--;
-    this.#health.successes = 0;
-  }
-
-  #warn(res: Response): void {
+  #warn(res: HttpResponse): void {
     const header = res.headers.get('warning');
     if (!header || !this.#options.onWarning) return;
     for (const match of header.matchAll(/299\s+\S+\s+"((?:[^"\\]|\\.)*)"/g)) {
@@ -301,9 +359,9 @@ export class RegistryTransport {
         method: currentMethod,
         headers: h,
         redirect: 'manual',
-        ...(payload !== undefined ? { body: payload as RequestInit['body'], duplex: 'half' } : {}),
+        ...(payload !== undefined ? { body: payload, duplex: 'half' } : {}),
         ...(signal ? { signal } : {}),
-      } as RequestInit);
+      });
       const location = res.headers.get('location');
       if (!REDIRECTS.has(res.status) || !location || !followable(res.status, currentMethod)) return { res, url: url.href };
       await res.body?.cancel();

@@ -1,4 +1,5 @@
-import { PassThrough, pipeline, Readable } from 'node:stream';
+import { createRequire } from 'node:module';
+import { pipeline, Readable, type Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { DigestCounter, verifyDigest } from './digest.js';
 import { RegistryError } from './errors.js';
@@ -7,50 +8,62 @@ import { RegistryError } from './errors.js';
  * The decompressor for a blob, chosen by its first bytes: registries and copy tools do store plain
  * tars under a `…tar.gzip` media type (and the reverse), so the type alone is not trusted.
  */
-function decompressor(head: Uint8Array, digest: string): NodeJS.ReadWriteStream | undefined {
+function decompressor(head: Uint8Array): NodeJS.ReadWriteStream | undefined {
   if (head[0] === 0x1f && head[1] === 0x8b) return zlib.createGunzip();
-  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
-    const create = (zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream }).createZstdDecompress;
-    if (!create) throw new RegistryError('UNSUPPORTED_MEDIA_TYPE', `layer ${digest}: zstd needs Node >= 22.15 (this is ${process.version})`);
-    return create();
-  }
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return zstdDecompressor();
   return undefined;
 }
 
-/** Reads the first chunk of `blob` and gives back a stream of all its bytes, that chunk included. */
-async function peek(blob: Readable): Promise<{ head: Buffer; all: Readable }> {
-  const iterator = blob[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  const head = first.done ? Buffer.alloc(0) : (first.value as Buffer);
-  const all = new PassThrough({ highWaterMark: 1 << 20 });
-  all.write(head);
-  pipeline(Readable.from({ [Symbol.asyncIterator]: () => iterator }), all, () => {});
-  return { head, all };
+/** zstd (libzstd through zstd-napi, on every Node), loaded on the first zstd layer only. */
+function zstdDecompressor(): Transform {
+  const { DecompressStream } = createRequire(import.meta.url)('zstd-napi') as { DecompressStream: new () => Transform };
+  const stream = new DecompressStream();
+  // zstd-napi fails on an empty chunk after a complete frame ("Stream ended in middle of compressed data frame").
+  const transform = stream._transform.bind(stream);
+  stream._transform = (chunk: Buffer, encoding, callback) => (chunk.length === 0 ? callback() : transform(chunk, encoding, callback));
+  return stream;
 }
 
-async function* verified(open: () => Readable, digest: string, diffId: string): AsyncGenerator<Buffer> {
-  const { head, all } = await peek(open());
-  const inflate = decompressor(head, digest);
-  let source: AsyncIterable<Buffer> = all;
-  if (inflate) {
-    // pipeline carries a blob error (e.g. DIGEST_MISMATCH) into the inflater we read from.
-    pipeline(all, inflate, () => {});
-    source = inflate as unknown as AsyncIterable<Buffer>;
+async function* verified(open: () => Readable, digest: string, diffId: string, limit: number): AsyncGenerator<Buffer> {
+  const blob = open();
+  const iterator = blob[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  try {
+    const first = await iterator.next();
+    const head = first.done ? Buffer.alloc(0) : first.value;
+    // The blob again from its first chunk, with no copy and no extra buffering stage.
+    async function* all(): AsyncGenerator<Buffer> {
+      if (first.done) return;
+      yield head;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    }
+    const inflate = decompressor(head);
+    let source: AsyncIterable<Buffer> = all();
+    if (inflate) {
+      // pipeline carries a blob error (e.g. DIGEST_MISMATCH) into the inflater we read from.
+      pipeline(Readable.from(all(), { objectMode: false }), inflate, () => {});
+      source = inflate as unknown as AsyncIterable<Buffer>;
+    }
+    // A plain tar whose diff_id is its blob digest was verified by the blob stream already.
+    const counter = inflate || diffId !== digest ? new DigestCounter() : undefined;
+    let size = 0;
+    for await (const chunk of source) {
+      size += chunk.length;
+      // A few compressed bytes can inflate to any size: stop at the limit, not at a full disk.
+      if (size > limit) throw new RegistryError('SIZE_LIMIT', `layer ${digest} (uncompressed): over the limit of ${limit} bytes (maxBlobSize)`);
+      counter?.update(chunk);
+      yield chunk;
+    }
+    if (counter) verifyDigest(`layer ${digest} (uncompressed)`, { digest: diffId }, { digest: counter.digest(), size: counter.size });
+  } finally {
+    blob.destroy();
   }
-  // A plain tar whose diff_id is its blob digest was verified by the blob stream already.
-  const counter = inflate || diffId !== digest ? new DigestCounter() : undefined;
-  for await (const chunk of source) {
-    counter?.update(chunk);
-    yield chunk;
-  }
-  if (counter) verifyDigest(`layer ${digest} (uncompressed)`, { digest: diffId }, { digest: counter.digest(), size: counter.size });
 }
 
 /**
- * The uncompressed tar of a layer (gzip, or zstd where Node has it, recognised by magic number),
+ * The uncompressed tar of a layer (gzip or zstd, recognised by magic number),
  * checked against its `diff_id`: the stream errors with DIGEST_MISMATCH at the end instead of
  * finishing on bytes that do not match.
  */
-export function uncompressedLayer(open: () => Readable, digest: string, diffId: string): Readable {
-  return Readable.from(verified(open, digest, diffId), { objectMode: false });
+export function uncompressedLayer(open: () => Readable, digest: string, diffId: string, limit = Number.POSITIVE_INFINITY): Readable {
+  return Readable.from(verified(open, digest, diffId, limit), { objectMode: false });
 }

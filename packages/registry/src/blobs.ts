@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
+import type { HttpResponse } from './_http.js';
 import { DigestCounter, digestAlgorithm, verifyDigest } from './digest.js';
 import { RegistryError } from './errors.js';
-import { abortReason, backoffDelay, isNetworkError, sleep } from './_retry.js';
+import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isTransient, sleep } from './_retry.js';
 import { repositoryScope } from './_scopes.js';
 import type { RegistryTransport } from './_transport.js';
 import type { Descriptor } from './media-types.js';
@@ -20,7 +21,7 @@ export async function headBlob(t: RegistryTransport, repository: string, digest:
 }
 
 /** Checks the reply to a ranged resume: 206 from the right offset, or a 200 whose first bytes we skip. */
-function resumeOffset(res: Response, have: number, what: string): number {
+function resumeOffset(res: HttpResponse, have: number, what: string): number {
   if (have === 0) return 0;
   if (res.status === 200) return have;
   const range = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
@@ -30,10 +31,13 @@ function resumeOffset(res: Response, have: number, what: string): number {
   return 0;
 }
 
+/** Bytes one attempt must move for a blob download to get a fresh retry budget. */
+const HEADWAY = 1024 * 1024;
+
 async function* streamVerified(t: RegistryTransport, repository: string, d: Descriptor, signal?: AbortSignal): AsyncGenerator<Buffer> {
   const what = `blob ${t.registry}/${repository}@${d.digest}`;
   const counter = new DigestCounter(digestAlgorithm(d.digest));
-  const attempts = t.retryOptions.attempts ?? 3;
+  const attempts = t.retryOptions.attempts ?? DEFAULT_ATTEMPTS;
   for (let attempt = 1; ; attempt++) {
     const { res } = await t.send({
       method: 'GET',
@@ -49,6 +53,7 @@ async function* streamVerified(t: RegistryTransport, repository: string, d: Desc
       verifyDigest(what, { digest: d.digest, size: d.size }, { digest: 'unknown', size: Number(length) });
     }
     let skip = resumeOffset(res, counter.size, what);
+    const before = counter.size;
     try {
       for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
         let buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -65,9 +70,12 @@ async function* streamVerified(t: RegistryTransport, repository: string, d: Desc
       break;
     } catch (error) {
       if (signal?.aborted) throw abortReason(signal);
-      if (error instanceof RegistryError || !isNetworkError(error) || attempt >= attempts) {
+      // A transfer that moved a real amount before it broke starts a fresh budget: it is making
+      // headway. (Bounded: at most one fresh budget per MiB of the blob; a trickle never earns one.)
+      if (counter.size - before >= HEADWAY) attempt = 1;
+      if (!isTransient(error) || attempt >= attempts) {
         if (error instanceof RegistryError) throw error;
-        throw new RegistryError('NETWORK', `${what}: transfer broke after ${counter.size} bytes: ${(error as Error).message}`, { cause: error });
+        throw new RegistryError('NETWORK', `GET ${t.base}/v2/${repository}/blobs/${d.digest}: the transfer broke after ${counter.size} bytes: ${(error as Error).message}`, { cause: error });
       }
       await sleep(backoffDelay(attempt, t.retryOptions), signal);
     }

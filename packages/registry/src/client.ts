@@ -3,7 +3,6 @@ import { fetchBlob, headBlob } from './blobs.js';
 import { fetchManifest, type FetchedManifest, headManifest, type PushedManifest, pushManifest } from './manifests.js';
 import type { Descriptor } from './media-types.js';
 import { addReferrerToFallback, listReferrers } from './referrers.js';
-import { readLimited } from './_response.js';
 import { repositoryScope } from './_scopes.js';
 import { RegistryTransport, type TransportOptions } from './_transport.js';
 import { type BlobSource, type PushBlobOptions, type PushedBlob, pushBlob } from './upload.js';
@@ -59,9 +58,16 @@ export class RegistryClient {
   async fetchBlobBytes(repository: string, descriptor: Descriptor, options: CallOptions & { limit?: number } = {}): Promise<Buffer> {
     const limit = options.limit ?? 64 * 1024 * 1024;
     if (descriptor.size > limit) throw new RegistryError('INVALID_RESPONSE', `blob ${descriptor.digest}: ${descriptor.size} bytes is over the ${limit} byte limit`);
-    const chunks: Buffer[] = [];
-    for await (const chunk of this.fetchBlob(repository, descriptor, options)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const chunks: Buffer[] = [];
+        for await (const chunk of this.fetchBlob(repository, descriptor, options)) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks);
+      } catch (error) {
+        // Corrupt bytes are fetched once more before the mismatch is reported (a proxy may have mangled them).
+        if (attempt > 1 || !(error instanceof RegistryError && (error.code === 'DIGEST_MISMATCH' || error.code === 'SIZE_MISMATCH'))) throw error;
+      }
+    }
   }
 
   /** Uploads a blob unless present (see {@link pushBlob}); concurrent calls for one digest share the upload. */
@@ -138,8 +144,12 @@ export class RegistryClient {
     const tags: string[] = [];
     let url: string | undefined = `/v2/${repository}/tags/list`;
     while (url) {
-      const { res, url: at } = await this.#transport.send({ method: 'GET', url, scopes: [repositoryScope(repository, 'pull')], expect: [200], ...(options.signal ? { signal: options.signal } : {}) });
-      const body = tagList.safeParse(JSON.parse((await readLimited(res, 16 * 1024 * 1024, `tags of ${repository}`)).toString('utf8')));
+      const { res, url: at, bytes } = await this.#transport.read(
+        { method: 'GET', url, scopes: [repositoryScope(repository, 'pull')], expect: [200], ...(options.signal ? { signal: options.signal } : {}) },
+        16 * 1024 * 1024,
+        `tags of ${repository}`,
+      );
+      const body = tagList.safeParse(JSON.parse(bytes.toString('utf8')));
       if (!body.success) throw new RegistryError('INVALID_RESPONSE', `GET tags of ${repository}: ${body.error.issues[0]?.path.join('.')}: ${body.error.issues[0]?.message}`);
       tags.push(...(body.data.tags ?? []));
       const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '');

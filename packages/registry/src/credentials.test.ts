@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type HelperResult, resolveCredential } from './credentials.js';
+import { findCredential, type HelperResult, resolveCredential } from './credentials.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -82,5 +82,70 @@ describe('resolveCredential', () => {
     const opts = await home({ '.docker/config.json': { auths: { 'e.io': { auth: b64('file:1') } } } });
     const env = { DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { 'e.io': { username: 'env', password: '2' } } }) };
     expect(await resolveCredential('e.io', undefined, { ...opts, env })).toEqual({ kind: 'basic', username: 'env', password: '2' });
+  });
+});
+
+describe('credential sources as podman and skopeo read them', () => {
+  // V8 quotes up to ~10 characters around a JSON syntax error: the secret's first characters are enough to leak.
+  const secrets = ['hunter2', b64('u:hunter2-secret').slice(0, 8)];
+  const noSecret = (error: unknown) => {
+    const text = `${(error as Error).message} ${(error as Error).stack} ${JSON.stringify(error)} ${String((error as Error).cause ?? '')}`;
+    for (const s of secrets) expect(text).not.toContain(s);
+  };
+
+  it('never echoes a secret from a malformed file or DOCKER_AUTH_CONFIG', async () => {
+    const bad = [
+      `{"auths":{"a.io":{"password":hunter2-secret}}}`,
+      `{"auths":{"a.io":{"auth":"${b64('u:hunter2-secret')}"}},}`,
+      `{"auths":{"a.io":{"username":"u","password":"hunter2-secret"} "x"}}`,
+    ];
+    for (const text of bad) {
+      const file = await home({ '.docker/config.json': text });
+      const error = await resolveCredential('a.io', undefined, file).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'CREDENTIALS' });
+      expect((error as Error).message).toMatch(/config\.json: not valid JSON/);
+      noSecret(error);
+      const env = await resolveCredential('a.io', undefined, { ...file, env: { DOCKER_AUTH_CONFIG: text } }).catch((e: unknown) => e);
+      expect((env as Error).message).toMatch(/^DOCKER_AUTH_CONFIG: not valid JSON/);
+      noSecret(env);
+    }
+    const wrongType = await home({ '.config/containers/auth.json': { auths: { 'a.io': { password: ['hunter2-secret'] } } } });
+    const error = await resolveCredential('a.io', undefined, wrongType).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/auth\.json: auths\.a\.io\.password: /);
+    noSecret(error);
+  });
+
+  it('reads REGISTRY_AUTH_FILE alone, before any Docker config, as containers-auth.json(5) says', async () => {
+    const opts = await home(
+      { '.docker/config.json': { auths: { 'r.io': { auth: b64('docker:1') } } }, 'podman.json': { auths: { 'r.io': { auth: b64('podman:2') } } } },
+      { REGISTRY_AUTH_FILE: '$HOME/podman.json' },
+    );
+    expect(await findCredential('r.io', undefined, opts)).toEqual({
+      credential: { kind: 'basic', username: 'podman', password: '2' },
+      source: join(opts.homeDir, 'podman.json'),
+    });
+    const empty = await home({ '.docker/config.json': { auths: { 'r.io': { auth: b64('docker:1') } } }, 'podman.json': { auths: {} } }, { REGISTRY_AUTH_FILE: '$HOME/podman.json' });
+    expect(await resolveCredential('r.io', undefined, empty)).toBeUndefined();
+  });
+
+  it('searches XDG_RUNTIME_DIR, then XDG_CONFIG_HOME (~/.config), then DOCKER_AUTH_CONFIG, then the Docker config', async () => {
+    const files = {
+      'run/containers/auth.json': { auths: { 'one.io': { auth: b64('runtime:1') } } },
+      'cfg/containers/auth.json': { auths: { 'one.io': { auth: b64('config:2') }, 'two.io': { auth: b64('config:2') } } },
+      '.docker/config.json': { auths: { 'two.io': { auth: b64('docker:3') }, 'three.io': { auth: b64('docker:3') } } },
+    };
+    const opts = await home(files, { XDG_RUNTIME_DIR: '$HOME/run', XDG_CONFIG_HOME: '$HOME/cfg' });
+    expect((await findCredential('one.io', undefined, opts))?.source).toBe(join(opts.homeDir, 'run/containers/auth.json'));
+    expect((await findCredential('two.io', undefined, opts))?.source).toBe(join(opts.homeDir, 'cfg/containers/auth.json'));
+    expect((await findCredential('three.io', undefined, opts))?.source).toBe(join(opts.homeDir, '.docker/config.json'));
+    const env = { ...opts.env, DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { 'three.io': { auth: b64('env:4') } } }) };
+    expect(await findCredential('three.io', undefined, { ...opts, env })).toMatchObject({ source: 'DOCKER_AUTH_CONFIG', credential: { username: 'env' } });
+  });
+
+  it('uses an explicit authFile alone and refuses one that does not exist', async () => {
+    const opts = await home({ 'mine.json': { auths: {} }, '.docker/config.json': { auths: { 'r.io': { auth: b64('docker:1') } } } });
+    expect(await findCredential('r.io', undefined, { ...opts, authFile: join(opts.homeDir, 'mine.json') })).toBeUndefined();
+    const missing = join(opts.homeDir, 'nope.json');
+    await expect(findCredential('r.io', undefined, { ...opts, authFile: missing })).rejects.toMatchObject({ code: 'CREDENTIALS', message: expect.stringContaining(missing) });
   });
 });

@@ -22,9 +22,17 @@ export interface HelperResult {
   readonly exitCode: number;
 }
 
+/** A credential and where it was found (a file path, `DOCKER_AUTH_CONFIG`, a helper): never the secret. */
+export interface FoundCredential {
+  readonly credential: Credential;
+  readonly source: string;
+}
+
 /** Options for {@link resolveCredential}. */
 export interface ResolveCredentialOptions {
-  /** Environment to read `DOCKER_CONFIG`, `DOCKER_AUTH_CONFIG`, `REGISTRY_AUTH_FILE`, `XDG_RUNTIME_DIR` from. @default process.env */
+  /** The only auth file to read (podman's and skopeo's `--authfile`); it must exist. @default the search described at {@link findCredential} */
+  readonly authFile?: string;
+  /** Environment to read `REGISTRY_AUTH_FILE`, `XDG_RUNTIME_DIR`, `XDG_CONFIG_HOME`, `DOCKER_AUTH_CONFIG`, `DOCKER_CONFIG` from. @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Home directory for `~/.docker` and `~/.config/containers`. @default os.homedir() */
   readonly homeDir?: string;
@@ -78,13 +86,25 @@ export function runCredentialHelper(program: string, args: readonly string[], in
   });
 }
 
-/** The config files to search, in go-containerregistry's order (docker first, then containers' auth.json). */
+/**
+ * The auth files to search when none is given explicitly, in containers-auth.json(5)'s order:
+ * `$XDG_RUNTIME_DIR/containers/auth.json`, `$XDG_CONFIG_HOME/containers/auth.json` (default
+ * `~/.config`), then Docker's `$DOCKER_CONFIG/config.json` (default `~/.docker`).
+ * `REGISTRY_AUTH_FILE`, like `--authfile`, replaces the whole search.
+ */
 export function credentialFiles(env: Readonly<Record<string, string | undefined>>, home: string): string[] {
-  const files = [join(env.DOCKER_CONFIG ?? join(home, '.docker'), 'config.json')];
-  if (env.REGISTRY_AUTH_FILE) files.push(env.REGISTRY_AUTH_FILE);
+  if (env.REGISTRY_AUTH_FILE) return [env.REGISTRY_AUTH_FILE];
+  const files: string[] = [];
   if (env.XDG_RUNTIME_DIR) files.push(join(env.XDG_RUNTIME_DIR, 'containers/auth.json'));
-  files.push(join(home, '.config/containers/auth.json'));
+  files.push(join(env.XDG_CONFIG_HOME || join(home, '.config'), 'containers/auth.json'));
+  files.push(join(env.DOCKER_CONFIG ?? join(home, '.docker'), 'config.json'));
   return files;
+}
+
+/** "line L, column C" of a character offset, so a syntax error can be located without quoting the text. */
+function location(text: string, offset: number): string {
+  const before = text.slice(0, offset).split('\n');
+  return `line ${before.length}, column ${before.at(-1)!.length + 1}`;
 }
 
 function parseConfig(text: string, source: string): ConfigFile {
@@ -92,12 +112,16 @@ function parseConfig(text: string, source: string): ConfigFile {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new RegistryError('CREDENTIALS', `${source}: not valid JSON: ${(error as Error).message}`);
+    // V8's message quotes the text around the error, which is where a password sits: keep only the position.
+    const offset = /at position (\d+)/.exec((error as Error).message);
+    throw new RegistryError('CREDENTIALS', `${source}: not valid JSON${offset ? ` (at ${location(text, Number(offset[1]))})` : ''}`);
   }
   const parsed = configFile.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new RegistryError('CREDENTIALS', `${source}: ${issue.path.join('.')}: ${issue.message}`);
+    // The path names keys (registry hosts, field names); `expected` says what was wanted; the value is never shown.
+    const expected = 'expected' in issue ? `expected ${String(issue.expected)}` : issue.code;
+    throw new RegistryError('CREDENTIALS', `${source}: ${issue.path.join('.')}: ${expected}`);
   }
   return parsed.data;
 }
@@ -169,26 +193,45 @@ async function fromConfig(config: ConfigFile, source: string, registry: string, 
   return found ? entryCredential(found[1], `${source}: auths[${JSON.stringify(found[0])}]`) : undefined;
 }
 
+async function fromText(text: string, source: string, registry: string, repository: string | undefined, options: ResolveCredentialOptions) {
+  const credential = await fromConfig(parseConfig(text, source), source, registry, repository, options);
+  return credential ? { credential, source } : undefined;
+}
+
 /**
- * Finds the credential for a registry the way docker and go-containerregistry do:
- * `DOCKER_AUTH_CONFIG`, `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`),
- * `REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`, `~/.config/containers/auth.json`.
- * In each: `credHelpers[host]`, then `credsStore`, then `auths` (`registry/repository` before
+ * Finds the credential for a registry as podman and skopeo do (containers-auth.json(5)), and says
+ * where it came from. With `authFile` (or `REGISTRY_AUTH_FILE`) only that file is read, and it must
+ * exist; otherwise `$XDG_RUNTIME_DIR/containers/auth.json`, `~/.config/containers/auth.json`,
+ * `DOCKER_AUTH_CONFIG`, then `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`), first match
+ * wins. In each: `credHelpers[host]`, then `credsStore`, then `auths` (`registry/repository` before
  * `registry`, then keys compared by host name). Resolves undefined for anonymous access.
- * @example await resolveCredential('ghcr.io', 'org/app')
+ * @example await findCredential('ghcr.io', 'org/app') // { credential, source: '/run/user/0/containers/auth.json' }
  */
-export async function resolveCredential(registry: string, repository?: string, options: ResolveCredentialOptions = {}): Promise<Credential | undefined> {
+export async function findCredential(registry: string, repository?: string, options: ResolveCredentialOptions = {}): Promise<FoundCredential | undefined> {
   const env = options.env ?? process.env;
   const read = options.readConfig ?? readIfExists;
-  if (env.DOCKER_AUTH_CONFIG) {
-    const found = await fromConfig(parseConfig(env.DOCKER_AUTH_CONFIG, 'DOCKER_AUTH_CONFIG'), 'DOCKER_AUTH_CONFIG', registry, repository, options);
-    if (found) return found;
+  const explicit = options.authFile ?? env.REGISTRY_AUTH_FILE;
+  if (explicit) {
+    const text = await read(explicit);
+    if (text === undefined) throw new RegistryError('CREDENTIALS', `auth file ${explicit} does not exist`);
+    return fromText(text, explicit, registry, repository, options);
   }
-  for (const file of credentialFiles(env, options.homeDir ?? homedir())) {
-    const text = await read(file);
+  const files = credentialFiles(env, options.homeDir ?? homedir());
+  // DOCKER_AUTH_CONFIG stands in for Docker's file, so it is read just before it.
+  const search: [string, () => Promise<string | undefined>][] = files.slice(0, -1).map((f) => [f, () => read(f)]);
+  if (env.DOCKER_AUTH_CONFIG) search.push(['DOCKER_AUTH_CONFIG', async () => env.DOCKER_AUTH_CONFIG]);
+  const last = files.at(-1)!;
+  search.push([last, () => read(last)]);
+  for (const [source, load] of search) {
+    const text = await load();
     if (text === undefined) continue;
-    const found = await fromConfig(parseConfig(text, file), file, registry, repository, options);
+    const found = await fromText(text, source, registry, repository, options);
     if (found) return found;
   }
   return undefined;
+}
+
+/** The credential {@link findCredential} finds, without its source. */
+export async function resolveCredential(registry: string, repository?: string, options: ResolveCredentialOptions = {}): Promise<Credential | undefined> {
+  return (await findCredential(registry, repository, options))?.credential;
 }

@@ -33,13 +33,16 @@ export type RegistryErrorCode =
   | 'INVALID_REFERENCE'
   | 'DIGEST_MISMATCH'
   | 'SIZE_MISMATCH'
+  | 'SIZE_LIMIT'
   | 'INVALID_RESPONSE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'PLATFORM_NOT_FOUND'
   | 'CREDENTIALS'
+  | 'INSECURE_CREDENTIALS'
   | 'TOKEN'
   | 'REDIRECT'
   | 'NETWORK'
+  | 'TIMEOUT'
   | 'ABORTED';
 
 /** The base class of every error @strata/registry throws; `instanceof` works across installed copies. */

@@ -2,6 +2,8 @@ export { type Challenge, parseChallenges, pickChallenge } from './challenge.js';
 export { type CallOptions, RegistryClient, type RegistryClientOptions } from './client.js';
 export {
   type Credential,
+  findCredential,
+  type FoundCredential,
   credentialFiles,
   type HelperResult,
   resolveCredential,

@@ -1,8 +1,9 @@
 import type { z } from 'zod';
-import { RegistryError } from './errors.js';
+import type { HttpResponse } from './_http.js';
+import { RegistryError, RegistryHttpError } from './errors.js';
+import { isTransient } from './_retry.js';
 import { createHash } from 'node:crypto';
 import { digestAlgorithm, sha256Digest, verifyDigest } from './digest.js';
-import { readLimited } from './_response.js';
 import { repositoryScope } from './_scopes.js';
 import type { RegistryTransport } from './_transport.js';
 import {
@@ -59,26 +60,36 @@ function resolveMediaType(contentType: string, bytes: Buffer, what: string): str
 
 /**
  * GETs a manifest with all four manifest types in `Accept`. By digest, the body must hash to it;
- * by tag, `Docker-Content-Digest` is not trusted and the digest is computed from the bytes.
+ * by tag, the digest is computed from the bytes, which must agree with `Docker-Content-Digest` when sent.
  */
 export async function fetchManifest(t: RegistryTransport, repository: string, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
   const what = `manifest ${t.registry}/${repository}:${reference}`;
-  const { res } = await t.send({
-    method: 'GET',
-    url: `/v2/${repository}/manifests/${reference}`,
-    headers: { accept: MANIFEST_ACCEPT.join(', ') },
-    scopes: [repositoryScope(repository, 'pull')],
-    expect: [200],
-    ...(signal ? { signal } : {}),
-  });
-  const bytes = await readLimited(res, MANIFEST_SIZE_LIMIT, what);
+  const { res, bytes } = await t.read(
+    {
+      method: 'GET',
+      url: `/v2/${repository}/manifests/${reference}`,
+      headers: { accept: MANIFEST_ACCEPT.join(', ') },
+      scopes: [repositoryScope(repository, 'pull')],
+      expect: [200],
+      ...(signal ? { signal } : {}),
+    },
+    MANIFEST_SIZE_LIMIT,
+    what,
+    (bytes, res) => {
+      if (!reference.includes(':')) {
+        // By tag nothing pins the bytes, but a registry's Docker-Content-Digest that disagrees with
+        // them means they were mangled on the way (or the registry lies): either way, not these bytes.
+        const sent = res.headers.get('docker-content-digest');
+        if (sent?.startsWith('sha256:')) verifyDigest(`${what} (Docker-Content-Digest)`, { digest: sent }, { digest: sha256Digest(bytes), size: bytes.length });
+        return;
+      }
+      // Pinned by digest: the bytes must hash to it, whatever the algorithm.
+      const algorithm = digestAlgorithm(reference);
+      const actual = algorithm === 'sha256' ? sha256Digest(bytes) : `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+      verifyDigest(what, { digest: reference }, { digest: actual, size: bytes.length });
+    },
+  );
   const digest = sha256Digest(bytes);
-  if (reference.includes(':')) {
-    // Pinned by digest: the bytes must hash to it, whatever the algorithm.
-    const algorithm = digestAlgorithm(reference);
-    const actual = algorithm === 'sha256' ? digest : `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
-    verifyDigest(what, { digest: reference }, { digest: actual, size: bytes.length });
-  }
   const mediaType = resolveMediaType(baseType(res.headers.get('content-type')), bytes, what);
   return { mediaType, digest, size: bytes.length, bytes };
 }
@@ -110,15 +121,25 @@ export async function pushManifest(
   signal?: AbortSignal,
 ): Promise<PushedManifest> {
   const digest = sha256Digest(bytes);
-  const { res } = await t.send({
-    method: 'PUT',
-    url: `/v2/${repository}/manifests/${reference}`,
-    headers: { 'content-type': mediaType },
-    body: bytes,
-    scopes: [repositoryScope(repository, 'pull', 'push')],
-    expect: [200, 201, 202],
-    ...(signal ? { signal } : {}),
-  });
+  let res: HttpResponse;
+  try {
+    ({ res } = await t.send({
+      method: 'PUT',
+      url: `/v2/${repository}/manifests/${reference}`,
+      headers: { 'content-type': mediaType },
+      body: bytes,
+      scopes: [repositoryScope(repository, 'pull', 'push')],
+      expect: [200, 201, 202],
+      ...(signal ? { signal } : {}),
+    }));
+  } catch (error) {
+    if (signal?.aborted || !ambiguous(error)) throw error;
+    // The registry may have stored it and lost only the answer: report what it holds, not the fault.
+    const held = await headManifest(t, repository, reference.split('?')[0]!, signal).catch(() => 'unknown' as const);
+    if (held !== 'unknown' && held?.digest === digest) return { digest };
+    if (error instanceof RegistryError && held !== 'unknown') error.message += ` (the registry does not hold it: ${held ? `the tag points at ${held.digest}` : 'no such manifest'})`;
+    throw error;
+  }
   await res.body?.cancel();
   const echoed = res.headers.get('docker-content-digest');
   if (echoed?.startsWith('sha256:') && echoed !== digest) {
@@ -127,6 +148,11 @@ export async function pushManifest(
   const subject = res.headers.get('oci-subject');
   const tags = (res.headers.get('oci-tag') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
   return { digest, ...(subject ? { subject } : {}), ...(tags.length ? { tags } : {}) };
+}
+
+/** A failure after which the request may or may not have taken effect: a lost connection, a timeout, a 5xx. */
+function ambiguous(error: unknown): boolean {
+  return isTransient(error) || (error instanceof RegistryHttpError && error.status >= 500);
 }
 
 function parseWith<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): T {

@@ -13,6 +13,10 @@ export interface PullImageOptions extends RegistryClientOptions {
   readonly client?: RegistryClient;
   /** Platform to pick from an index. @default the host's (linux/amd64 on x64) */
   readonly platform?: Platform;
+  /** Largest layer accepted, as declared and as it inflates to (a hostile manifest may claim anything). @default 64 GiB */
+  readonly maxBlobSize?: number;
+  /** Largest sum of the declared layer sizes. @default 256 GiB */
+  readonly maxImageSize?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -57,6 +61,18 @@ function configDiffIds(bytes: Buffer, layers: number, what: string): string[] | 
   return ids as string[];
 }
 
+/** Refuses a manifest whose layers are over the limits before any of them is downloaded. */
+function checkSizes(manifest: Manifest, what: string, maxBlobSize: number, maxImageSize: number): void {
+  let total = 0;
+  for (const [i, layer] of manifest.layers.entries()) {
+    if (layer.size > maxBlobSize) {
+      throw new RegistryError('SIZE_LIMIT', `${what}: layer ${i + 1} (${layer.digest}) declares ${layer.size} bytes, over the limit of ${maxBlobSize} bytes (maxBlobSize)`);
+    }
+    total += layer.size;
+  }
+  if (total > maxImageSize) throw new RegistryError('SIZE_LIMIT', `${what}: the layers declare ${total} bytes in all, over the limit of ${maxImageSize} bytes (maxImageSize)`);
+}
+
 /** Walks indexes (nested ones too) down to the manifest for `platform`. */
 async function resolveManifest(client: RegistryClient, ref: Reference, platform: Platform, signal?: AbortSignal) {
   const call = signal ? { signal } : {};
@@ -85,6 +101,8 @@ export async function pullImage(reference: string | Reference, options: PullImag
   const signal = options.signal;
   const { fetched, index } = await resolveManifest(client, ref, options.platform ?? hostPlatform(), signal);
   const manifest = parseManifest(fetched.bytes, `manifest ${formatReference(ref)}`);
+  const maxBlobSize = options.maxBlobSize ?? 64 * 1024 ** 3;
+  checkSizes(manifest, formatReference(ref), maxBlobSize, options.maxImageSize ?? 256 * 1024 ** 3);
   const call = signal ? { signal } : {};
   const configBytes = await client.fetchBlobBytes(ref.repository, manifest.config, call);
   const diffIds = configDiffIds(configBytes, manifest.layers.length, formatReference(ref));
@@ -105,7 +123,7 @@ export async function pullImage(reference: string | Reference, options: PullImag
         open,
         openUncompressed: () => {
           if (!diffId) throw new RegistryError('MANIFEST_INVALID', `${formatReference(ref)}: the config has no diff_id for layer ${i + 1}`);
-          return uncompressedLayer(open, descriptor.digest, diffId);
+          return uncompressedLayer(open, descriptor.digest, diffId, maxBlobSize);
         },
       };
     }),

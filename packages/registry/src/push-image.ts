@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import { RegistryClient, type RegistryClientOptions } from './client.js';
 import { sha256Digest } from './digest.js';
+import { abortReason } from './_retry.js';
 import type { Descriptor, Manifest } from './media-types.js';
 import { MediaType } from './media-types.js';
 import { type Reference, formatReference, parseReference } from './reference.js';
@@ -113,6 +114,30 @@ function manifestBytes(image: ImageSource, config: ConfigSource, configDigest: s
 }
 
 /**
+ * Runs every layer's push; the first failure stops the others (their upload sessions are cancelled
+ * as they unwind) and is thrown once all have settled, so no upload outlives the call.
+ */
+async function pushLayers<T>(layers: readonly LayerSource[], push: (layer: LayerSource, i: number, signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T[]> {
+  const stop = new AbortController();
+  const signal = outer ? AbortSignal.any([outer, stop.signal]) : stop.signal;
+  let first: { error: unknown } | undefined;
+  const settled = await Promise.allSettled(
+    layers.map((layer, i) =>
+      push(layer, i, signal).catch((error: unknown) => {
+        if (!signal.aborted) {
+          first = { error };
+          stop.abort(error);
+        }
+        throw error;
+      }),
+    ),
+  );
+  if (outer?.aborted) throw abortReason(outer);
+  if (first) throw first.error;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/**
  * Pushes an image: layers in parallel (HEAD first: present blobs are skipped; optional mounts;
  * layers of unknown digest stream through POST→PATCH→PUT?digest), then the config, then the
  * manifest under the tag (or by digest), then any extra tags.
@@ -127,7 +152,7 @@ export async function pushImage(reference: string | Reference, image: ImageSourc
   const progress = new Progress(options.onProgress);
   progress.total = image.layers.reduce((sum, l) => sum + (l.size ?? l.bytes?.byteLength ?? 0), 0);
   const sent = { bytes: 0 };
-  const layers = await Promise.all(image.layers.map((layer, i) => limit(() => pushLayer(client, ref.repository, layer, i, options, progress, sent))));
+  const layers = await pushLayers(image.layers, (layer, i, signal) => limit(() => pushLayer(client, ref.repository, layer, i, { ...options, signal }, progress, sent)), options.signal);
   const descriptors = layers.map((l) => l.descriptor);
   const config = typeof image.config === 'function' ? await image.config(descriptors) : image.config;
   const configDigest = sha256Digest(config.bytes);

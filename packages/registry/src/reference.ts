@@ -119,6 +119,11 @@ export function isLoopbackHost(host: string): boolean {
   return name === 'localhost' || name.endsWith('.localhost') || (isIP(name) === 4 && name.startsWith('127.')) || name === '::1';
 }
 
+/** True when credentials may travel to `url`: over https, or to a loopback host (nothing crosses a network). */
+export function mayCarryCredentials(url: URL): boolean {
+  return url.protocol === 'https:' || isLoopbackHost(url.host);
+}
+
 /**
  * The URL scheme to reach a registry with: https, except plain http for loopback hosts or when
  * `insecure` is set. Unlike go-containerregistry, RFC 1918 hosts still get https unless asked:

@@ -1,4 +1,5 @@
 import { RegistryHttpError } from './errors.js';
+import type { HttpResponse } from './_http.js';
 import { fetchManifest, parseIndex, pushManifest } from './manifests.js';
 import { readLimited } from './_response.js';
 import { repositoryScope } from './_scopes.js';
@@ -11,7 +12,7 @@ export function referrersTag(digest: string): string {
   return `${algorithm.slice(0, 32)}-${encoded.slice(0, 64)}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
 }
 
-function nextLink(res: Response, url: string): string | undefined {
+function nextLink(res: HttpResponse, url: string): string | undefined {
   const link = res.headers.get('link');
   const match = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
   return match ? new URL(match[1]!, url).href : undefined;

@@ -1,8 +1,11 @@
 import { z } from 'zod';
+import { defaultFetch, type HttpFetch, type HttpResponse } from './_http.js';
 import type { Credential } from './credentials.js';
 import { RegistryError } from './errors.js';
 import { displayUrl, readLimited, responseError } from './_response.js';
-import { isPrivateHost } from './reference.js';
+import { isPrivateHost, mayCarryCredentials } from './reference.js';
+import { Redactor } from './_redact.js';
+import { isNetworkError } from './_retry.js';
 
 /** A Bearer token and when to stop using it. */
 export interface BearerToken {
@@ -32,8 +35,11 @@ export interface FetchTokenOptions {
   readonly offlineToken?: boolean;
   /** `client_id` sent to the token server. @default 'strata' */
   readonly clientId?: string;
-  readonly fetch?: typeof fetch;
+  /** @default a fetch over node:http/https */
+  readonly fetch?: typeof fetch | HttpFetch;
   readonly signal?: AbortSignal;
+  /** Scrubs secrets from what the token server sends back. @default one that knows `credential` */
+  readonly redactor?: Redactor;
 }
 
 const tokenBody = z.looseObject({
@@ -54,17 +60,24 @@ function checkRealm(realm: string, options: FetchTokenOptions): URL {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && options.insecure)) {
     throw new RegistryError('TOKEN', `token realm ${displayUrl(url)} from ${options.registry} must use https`);
   }
+  if (options.credential && !mayCarryCredentials(url)) {
+    throw new RegistryError('INSECURE_CREDENTIALS', `token realm ${displayUrl(url)} from ${options.registry}: refusing to send credentials over plain http to another host (only https, or loopback)`);
+  }
   if (isPrivateHost(url.host) && !isPrivateHost(options.registry)) {
     throw new RegistryError('TOKEN', `token realm ${displayUrl(url)} is a private address but ${options.registry} is not`);
   }
   return url;
 }
 
+function fetchOf(options: FetchTokenOptions): HttpFetch {
+  return (options.fetch as HttpFetch | undefined) ?? defaultFetch();
+}
+
 function basicHeader(c: Credential | undefined): Record<string, string> {
   return c?.kind === 'basic' ? { authorization: `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}` } : {};
 }
 
-async function getToken(url: URL, options: FetchTokenOptions): Promise<Response> {
+async function getToken(url: URL, options: FetchTokenOptions): Promise<HttpResponse> {
   const get = new URL(url);
   if (options.service) get.searchParams.set('service', options.service);
   for (const s of options.scopes) get.searchParams.append('scope', s);
@@ -73,15 +86,15 @@ async function getToken(url: URL, options: FetchTokenOptions): Promise<Response>
     get.searchParams.set('offline_token', 'true');
     get.searchParams.set('client_id', options.clientId ?? 'strata');
   }
-  return (options.fetch ?? fetch)(get, { headers: basicHeader(options.credential), redirect: 'error', signal: options.signal ?? null });
+  return fetchOf(options)(get, { headers: basicHeader(options.credential), redirect: 'error', signal: options.signal ?? null });
 }
 
-async function postToken(url: URL, form: Record<string, string>, options: FetchTokenOptions): Promise<Response> {
+async function postToken(url: URL, form: Record<string, string>, options: FetchTokenOptions): Promise<HttpResponse> {
   const body = new URLSearchParams(form);
   if (options.service) body.set('service', options.service);
   if (options.scopes.length) body.set('scope', options.scopes.join(' '));
   body.set('client_id', options.clientId ?? 'strata');
-  return (options.fetch ?? fetch)(url, {
+  return fetchOf(options)(url, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: body.toString(),
@@ -91,7 +104,7 @@ async function postToken(url: URL, form: Record<string, string>, options: FetchT
 }
 
 /** Sends the right kind of request for the credential: refresh-token POST, password POST or GET. */
-async function requestToken(url: URL, options: FetchTokenOptions): Promise<Response> {
+async function requestToken(url: URL, options: FetchTokenOptions): Promise<HttpResponse> {
   const c = options.credential;
   let form: Record<string, string> | undefined;
   if (c?.kind === 'identity') form = { grant_type: 'refresh_token', refresh_token: c.token };
@@ -110,9 +123,24 @@ async function requestToken(url: URL, options: FetchTokenOptions): Promise<Respo
  * `expires_in` below 60 s counts as 60 s; the body is capped at 64 KiB.
  */
 export async function fetchToken(options: FetchTokenOptions): Promise<BearerToken> {
+  const redactor = options.redactor ?? new Redactor();
+  redactor.addCredential(options.credential);
+  try {
+    return await tokenFrom(options);
+  } catch (error) {
+    throw redactor.scrubError(error);
+  }
+}
+
+async function tokenFrom(options: FetchTokenOptions): Promise<BearerToken> {
   const url = checkRealm(options.realm, options);
   const started = Date.now();
-  const res = await requestToken(url, options);
+  const res = await requestToken(url, options).catch((error: unknown) => {
+    // Name the token endpoint, not just the registry request that needed the token.
+    if (error instanceof RegistryError || !isNetworkError(error)) throw error;
+    const cause = (error as Error).cause instanceof Error ? ` (${((error as Error).cause as Error).message})` : '';
+    throw new RegistryError('NETWORK', `token endpoint ${displayUrl(url)}: ${(error as Error).message}${cause}`, { cause: error });
+  });
   if (res.status !== 200) {
     const error = await responseError(res, 'GET', url.href);
     throw new RegistryError(error.code === 'UNKNOWN' ? 'TOKEN' : error.code, `token endpoint: ${error.message}`, { cause: error });

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readLimited } from './_response.js';
 import { RegistryTransport } from './_transport.js';
 
 type Handler = (url: URL, headers: Headers) => Response;
@@ -32,7 +33,7 @@ describe('RegistryTransport', () => {
       return Response.json({ auth: headers.get('authorization') });
     });
     const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null });
-    const get = async () => (await (await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] })).res.json()) as { auth: string };
+    const get = async () => JSON.parse((await readLimited((await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] })).res, 1e6, 'tags')).toString()) as { auth: string };
     expect(await get()).toEqual({ auth: 'Bearer t1' });
     vi.setSystemTime(new Date('2026-01-01T00:00:50Z'));
     expect(await get()).toEqual({ auth: 'Bearer t1' });
@@ -90,22 +91,100 @@ describe('RegistryTransport', () => {
     expect(calls.slice(3).every((c) => c.url.protocol === 'https:')).toBe(true);
   });
 
-  it('spaces out requests to a host that just failed, and stops after five successes', async () => {
+  it('backs off per request only: a request after a failure and a success is sent at once', async () => {
     let failures = 1;
     const { f, calls } = fakeFetch((url) => {
       if (url.pathname === '/v2/') return Response.json({});
-      return failures-- > 0 ? new Response(null, { status: 503 }) : Response.json({});
+      return failures-- > 0 ? new Response(null, { status: 503, headers: { 'retry-after': '0' } }) : Response.json({});
     });
-    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null, retry: { delayMs: 300, factor: 1 } });
+    // A per-host penalty would make the healthy requests below wait a minute each (past the test's timeout).
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null, retry: { delayMs: 60_000 } });
     const get = () => t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: [], expect: [200] });
-    await get(); // 503, then 200 after a retry
-    const sent: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      const started = Date.now();
-      await get();
-      sent.push(calls.at(-1)!.at - started);
-    }
-    expect(sent.slice(0, 4).every((ms) => ms >= 250)).toBe(true);
-    expect(sent[5]).toBeLessThan(250);
+    await get(); // 503 with Retry-After: 0, then 200
+    for (let i = 0; i < 5; i++) await get();
+    expect(calls.filter((c) => c.url.pathname === '/v2/a/tags/list')).toHaveLength(7);
+  }, 10_000);
+
+  it('keeps secrets a hostile registry echoes back out of errors, and names the credential source on a 401', async () => {
+    const secret = 'pa55-w0rd-SECRET';
+    const basic = Buffer.from(`alice:${secret}`).toString('base64');
+    const { f } = fakeFetch((url, headers) => {
+      if (url.pathname === '/v2/') return new Response(null, { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
+      const echoed = `${headers.get('authorization')} = alice:${secret}`;
+      return Response.json(
+        { errors: [{ code: 'UNAUTHORIZED', message: `you sent ${echoed}`, detail: { header: echoed } }] },
+        { status: 401, headers: { 'www-authenticate': `Basic realm="${echoed}"` } },
+      );
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: { credential: { kind: 'basic', username: 'alice', password: secret }, source: '/home/a/auth.json' } });
+    const error = await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: [], expect: [200] }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
+    expect((error as Error).message).toContain('credentials from /home/a/auth.json');
+    const text = `${(error as Error).message} ${(error as Error).stack} ${JSON.stringify(error)}`;
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(basic);
+
+    const anonymous = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null });
+    const denied = await anonymous.send({ method: 'GET', url: '/v2/a/tags/list', scopes: [], expect: [200] }).catch((e: unknown) => e);
+    expect((denied as Error).message).toMatch(/401 UNAUTHORIZED.*\(anonymous\)/);
+  });
+
+  it('keeps secrets a hostile token endpoint echoes back out of errors', async () => {
+    const secret = 'another-SECRET-99';
+    const { f } = fakeFetch((url, headers) => {
+      if (url.pathname === '/token') return Response.json({ errors: [{ code: 'DENIED', message: `no: ${headers.get('authorization')} alice:${secret}` }] }, { status: 403 });
+      return challenge('repository:a:pull');
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: { kind: 'basic', username: 'alice', password: secret } });
+    const error = await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'DENIED' });
+    const text = `${(error as Error).message} ${(error as Error).stack} ${JSON.stringify(error)} ${JSON.stringify((error as Error).cause)}`;
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(Buffer.from(`alice:${secret}`).toString('base64'));
+  });
+
+  it('sends credentials only over https or to loopback: never to a plain-http realm on another host', async () => {
+    const { f, calls } = fakeFetch((url) => {
+      if (url.pathname === '/token') return Response.json({ token: 't' });
+      return new Response(null, { status: 401, headers: { 'www-authenticate': 'Bearer realm="http://auth.example/token",service="svc"' } });
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: { kind: 'basic', username: 'u', password: 'p' } });
+    const error = await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INSECURE_CREDENTIALS' });
+    expect((error as Error).message).toMatch(/http:\/\/auth\.example\/token.*plain http/);
+    expect(calls.filter((c) => c.url.host === 'auth.example')).toEqual([]);
+  });
+
+  it('sends no Basic credentials to an insecure (plain http) registry off loopback', async () => {
+    const { f, calls } = fakeFetch((url, headers) => {
+      if (headers.get('authorization')) return Response.json({ name: 'a', tags: [] });
+      return new Response(null, { status: 401, headers: { 'www-authenticate': 'Basic realm="r"' } });
+    });
+    // https is tried first: fail its TLS so the registry is reached over plain http.
+    const http = (async (input: URL | string, init?: RequestInit) => {
+      if (String(input).startsWith('https:')) throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('wrong version number'), { code: 'ERR_SSL_WRONG_VERSION_NUMBER' }) });
+      return f(input, init);
+    }) as typeof fetch;
+    const insecure = new RegistryTransport('registry.internal:5000', { fetch: http, insecure: true, retry: { delayMs: 1 }, credential: { kind: 'basic', username: 'u', password: 'p' } });
+    const error = await insecure.send({ method: 'GET', url: '/v2/a/tags/list', scopes: [], expect: [200] }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INSECURE_CREDENTIALS' });
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.every((c) => c.auth === null)).toBe(true);
+  });
+
+  it('names the token endpoint when it cannot be reached, and retries it', async () => {
+    let down = 10;
+    const { f, calls } = fakeFetch((url) => {
+      if (url.pathname === '/token') {
+        if (down-- > 0) throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+        return Response.json({ token: 't' });
+      }
+      return challenge('repository:a:pull');
+    });
+    const t = new RegistryTransport('127.0.0.1:1', { fetch: f, credential: null, retry: { delayMs: 1, attempts: 2 } });
+    const error = await t.send({ method: 'GET', url: '/v2/a/tags/list', scopes: ['repository:a:pull'], expect: [200] }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'NETWORK' });
+    expect((error as Error).message).toMatch(/^token endpoint http:\/\/127\.0\.0\.1:1\/token: fetch failed \(connect ECONNREFUSED\)$/);
+    expect(calls.filter((c) => c.url.pathname === '/token')).toHaveLength(2);
   });
 });

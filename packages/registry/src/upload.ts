@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
+import type { HttpResponse } from './_http.js';
 import { DigestCounter, verifyDigest } from './digest.js';
 import { RegistryError, RegistryHttpError } from './errors.js';
 import { headBlob } from './blobs.js';
-import { abortReason, backoffDelay, isNetworkError, isRetryableStatus, sleep } from './_retry.js';
+import { abortReason, backoffDelay, DEFAULT_ATTEMPTS, isRetryableStatus, isTransient, sleep } from './_retry.js';
 import { displayUrl } from './_response.js';
 import { repositoryScope } from './_scopes.js';
 import type { RegistryTransport } from './_transport.js';
@@ -15,6 +16,11 @@ export interface BlobSource {
   /** Known size in bytes; sent as Content-Length. */
   readonly size?: number;
   readonly bytes?: Uint8Array;
+  /**
+   * Streams the bytes (again on a retry). A stream that carries `digest: Promise<string>` (a
+   * producer that hashes its own bytes, such as a strata layer) is not hashed a second time: that
+   * promise is taken as the sha256 of exactly the bytes it yields.
+   */
   open?(): Readable | AsyncIterable<Uint8Array>;
 }
 
@@ -44,7 +50,7 @@ export interface PushBlobOptions {
 }
 
 /** Resolves an upload `Location` against the request URL, refusing private hosts for a public registry. */
-function nextLocation(res: Response, requestUrl: string, registry: string): string {
+function nextLocation(res: HttpResponse, requestUrl: string, registry: string): string {
   const location = res.headers.get('location');
   if (!location) throw new RegistryError('INVALID_RESPONSE', `${displayUrl(requestUrl)}: ${res.status} without a Location header`);
   const url = new URL(location, requestUrl);
@@ -96,6 +102,7 @@ async function startUpload(s: Session, digest: string | undefined): Promise<{ mo
  */
 class CountedBody {
   #counter = new DigestCounter();
+  #own: Promise<string> | undefined;
   #used = false;
   constructor(
     readonly source: BlobSource,
@@ -103,6 +110,10 @@ class CountedBody {
   ) {}
   get counter(): DigestCounter {
     return this.#counter;
+  }
+  /** The digest of the bytes sent: the producer's own when it hashes itself, else ours. Valid once the body has ended. */
+  async digest(): Promise<string> {
+    return this.#own ? await this.#own : this.#counter.digest();
   }
   readonly body = (): AsyncIterable<Uint8Array> => {
     if (this.#used) {
@@ -114,8 +125,11 @@ class CountedBody {
   };
   async *#stream(counter: DigestCounter): AsyncGenerator<Uint8Array> {
     const input = this.source.bytes ? [this.source.bytes] : this.source.open ? this.source.open() : [];
+    const own = (input as { digest?: unknown }).digest;
+    this.#own = own instanceof Promise ? (own as Promise<string>) : undefined;
     for await (const chunk of input as AsyncIterable<Uint8Array>) {
-      counter.update(chunk);
+      if (this.#own) counter.size += chunk.byteLength;
+      else counter.update(chunk);
       this.onBytes?.(chunk.byteLength);
       yield chunk;
     }
@@ -143,7 +157,7 @@ async function uploadStreamed(s: Session, location: string, source: BlobSource, 
   const { res, url } = await send(s, 'PATCH', location, { expect: [202, 201, 204], headers, body: counted.body });
   await res.body?.cancel();
   const { counter } = counted;
-  const digest = counter.digest();
+  const digest = await counted.digest();
   if (source.digest) verifyDigest(`blob upload to ${s.repository}`, { digest: source.digest, ...(size !== undefined ? { size } : {}) }, { digest, size: counter.size });
   await finish(s, res.headers.get('location') ? nextLocation(res, url, s.t.registry) : location, digest);
   return digest;
@@ -192,15 +206,20 @@ async function uploadChunked(s: Session, start: string, minChunk: number, source
     location = await sendChunk(s, location, chunk, offset);
     offset += chunk.length;
   }
-  const digest = counted.counter.digest();
+  const digest = await counted.digest();
   if (source.digest) verifyDigest(`blob upload to ${s.repository}`, { digest: source.digest }, { digest, size: counted.counter.size });
   await finish(s, location, digest);
   return digest;
 }
 
+/** The longest a best-effort DELETE of an abandoned upload session may take. */
+const CANCEL_TIMEOUT_MS = 5000;
+
 async function cancelUpload(s: Session, location: string): Promise<void> {
   try {
-    const { res } = await s.t.send({ method: 'DELETE', url: location, scopes: [repositoryScope(s.repository, 'pull', 'push')], expect: [200, 202, 204, 404], retry: false });
+    // Retried like any idempotent request, but bounded: cancelling must never hold up the abort or failure it follows.
+    const signal = AbortSignal.timeout(CANCEL_TIMEOUT_MS);
+    const { res } = await s.t.send({ method: 'DELETE', url: location, scopes: [repositoryScope(s.repository, 'pull', 'push')], expect: [200, 202, 204, 404], signal });
     await res.body?.cancel();
   } catch {
     // Cancelling an abandoned session is best effort (spec "Cancel a blob upload").
@@ -238,7 +257,7 @@ async function uploadOnce(s: Session, source: BlobSource, counted: CountedBody):
 
 function retryable(error: unknown): boolean {
   if (error instanceof RegistryHttpError) return isRetryableStatus(error.status);
-  return (error instanceof RegistryError && error.code === 'NETWORK') || (!(error instanceof RegistryError) && isNetworkError(error));
+  return isTransient(error);
 }
 
 /**
@@ -254,15 +273,22 @@ export async function pushBlob(t: RegistryTransport, repository: string, source:
     const size = await headBlob(t, repository, source.digest, options.signal);
     if (size !== undefined) return { digest: source.digest, size: await knownSize(s, source, size), status: 'exists' };
   }
-  const attempts = t.retryOptions.attempts ?? 3;
+  const attempts = t.retryOptions.attempts ?? DEFAULT_ATTEMPTS;
   let session = s;
   for (let attempt = 1; ; attempt++) {
     const counted = new CountedBody(source, options.onBytes);
     try {
       return await uploadOnce(session, source, counted);
     } catch (error) {
+      if (options.signal?.aborted) {
+        options.onBytes?.(-counted.counter.size);
+        throw abortReason(options.signal);
+      }
+      // The final PUT may have been stored with only its answer lost: a HEAD tells, and saves a re-upload.
+      if (source.digest && retryable(error) && (await headBlob(t, repository, source.digest, options.signal).catch(() => undefined)) === counted.counter.size) {
+        return { digest: source.digest, size: counted.counter.size, status: 'uploaded' };
+      }
       options.onBytes?.(-counted.counter.size);
-      if (options.signal?.aborted) throw abortReason(options.signal);
       // Some proxies refuse POST→PUT-with-body but take PATCH (buildx #196): switch to chunked once.
       if (session.options.mode !== 'chunked' && source.digest && error instanceof RegistryHttpError && [405, 411, 415, 501].includes(error.status)) {
         session = { ...s, options: { ...options, mode: 'chunked' } };

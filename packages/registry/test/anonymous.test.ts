@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import { hasPeers, run, type RunningRegistry, skopeoInspect, startRegistry } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +131,19 @@ describe.runIf(hasPeers('docker-registry', 'skopeo'))('push and pull against the
     await pushImage(`${reg.host}/strata/gzip:bad`, image(sha256Digest('something else')), fast);
     const bad = await pullImage(`${reg.host}/strata/gzip:bad`, fast);
     await expect(readAll(bad.layers[0]!.openUncompressed())).rejects.toMatchObject({ code: 'DIGEST_MISMATCH', expected: sha256Digest('something else') });
+  });
+
+  it('hands out zstd layers uncompressed on every Node, compressed by the zstd program', async () => {
+    const tar = randomLayers([300_000])[0]!;
+    const zst = execFileSync('zstd', ['-c', '-9'], { input: tar });
+    const image = {
+      layers: [{ mediaType: MediaType.ociLayerZstd, bytes: zst, digest: sha256Digest(zst), size: zst.length }],
+      config: { ...configFor([{ mediaType: MediaType.ociLayer, digest: sha256Digest(tar), size: 0 }]), mediaType: MediaType.ociConfig },
+    };
+    await pushImage(`${reg.host}/strata/zstd:1`, image, fast);
+    const pulled = await pullImage(`${reg.host}/strata/zstd:1`, fast);
+    expect(pulled.layers[0]!.diffId).toBe(sha256Digest(tar));
+    expect((await readAll(pulled.layers[0]!.openUncompressed())).equals(tar)).toBe(true);
   });
 
   it('puts extra tags, one PUT each where the registry lacks multi-tag PUT', async () => {

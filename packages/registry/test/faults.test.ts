@@ -78,11 +78,30 @@ describe.runIf(hasPeers('docker-registry'))('faults injected between client and 
     expect((await stat(target)).size).toBeLessThanOrEqual(layers[0]!.length);
   });
 
-  it('detects a corrupted manifest fetched by digest', async () => {
+  it('fetches a corrupted manifest once more, and reports DIGEST_MISMATCH when it is corrupt again', async () => {
     const pushed = await pushImage(`${reg.host}/strata/corrupt-manifest:1`, mixedImage(layers), fast);
+    const client = new RegistryClient(proxy.host, fast);
     proxy.addFault({ method: 'GET', path: /\/manifests\//, fault: { kind: 'corrupt' } });
-    const error = await new RegistryClient(proxy.host, fast).fetchManifest('strata/corrupt-manifest', pushed.digest).catch((e: unknown) => e);
+    expect((await client.fetchManifest('strata/corrupt-manifest', pushed.digest)).digest).toBe(pushed.digest);
+    proxy.addFault({ method: 'GET', path: /\/manifests\//, fault: { kind: 'corrupt' }, times: 2 });
+    const start = proxy.requests.length;
+    const error = await client.fetchManifest('strata/corrupt-manifest', pushed.digest).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'DIGEST_MISMATCH', expected: pushed.digest });
+    expect(proxy.requests.slice(start).filter((r) => r.fault === 'corrupt')).toHaveLength(2);
+  });
+
+  it('fetches a manifest corrupted on its way once more, by tag too (against Docker-Content-Digest)', async () => {
+    const pushed = await pushImage(`${reg.host}/strata/corrupt-tag:1`, mixedImage(layers), fast);
+    proxy.addFault({ method: 'GET', path: /\/manifests\/1$/, fault: { kind: 'corrupt' } });
+    expect((await new RegistryClient(proxy.host, fast).fetchManifest('strata/corrupt-tag', '1')).digest).toBe(pushed.digest);
+    expect(proxy.requests.filter((r) => r.fault === 'corrupt' && r.path.endsWith('/strata/corrupt-tag/manifests/1'))).toHaveLength(1);
+  });
+
+  it('fetches a corrupted config blob once more', async () => {
+    await pushImage(`${reg.host}/strata/corrupt-config:1`, mixedImage(layers), fast);
+    proxy.addFault({ method: 'GET', path: /\/blobs\//, fault: { kind: 'corrupt' } });
+    const image = await pullImage(`${proxy.host}/strata/corrupt-config:1`, fast);
+    expect(proxy.requests.filter((r) => r.fault === 'corrupt' && r.path.includes(image.config.descriptor.digest))).toHaveLength(1);
   });
 
   it('gives up after the retry budget with the status in the message', async () => {
@@ -90,7 +109,7 @@ describe.runIf(hasPeers('docker-registry'))('faults injected between client and 
     const start = proxy.requests.length;
     const error = await new RegistryClient(proxy.host, fast).fetchManifest('strata/faulty', '1').catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/v2\/strata\/faulty\/manifests\/1: 503 UNKNOWN: injected 503/);
-    expect(proxy.requests.slice(start).filter((r) => r.path.includes('/manifests/')).length).toBe(3);
+    expect(proxy.requests.slice(start).filter((r) => r.path.includes('/manifests/')).length).toBe(4);
   });
 
   it('stops waiting on Retry-After when the signal aborts', async () => {
@@ -101,5 +120,28 @@ describe.runIf(hasPeers('docker-registry'))('faults injected between client and 
     const error = await new RegistryClient(proxy.host, fast).fetchManifest('strata/faulty', '1', { signal: controller.signal }).catch((e: unknown) => e);
     expect((error as Error).name).toBe('AbortError');
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('reports success when a manifest PUT was stored but every answer to it was lost', async () => {
+    proxy.addFault({ method: 'PUT', path: /\/manifests\//, fault: { kind: 'lose-response' }, times: 10 });
+    const pushed = await pushImage(`${proxy.host}/strata/lost-answer:1`, mixedImage(layers), fast);
+    expect(proxy.requests.filter((r) => r.fault === 'lose-response').length).toBeGreaterThanOrEqual(2);
+    expect((await new RegistryClient(reg.host, fast).headManifest('strata/lost-answer', '1'))?.digest).toBe(pushed.digest);
+  });
+
+  it('still reports a manifest PUT the registry never stored as failed', async () => {
+    proxy.addFault({ method: 'PUT', path: /\/manifests\//, fault: { kind: 'reset' }, times: 10 });
+    const error = await pushImage(`${proxy.host}/strata/never-stored:1`, mixedImage(layers), fast).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'NETWORK' });
+    expect((error as Error).message).toMatch(/^PUT http:\/\/127\.0\.0\.1:\d+\/v2\/strata\/never-stored\/manifests\/1: .*the registry does not hold it/);
+  });
+
+  it('does not upload a blob again when only the answer to its final PUT was lost', async () => {
+    const blob = randomLayers([300_000])[0]!;
+    proxy.addFault({ method: 'PUT', path: /\/blobs\/uploads\//, fault: { kind: 'lose-response' } });
+    const start = proxy.requests.length;
+    const pushed = await new RegistryClient(proxy.host, fast).pushBlob('strata/lost-blob', { bytes: blob, digest: sha256Digest(blob), size: blob.length });
+    expect(pushed).toMatchObject({ status: 'uploaded', size: blob.length });
+    expect(proxy.requests.slice(start).filter((r) => r.method === 'PUT')).toHaveLength(1);
   });
 });

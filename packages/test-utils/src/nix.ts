@@ -16,28 +16,55 @@ export interface BuildNixOptions {
   readonly storeRoot?: string;
   /** Attribute to build from the expression (`-A`). @default the whole expression */
   readonly attr?: string;
+  /** Experimental features the expression needs (`ca-derivations`, `impure-derivations`). */
+  readonly experimentalFeatures?: readonly string[];
+}
+
+function featureArgs(features: readonly string[] | undefined): string[] {
+  return features?.length ? ['--extra-experimental-features', features.join(' ')] : [];
+}
+
+/** Writes `expression` to a temporary default.nix, runs `program` on it and returns the lines it printed. */
+async function runOnExpression(program: string, expression: string, args: readonly string[], storeRoot: string | undefined): Promise<string[]> {
+  const dir = await makeTempDir('strata-nix-');
+  try {
+    const file = join(dir.path, 'default.nix');
+    await writeFile(file, expression);
+    const all = [...NIX_OPTIONS, file, ...args];
+    if (storeRoot) {
+      await mkdir(storeRoot, { recursive: true });
+      all.push('--store', `local?root=${storeRoot}`);
+    }
+    const { stdout } = await run(program, all);
+    return stdout.split('\n').filter(Boolean);
+  } finally {
+    await dir.remove();
+  }
 }
 
 /**
  * Builds a Nix expression with the real nix-build and returns the output store paths.
  * Derivations should use `builder = "/bin/sh"`: no binary cache is reachable here, and the sandbox is off.
  */
-export async function buildNix(expression: string, options: BuildNixOptions = {}): Promise<string[]> {
-  const dir = await makeTempDir('strata-nix-');
-  try {
-    const file = join(dir.path, 'default.nix');
-    await writeFile(file, expression);
-    const args = ['--no-out-link', ...NIX_OPTIONS, file];
-    if (options.attr) args.push('-A', options.attr);
-    if (options.storeRoot) {
-      await mkdir(options.storeRoot, { recursive: true });
-      args.push('--store', `local?root=${options.storeRoot}`);
-    }
-    const { stdout } = await run('nix-build', args);
-    return stdout.split('\n').filter(Boolean);
-  } finally {
-    await dir.remove();
-  }
+export function buildNix(expression: string, options: BuildNixOptions = {}): Promise<string[]> {
+  const args = ['--no-out-link', ...(options.attr ? ['-A', options.attr] : []), ...featureArgs(options.experimentalFeatures)];
+  return runOnExpression('nix-build', expression, args, options.storeRoot);
+}
+
+/** Options for {@link instantiateNix}. */
+export interface InstantiateNixOptions {
+  /** Write the derivations into a chroot store (`--store local?root=DIR`). */
+  readonly storeRoot?: string;
+  /** Experimental features the expression needs (`ca-derivations`, `impure-derivations`). */
+  readonly experimentalFeatures?: readonly string[];
+}
+
+/**
+ * Instantiates a Nix expression with the real nix-instantiate (nothing is built) and returns the
+ * `.drv` store paths it printed, in its order.
+ */
+export function instantiateNix(expression: string, options: InstantiateNixOptions = {}): Promise<string[]> {
+  return runOnExpression('nix-instantiate', expression, featureArgs(options.experimentalFeatures), options.storeRoot);
 }
 
 /** A `derivation` built by running `script` with /bin/sh and the host's coreutils on PATH. */

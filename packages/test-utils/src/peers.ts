@@ -5,6 +5,8 @@ import { delimiter, join } from 'node:path';
 export const PEERS = {
   'nix-build': 'nix-bin',
   'nix-store': 'nix-bin',
+  'nix-instantiate': 'nix-bin',
+  'nix-shell': 'nix-bin',
   nix: 'nix-bin',
   podman: 'podman',
   runc: 'runc',
@@ -13,6 +15,7 @@ export const PEERS = {
   'docker-registry': 'docker-registry',
   'qemu-system-x86_64': 'qemu-system-x86',
   busybox: 'busybox-static',
+  'bash-static': 'bash-static',
   fakeroot: 'fakeroot',
   proot: 'proot',
   htpasswd: 'apache2-utils',

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { makeTempDir, type TempDir } from './tmp.js';
@@ -96,4 +96,22 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       await dir.remove();
     },
   };
+}
+
+/**
+ * Upload sessions the registry still keeps open under `repository` (a repository, or a path prefix
+ * such as `soak` for every repository below it): `_uploads/<uuid>` directories holding `startedat`
+ * or `data`. (Distribution 2.8 answers a DELETE by removing those two files but then writes the hash
+ * state back, so an empty `hashstates/` skeleton remains: the registry's own leftover, holding no
+ * uploaded bytes, which its upload purging removes.)
+ */
+export async function openUploadSessions(registry: RunningRegistry, repository: string): Promise<string[]> {
+  const root = join(registry.dataDir, 'docker/registry/v2/repositories', repository);
+  const files = await readdir(root, { recursive: true }).catch(() => [] as string[]);
+  const open = new Set<string>();
+  for (const file of files) {
+    const match = /^(.*_uploads\/[^/]+)\/(startedat|data)$/.exec(file);
+    if (match) open.add(match[1]!);
+  }
+  return [...open].sort();
 }

@@ -5,8 +5,12 @@ import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { VmMissingComponentError } from './errors.js';
 
-/** The modules the guest needs for 9p over virtio-pci; their dependencies come from modules.dep. */
-export const GUEST_MODULES = ['virtio_pci', '9pnet_virtio', '9p'] as const;
+/**
+ * The modules the guest needs: 9p over virtio-pci (the shares), virtio-blk and ext4 (the scratch disk
+ * that bounds what a script may write; ext4 checksums need crc32c) and overlay (the root as a
+ * read-only lower layer under a writable upper on that disk). Dependencies come from modules.dep.
+ */
+export const GUEST_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'virtio_blk', 'crc32c_generic', 'ext4', 'overlay'] as const;
 
 /** A kernel module to insmod in the guest, in dependency order. */
 export interface GuestModule {

@@ -17,6 +17,8 @@ export interface BootSpec {
   readonly initramfs: string;
   readonly append: string;
   readonly shares: readonly Share[];
+  /** A raw disk image attached as the guest's /dev/vda. */
+  readonly disk?: string;
 }
 
 /** How a QEMU process ended. */
@@ -39,6 +41,12 @@ export function qemuArgs(spec: BootSpec): string[] {
     const path = share.path.replaceAll(',', ',,');
     const ro = share.readonly ? ',readonly=on' : '';
     args.push('-virtfs', `local,path=${path},mount_tag=${share.tag},security_model=${share.securityModel}${ro}`);
+  }
+  if (spec.disk) {
+    // A host that runs out of space reports an I/O error to the guest instead of pausing the VM
+    // (QEMU's default), which would hang until the timeout. The disk lives for one run: no flushes.
+    const file = spec.disk.replaceAll(',', ',,');
+    args.push('-drive', `file=${file},format=raw,if=virtio,cache=unsafe,werror=report,rerror=report`);
   }
   return args;
 }

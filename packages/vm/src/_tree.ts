@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
 import { constants, type BigIntStats } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readFile, readlink, stat, symlink, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
+import { makeDevice } from './device.js';
 import { VmMissingComponentError, VmOptionError } from './errors.js';
+import { type PathOwnership, presentedMode } from './ownership.js';
 
 // QEMU's 9p `security_model=mapped-xattr` keeps what the guest sets (owner, mode with the type bits,
 // device numbers) in these xattrs on the host file; symlinks and device nodes made in the guest are
@@ -14,7 +16,7 @@ const XATTR = { uid: 'user.virtfs.uid', gid: 'user.virtfs.gid', mode: 'user.virt
 /** The type of a path in the root, as the guest sees it. */
 export type EntryType = 'file' | 'directory' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
 
-/** A path of the root as the guest sees it, plus the host identity that reveals content changes. */
+/** A path of the root as the guest sees it. */
 export interface TreeEntry {
   readonly type: EntryType;
   /** Permission bits, including setuid/setgid/sticky. */
@@ -22,12 +24,11 @@ export interface TreeEntry {
   readonly uid: number;
   readonly gid: number;
   /** Device number for char/block devices (Linux encoding). */
-  readonly rdev?: number;
+  readonly rdev?: bigint;
   /** Symlink target. */
   readonly target?: string;
+  /** Size of the host file (a regular file's content length). */
   readonly size: bigint;
-  readonly ino: bigint;
-  readonly ctimeNs: bigint;
 }
 
 const TYPE_BITS: Record<EntryType, number> = {
@@ -54,27 +55,47 @@ export function typeOfMode(mode: number): EntryType {
 export interface CopyOptions {
   /** Keep the source's owners instead of presenting every path as root-owned. @default false */
   readonly preserveOwnership?: boolean;
+  /** Owners, modes and node types that override the host's, checked by {@link checkOwnership}. @default none */
+  readonly ownership?: ReadonlyMap<string, PathOwnership>;
+  /** Stops the copy between files. */
+  readonly signal?: AbortSignal;
 }
 
 /**
  * Copies `source` into the new directory `dest` in mapped-xattr form and sets the xattrs in one
- * `setfattr --restore` pass (the dump is written to `dumpFile`, outside `dest`).
+ * `setfattr --restore` pass (the dump is written to `dumpFile`, outside `dest`). Returns every path
+ * as the guest will see it, keyed by image path (`/` for the root itself).
  */
-export async function copyToMappedForm(source: string, dest: string, dumpFile: string, options: CopyOptions = {}): Promise<void> {
+export async function copyToMappedForm(source: string, dest: string, dumpFile: string, options: CopyOptions = {}): Promise<Map<string, TreeEntry>> {
+  const ownership = options.ownership ?? new Map<string, PathOwnership>();
+  const tree = new Map<string, TreeEntry>();
   const dump: string[] = [];
+  const record = (image: string, to: string, host: { mode: number; uid: number; gid: number; rdev: bigint; target?: string; size: bigint }) => {
+    const entry = ownership.get(image);
+    const mode = presentedMode(image, host.mode, entry);
+    const type = typeOfMode(mode);
+    const uid = entry?.uid ?? (options.preserveOwnership ? host.uid : 0);
+    const gid = entry?.gid ?? (options.preserveOwnership ? host.gid : 0);
+    const device = entry?.device;
+    const rdev = type === 'char' || type === 'block' ? (device ? makeDevice(device.major, device.minor) : host.rdev) : undefined;
+    const size = type === 'file' ? host.size : 0n;
+    tree.set(image, { type, mode: mode & 0o7777, uid, gid, size, ...(rdev !== undefined ? { rdev } : {}), ...(host.target !== undefined ? { target: host.target } : {}) });
+    dump.push(dumpRecord(to, uid, gid, mode, rdev));
+    return type;
+  };
   const visit = async (rel: string): Promise<void> => {
+    options.signal?.throwIfAborted();
     const from = join(source, rel);
     const to = join(dest, rel);
+    const image = `/${rel}`;
     // The root itself may be given as a symlink to a directory; everything below is copied as is.
     const s = rel === '' ? await stat(from, { bigint: true }) : await lstat(from, { bigint: true });
-    const mode = Number(s.mode);
-    if (s.isDirectory()) await mkdir(to, { mode: 0o755 });
-    else if (s.isFile()) await copyFile(from, to, constants.COPYFILE_FICLONE);
-    else if (s.isSymbolicLink()) await writeFile(to, await readlink(from), { mode: 0o644 });
-    else await writeFile(to, '', { mode: 0o644 });
-    const owner = options.preserveOwnership ? { uid: Number(s.uid), gid: Number(s.gid) } : { uid: 0, gid: 0 };
-    dump.push(dumpRecord(to, owner.uid, owner.gid, s.isSymbolicLink() ? 0o120777 : mode, Number(s.rdev), s));
-    if (s.isDirectory()) {
+    const target = s.isSymbolicLink() ? await readlink(from) : undefined;
+    const type = record(image, to, { mode: Number(s.mode), uid: Number(s.uid), gid: Number(s.gid), rdev: s.rdev, target, size: s.size });
+    if (type === 'directory') await mkdir(to, { mode: 0o755 });
+    else if (type === 'file') await copyFile(from, to, constants.COPYFILE_FICLONE);
+    else await writeFile(to, target ?? '', { mode: 0o644 });
+    if (type === 'directory') {
       // Siblings are copied a few at a time: the kernel copies, so this overlaps I/O waits.
       const names = await readUtf8Names(from);
       for (let i = 0; i < names.length; i += COPY_CONCURRENCY) {
@@ -83,37 +104,60 @@ export async function copyToMappedForm(source: string, dest: string, dumpFile: s
     }
   };
   await visit('');
+  await addMissingDevices(dest, ownership, tree, record);
   await writeFile(dumpFile, dump.join('\n'));
   await runAttrTool('setfattr', ['-h', `--restore=${dumpFile}`]);
+  return tree;
+}
+
+/**
+ * Device nodes the ownership map names but the root lacks (an unprivileged unpack cannot mknod, and
+ * may write nothing there) are made as placeholders; any other path the map names must exist.
+ */
+async function addMissingDevices(
+  dest: string,
+  ownership: ReadonlyMap<string, PathOwnership>,
+  tree: Map<string, TreeEntry>,
+  record: (image: string, to: string, host: { mode: number; uid: number; gid: number; rdev: bigint; size: bigint }) => EntryType,
+): Promise<void> {
+  for (const [path, entry] of ownership) {
+    if (tree.has(path)) continue;
+    if (!entry.device || tree.get(posix.dirname(path))?.type !== 'directory') {
+      throw new VmOptionError(`vm: ownership[${JSON.stringify(path)}] names a path that is not in the root${entry.device ? ' (nor is its parent directory)' : ''}`);
+    }
+    await writeFile(join(dest, path), '', { mode: 0o644 });
+    record(path, join(dest, path), { mode: 0o100644, uid: 0, gid: 0, rdev: 0n, size: 0n });
+  }
 }
 
 /**
  * The sorted names in `dir`. Paths reach the caller (changes, outputDir) as strings, so a name that
- * is not UTF-8 cannot be carried: it is reported here, naming the directory, before any VM boots.
+ * is not UTF-8 cannot be carried: it is reported naming `shownDir` (the host directory for the root,
+ * before any VM boots; the image path for a name the script made).
  */
-async function readUtf8Names(dir: string): Promise<string[]> {
+async function readUtf8Names(dir: string, shownDir = dir, by = ''): Promise<string[]> {
   const names = await readdir(dir, { encoding: 'buffer' });
   for (const name of names) {
     if (!Buffer.from(name.toString('utf8'), 'utf8').equals(name)) {
       const shown = [...name].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
-      throw new VmOptionError(`vm: ${dir} holds a name that is not UTF-8 ("${shown}"); runAsRoot cannot carry it through its change list`);
+      throw new VmOptionError(`vm: ${shownDir} holds a name${by} that is not UTF-8 ("${shown}"); runAsRoot cannot carry it through its change list`);
     }
   }
   return names.map((name) => name.toString('utf8')).sort();
 }
 
-function dumpRecord(path: string, uid: number, gid: number, mode: number, rdev: number, s: BigIntStats): string {
+function dumpRecord(path: string, uid: number, gid: number, mode: number, rdev: bigint | undefined): string {
   const lines = [`# file: ${escapePath(path)}`, `${XATTR.uid}=${u32(uid)}`, `${XATTR.gid}=${u32(gid)}`, `${XATTR.mode}=${u32(mode)}`];
-  if (s.isCharacterDevice() || s.isBlockDevice()) lines.push(`${XATTR.rdev}=${u64(rdev)}`);
+  if (rdev !== undefined) lines.push(`${XATTR.rdev}=${u64(rdev)}`);
   return `${lines.join('\n')}\n`;
 }
 
-/** Reads every path under `dir` as the guest sees it, keyed by image path (`/etc/passwd`); the root itself is left out. */
+/** Reads every path under `dir` as the guest sees it, keyed by image path (`/etc/passwd`, `/` for `dir` itself). */
 export async function readMappedTree(dir: string): Promise<Map<string, TreeEntry>> {
   const xattrs = await readXattrs(dir);
-  const tree = new Map<string, TreeEntry>();
+  const tree = new Map<string, TreeEntry>([['/', await mappedEntry(dir, await lstat(dir, { bigint: true }), xattrs.get(dir))]]);
   const visit = async (rel: string): Promise<void> => {
-    const names = (await readdir(join(dir, rel))).sort();
+    const names = await readUtf8Names(join(dir, rel), rel || '/', ' made by the script');
     for (let i = 0; i < names.length; i += COPY_CONCURRENCY) {
       // lstat a few siblings at a time (libuv's pool runs them in parallel); descend in parallel too.
       await Promise.all(
@@ -141,8 +185,6 @@ async function mappedEntry(path: string, s: BigIntStats, x: Map<string, Buffer> 
     uid: x?.get(XATTR.uid)?.readUInt32LE(0) ?? Number(s.uid),
     gid: x?.get(XATTR.gid)?.readUInt32LE(0) ?? Number(s.gid),
     size: s.size,
-    ino: s.ino,
-    ctimeNs: s.ctimeNs,
   };
   if (type === 'symlink') {
     const target = s.isSymbolicLink() ? await readlink(path) : await readFile(path, 'utf8');
@@ -150,7 +192,7 @@ async function mappedEntry(path: string, s: BigIntStats, x: Map<string, Buffer> 
   }
   if (type === 'char' || type === 'block') {
     const rdev = x?.get(XATTR.rdev);
-    return { ...base, rdev: rdev ? Number(rdev.readBigUInt64LE(0)) : Number(s.rdev) };
+    return { ...base, rdev: rdev ? rdev.readBigUInt64LE(0) : s.rdev };
   }
   return base;
 }
@@ -218,9 +260,9 @@ function u32(n: number): string {
   return `0x${b.toString('hex')}`;
 }
 
-function u64(n: number): string {
+function u64(n: bigint): string {
   const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(n));
+  b.writeBigUInt64LE(n);
   return `0x${b.toString('hex')}`;
 }
 

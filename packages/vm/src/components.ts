@@ -13,6 +13,8 @@ export interface VmComponents {
   readonly busybox: string;
   /** The QEMU system emulator. */
   readonly qemu: string;
+  /** e2fsprogs' mke2fs, which formats the VM's scratch disk on the host (no privileges needed for a file). */
+  readonly mke2fs: string;
 }
 
 /** Options for {@link findVmComponents}; each falls back to its environment variable, then to the host. */
@@ -25,6 +27,8 @@ export interface FindVmComponentsOptions {
   readonly busybox?: string;
   /** QEMU binary. @default $STRATA_VM_QEMU, else `qemu-system-x86_64` on PATH */
   readonly qemu?: string;
+  /** mke2fs binary. @default $STRATA_VM_MKE2FS, else `mke2fs` on PATH, /usr/sbin or /sbin */
+  readonly mke2fs?: string;
   /** Where kernels are looked for. @default '/boot' */
   readonly bootDir?: string;
   /** Where module directories are looked for. @default '/lib/modules' */
@@ -48,7 +52,10 @@ export async function findVmComponents(options: FindVmComponentsOptions = {}): P
   await mustBeStatic(busybox);
   const qemu = options.qemu ?? env.STRATA_VM_QEMU ?? onPath('qemu-system-x86_64');
   if (!qemu) throw new VmMissingComponentError('vm: qemu-system-x86_64 not found on PATH; install qemu-system-x86 (or set STRATA_VM_QEMU)');
-  return { kernel, modules, busybox, qemu };
+  // sbin is often missing from a non-root user's PATH, and mke2fs works there without privileges.
+  const mke2fs = options.mke2fs ?? env.STRATA_VM_MKE2FS ?? onPath('mke2fs', ['/usr/sbin', '/sbin']);
+  if (!mke2fs) throw new VmMissingComponentError('vm: mke2fs not found on PATH, /usr/sbin or /sbin; install e2fsprogs (or set STRATA_VM_MKE2FS)');
+  return { kernel, modules, busybox, qemu, mke2fs };
 }
 
 async function findKernel(options: FindVmComponentsOptions): Promise<string> {
@@ -84,9 +91,9 @@ async function mustBeStatic(busybox: string): Promise<void> {
   }
 }
 
-/** Finds an executable on PATH, or undefined. */
-export function onPath(program: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+/** Finds an executable on PATH (then in `extraDirs`), or undefined. */
+export function onPath(program: string, extraDirs: readonly string[] = []): string | undefined {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...extraDirs]) {
     if (!dir) continue;
     const candidate = join(dir, program);
     try {

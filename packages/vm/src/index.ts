@@ -1,9 +1,12 @@
 export { type Accel, chooseAccel, type ProbeKvmOptions, probeKvm } from './accel.js';
-export { type ChangeKind, type EntryType, type RootChange, splitDevice } from './changes.js';
+export type { ChangeKind, EntryType, RootChange } from './changes.js';
 export { type FindVmComponentsOptions, findVmComponents, type VmComponents } from './components.js';
 export { type CpioEntry, writeCpio } from './cpio.js';
+export { makeDevice, splitDevice } from './device.js';
 export {
+  type ScriptOutput,
   VmBootError,
+  VmDiskFullError,
   VmError,
   type VmErrorCode,
   VmKvmError,
@@ -12,4 +15,5 @@ export {
   VmTimeoutError,
 } from './errors.js';
 export { type BuildInitramfsOptions, buildInitramfs, defaultCacheDir } from './initramfs.js';
+export type { OwnershipMap, PathOwnership } from './ownership.js';
 export { type RunAsRootOptions, type RunAsRootResult, runAsRoot, type VmMount } from './run.js';

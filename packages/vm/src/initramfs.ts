@@ -15,7 +15,7 @@ export interface BuildInitramfsOptions {
 }
 
 // Bump when the initramfs layout changes, so old cache entries are not reused.
-const FORMAT = 'strata-vm-initramfs-1';
+const FORMAT = 'strata-vm-initramfs-2';
 
 /** The cache directory the VM runner uses when none is given. */
 export function defaultCacheDir(): string {

@@ -1,5 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeTempDir } from '@strata/test-utils';
 
 /** True when some live process has `needle` in its command line (a VM still running over our temp dir). */
 export async function processMentions(needle: string): Promise<boolean> {
@@ -27,4 +28,49 @@ export async function listTree(dir: string): Promise<string[]> {
   return entries
     .map((e) => `${e.isDirectory() ? 'd' : e.isSymbolicLink() ? 'l' : 'f'} ${join(e.parentPath, e.name).slice(dir.length)}`)
     .sort();
+}
+
+/** Runs `body` with a fresh root (filled by `fill`) and an empty tmpDir, both removed afterwards. */
+export async function withRoot<T>(fill: (root: string) => Promise<void>, body: (root: string, tmp: string) => Promise<T>): Promise<T> {
+  const dir = await makeTempDir('strata-vm-test-');
+  try {
+    const root = join(dir.path, 'root');
+    const tmp = join(dir.path, 'tmp');
+    await mkdir(root);
+    await mkdir(tmp);
+    await fill(root);
+    return await body(root, tmp);
+  } finally {
+    await dir.remove();
+  }
+}
+
+/** Bytes the files under `dir` occupy on disk (allocated blocks, so sparse files count what they hold). */
+export async function diskUsage(dir: string): Promise<number> {
+  let total = 0;
+  const entries = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
+  for (const name of entries) {
+    const s = await lstat(join(dir, name)).catch(() => undefined);
+    if (s) total += s.blocks * 512;
+  }
+  return total;
+}
+
+/** Samples `sample` every 100 ms until `done` settles; resolves to the largest value seen. */
+export async function peakWhile(done: Promise<unknown>, sample: () => Promise<number>): Promise<number> {
+  let settled = false;
+  done.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  let peak = 0;
+  while (!settled) {
+    peak = Math.max(peak, await sample());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return peak;
 }

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { type GraphNode, PopularityError, planLayers, storeLayerBudget } from '@strata/popularity';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes, formatTable } from '../format.js';
+import { readJson } from '../json.js';
 
 // `strata plan-layers`: inspect how a closure would be split into image layers.
 
@@ -80,20 +80,6 @@ export function registerPlanLayers(program: Command, context: CommandContext): v
       }
       context.stdout.write(flags.table ? renderTable(layers, graph) : `${JSON.stringify(layers, null, 2)}\n`);
     });
-}
-
-async function readJson(file: string, flag: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new CliError(`${flag} ${file}: ${(error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (error) {
-    throw new CliError(`${flag} ${file}: invalid JSON: ${(error as Error).message}`);
-  }
 }
 
 async function readGraph(file: string): Promise<GraphNode[]> {

@@ -1,3 +1,4 @@
+import { writeDockerArchive } from '@strata/image';
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
@@ -13,7 +14,9 @@ export function registerStreamLayered(program: Command, context: CommandContext)
   addLayeredOptions(command).action(async () => {
     if ((context.stdout as { isTTY?: boolean }).isTTY) throw new CliError('stream-layered: stdout is a terminal; pipe it (| podman load) or redirect it', 'USAGE');
     prepareStdout(context);
-    const spec = await resolveLayeredSpec(command);
-    await withLayeredImage(spec, context, (image, progress) => pipeToStdout(image.archive, progress, context));
+    const options = await resolveLayeredSpec(command);
+    await withLayeredImage(options, context, (image, progress) =>
+      pipeToStdout(writeDockerArchive(image, { signal: context.signal, onLayer: progress.onLayer }), progress.stages, context),
+    );
   });
 }

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { parseSpec, type LayeredSpec, type RawSpec, readSpecFile } from './spec.js';
+import { type LayeredImageOptions, parseLayeredSpec, type RawSpec, readSpecFile, SPEC_PATH_KEYS } from '@strata/dockertools';
 
 function integer(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
@@ -57,16 +57,16 @@ export function addLayeredOptions(command: Command): Command {
   return command;
 }
 
-/** The validated spec: the spec file (if any) with every flag given on the command line laid over it. */
-export async function resolveLayeredSpec(command: Command): Promise<LayeredSpec> {
+/** The validated builder options: the spec file (if any) with every flag given on the command line laid over it. */
+export async function resolveLayeredSpec(command: Command): Promise<LayeredImageOptions> {
   const flags = command.opts<Record<string, unknown>>();
   const raw: RawSpec = typeof flags.spec === 'string' ? await readSpecFile(flags.spec) : {};
   const keys = [...OPTIONS.map(([, key]) => key), 'closureSource', 'includeStorePaths'];
   for (const key of keys) {
     if (command.getOptionValueSource(key) !== 'cli') continue;
     const value = flags[key];
-    const isPath = ['fromImage', 'referencesGraph', 'storeRoot', 'layeringPipeline', 'caCertificates'].includes(key) && typeof value === 'string';
+    const isPath = (SPEC_PATH_KEYS as readonly string[]).includes(key) && typeof value === 'string';
     raw[key] = isPath ? resolve(value as string) : value;
   }
-  return parseSpec(raw, typeof flags.spec === 'string' ? flags.spec : 'spec');
+  return parseLayeredSpec(raw, typeof flags.spec === 'string' ? flags.spec : 'spec');
 }

@@ -3,12 +3,27 @@ import { formatBytes } from '../format.js';
 
 /** Progress of an image on stderr: layer N of M, bytes and rate, redrawn at most 5 times a second. */
 export interface Progress {
-  /** The stages to put in a stream pipeline: a byte counter on a terminal, nothing otherwise (one hop less). */
+  /** The stages to put in the pipeline: a byte counter on a terminal, nothing otherwise (one hop less). */
   readonly stages: Transform[];
-  /** Counts bytes written without a stream (TarStream.writeToFd's onProgress); undefined when nothing is shown. */
-  readonly onBytes: ((bytes: number) => void) | undefined;
   onLayer(index: number): void;
   finish(): void;
+}
+
+const kCount = Symbol('strata.cli.progressCount');
+
+/**
+ * What an archive that writes itself to a descriptor (no stream to pass through) should report its
+ * writes to, given the stages it would otherwise pass through: their byte counters (undefined when
+ * there are no stages), or null when a stage does more than count (a compressor), so the archive
+ * must stream through it.
+ */
+export function progressCallback(stages: readonly NodeJS.ReadWriteStream[]): ((bytes: number) => void) | undefined | null {
+  const counters = stages.map((stage) => (stage as { [kCount]?: (bytes: number) => void })[kCount]);
+  if (counters.some((count) => count === undefined)) return null;
+  if (counters.length === 0) return undefined;
+  return (bytes) => {
+    for (const count of counters) count!(bytes);
+  };
 }
 
 /** A progress display writing to `stderr` when it is a terminal; otherwise it stays quiet. */
@@ -25,22 +40,20 @@ export function createProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean
     const rate = bytes / Math.max((now - start) / 1000, 0.001);
     stderr.write(`\r\x1b[Klayer ${Math.min(layer + 1, layers)} of ${layers}  ${formatBytes(bytes)} / ${formatBytes(total)}  ${formatBytes(rate)}/s`);
   };
+  const count = (n: number) => {
+    bytes += n;
+    draw();
+  };
   const meter = new Transform({
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _encoding, callback) {
-      bytes += chunk.length;
-      draw();
+      count(chunk.length);
       callback(null, chunk);
     },
   });
+  Object.assign(meter, { [kCount]: count });
   return {
     stages: tty ? [meter] : [],
-    onBytes: tty
-      ? (n) => {
-          bytes += n;
-          draw();
-        }
-      : undefined,
     onLayer: (index) => {
       layer = index;
       draw(true);

@@ -1,8 +1,11 @@
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, createWriteStream, fstatSync, openSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { prepareWriteToFd, type TarStream } from '@strata/layer';
 import type { CommandContext } from '../context.js';
-import type { Progress } from './progress.js';
+import { progressCallback } from './progress.js';
+
+/** How far a stream may run ahead of the pipe's reader, in bytes. */
+const AHEAD = 2 << 20;
 
 /**
  * A descriptor for stdout that the thread pool may block on: fd 1 itself when it is a regular file
@@ -50,21 +53,35 @@ function asSocketError(error: unknown): unknown {
   return Object.assign(new Error('write EPIPE'), { code, errno: (error as { errno?: number }).errno, syscall: 'write' });
 }
 
+/** An archive that can write itself to a descriptor (a strata tar), as opposed to any other stream. */
+function isTarStream(source: NodeJS.ReadableStream): source is TarStream {
+  return typeof (source as Partial<TarStream>).writeToFd === 'function';
+}
+
 /**
- * Streams an archive to the command's stdout and leaves stdout open. When stdout is the process's
- * own pipe or file, the archive writes itself to it (TarStream.writeToFd): files are read into one
- * reused buffer, hashed there by a worker thread and written out by the thread pool, the two cores
- * overlapping as `tar | openssl` do. process.stdout would instead make a pipe non-blocking and have
+ * Streams `source` through `stages` to the command's stdout and leaves stdout open. When `source`
+ * is a strata archive, `stages` at most count progress and stdout is the process's own pipe or
+ * file, the archive writes itself to it (TarStream.writeToFd): files are read into one reused
+ * buffer, hashed there by a worker thread and written out by the thread pool, the two cores
+ * overlapping as `tar | openssl` do. Otherwise, for a pipe, the bytes are written by the thread
+ * pool to a blocking description of it: process.stdout would make the pipe non-blocking and have
  * the main thread poll it 64 KiB at a time (measured in bench/stream-layered: ~1.5x the wall time).
  */
-export async function pipeToStdout(source: TarStream, progress: Progress, context: CommandContext): Promise<void> {
+export async function pipeToStdout(source: NodeJS.ReadableStream, stages: readonly NodeJS.ReadWriteStream[], context: CommandContext): Promise<void> {
   const out = context.stdout === process.stdout ? blockingStdout() : undefined;
   if (out === undefined) {
-    await pipeline([source, ...progress.stages, context.stdout], { signal: context.signal, end: false });
+    await pipeline([source, ...stages, context.stdout], { signal: context.signal, end: false });
     return;
   }
+  const onProgress = progressCallback(stages);
   try {
-    await source.writeToFd(out.fd, progress.onBytes ? { onProgress: progress.onBytes } : {});
+    if (isTarStream(source) && onProgress !== null) {
+      await source.writeToFd(out.fd, onProgress ? { onProgress } : {});
+    } else if (out.close) {
+      await pipeline([source, ...stages, createWriteStream('', { fd: out.fd, highWaterMark: AHEAD, autoClose: false })], { signal: context.signal });
+    } else {
+      await pipeline([source, ...stages, context.stdout], { signal: context.signal, end: false });
+    }
   } catch (error) {
     throw asSocketError(error);
   } finally {

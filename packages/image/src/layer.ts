@@ -1,0 +1,209 @@
+import { createHash, type Hash } from 'node:crypto';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { type Compression, decompressor } from './compression.js';
+import { ImageError } from './errors.js';
+
+/** The bytes of one layer being read: a Node Readable that hashes them once on the way. */
+export interface LayerStream extends Readable {
+  /** sha256 (`sha256:<hex>`) of the bytes this stream yields; resolves after the last byte. */
+  readonly digest: Promise<string>;
+  /** sha256 of the uncompressed tar (the diffID); the same as `digest` for an uncompressed layer. */
+  readonly diffId: Promise<string>;
+}
+
+/**
+ * One layer of an image: it knows its size before any byte is read, its digests once they are
+ * known (declared by a base image or a cache, or learnt by an earlier complete read), and it can be
+ * opened, again, to stream its bytes.
+ */
+export interface Layer {
+  /** Exact byte length of what `open()` yields. */
+  readonly size: number;
+  /** How the bytes `open()` yields are compressed. */
+  readonly compression: Compression;
+  /** The diffID (sha256 of the uncompressed tar) when known without reading; else undefined. */
+  readonly diffId: string | undefined;
+  /** sha256 of the bytes `open()` yields when known without reading; else undefined. */
+  readonly digest: string | undefined;
+  /**
+   * Opens the bytes. Declared digests are checked on the way: a mismatch fails the stream (with an
+   * ImageError `DIGEST_MISMATCH` naming the layer) instead of ending it, so no sink completes with
+   * bytes that contradict the image's config.
+   */
+  open(): LayerStream;
+}
+
+/** Where a layer's bytes come from, for {@link createLayer}. */
+export interface LayerSource {
+  /** Exact byte length of what `open()` yields. */
+  readonly size: number;
+  /** @default 'none' */
+  readonly compression?: Compression;
+  /** The diffID the image declares; checked when the layer is read. @default unknown */
+  readonly diffId?: string;
+  /** The digest of the stored bytes, when declared; checked when read. @default unknown */
+  readonly digest?: string;
+  /**
+   * Opens the bytes. A stream that carries `digest: Promise<string>` (a strata layer tar hashes
+   * itself as it is written) is not hashed again.
+   */
+  open(): Readable & { readonly digest?: Promise<string> };
+  /** How messages name the layer. @default 'layer' */
+  readonly name?: string;
+}
+
+function sha256(hash: Hash): string {
+  return `sha256:${hash.digest('hex')}`;
+}
+
+function mismatch(name: string, what: string, expected: string, actual: string): ImageError {
+  return new ImageError('DIGEST_MISMATCH', `${name}: its bytes hash to ${actual}, but the image declares ${what} ${expected}`);
+}
+
+/** A promise that is never reported as unhandled: its rejection is also the stream's error. */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+/** A promise with its settle functions (Node 20 has no Promise.withResolvers). */
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = quiet(
+    new Promise<T>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    }),
+  );
+  return { promise, resolve, reject };
+}
+
+/**
+ * Hashes the bytes that pass (unless the source hashes itself), and the decompressed bytes when the
+ * layer is compressed, then checks both against what was declared before letting the stream end.
+ */
+class VerifyingStream extends Transform {
+  readonly #hash: Hash | undefined;
+  readonly #inflate: NodeJS.ReadWriteStream | undefined;
+  readonly #inflated = createHash('sha256');
+  readonly #inflateDone: Promise<void> | undefined;
+  readonly #digest = deferred<string>();
+  readonly #diffId = deferred<string>();
+  readonly digest = this.#digest.promise;
+  readonly diffId = this.#diffId.promise;
+
+  constructor(
+    readonly source: LayerSource,
+    readonly own: Promise<string> | undefined,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+    this.#hash = own ? undefined : createHash('sha256');
+    const compression = source.compression ?? 'none';
+    if (compression !== 'none') {
+      this.#inflate = decompressor(compression);
+      this.#inflate.on('data', (chunk: Buffer) => this.#inflated.update(chunk));
+      this.#inflateDone = quiet(
+        new Promise<void>((resolve, reject) => {
+          this.#inflate!.once('end', resolve);
+          this.#inflate!.once('error', (e: Error) => {
+            const error = new ImageError('INVALID_IMAGE', `${source.name ?? 'layer'}: cannot decompress (${compression}): ${e.message}`, { cause: e });
+            reject(error);
+            // A write may be waiting for a 'drain' that will never come.
+            this.destroy(error);
+          });
+        }),
+      );
+    }
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#hash?.update(chunk);
+    if (this.#inflate && !this.#inflate.write(chunk)) {
+      // Decompressing runs on the thread pool; wait for it rather than queue the whole layer.
+      this.#inflate.once('drain', () => callback(null, chunk));
+      return;
+    }
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#finish().then(
+      () => callback(),
+      (error: unknown) => callback(error as Error),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const reason = error ?? new Error(`${this.source.name ?? 'layer'}: stream closed before its end`);
+    this.#digest.reject(reason);
+    this.#diffId.reject(reason);
+    (this.#inflate as unknown as Readable | undefined)?.destroy();
+    callback(error);
+  }
+
+  async #finish(): Promise<void> {
+    const name = this.source.name ?? 'layer';
+    const digest = this.own ? await this.own : sha256(this.#hash!);
+    if (this.source.digest !== undefined && this.source.digest !== digest) {
+      // An uncompressed layer's digest is its diffID: say so, as its image declares it.
+      throw mismatch(name, this.#inflate ? 'digest' : 'diffID', this.source.digest, digest);
+    }
+    let diffId = digest;
+    if (this.#inflate) {
+      this.#inflate.end();
+      await this.#inflateDone;
+      diffId = sha256(this.#inflated);
+    }
+    if (this.source.diffId !== undefined && this.source.diffId !== diffId) throw mismatch(name, 'diffID', this.source.diffId, diffId);
+    this.#digest.resolve(digest);
+    this.#diffId.resolve(diffId);
+  }
+}
+
+/**
+ * Makes a {@link Layer} of a source: every `open()` hashes the bytes once (or takes the hash the
+ * source computes itself), checks them against the declared digests, and after the first complete
+ * read the layer knows its digests without reading again.
+ * @example
+ * const layer = createLayer({ size: plan.size, open: () => packLayer(plan) });
+ * await pipeline(layer.open(), createWriteStream('layer.tar'));
+ * layer.diffId; // sha256:… (learnt)
+ */
+export function createLayer(source: LayerSource): Layer {
+  const compression = source.compression ?? 'none';
+  let learnt: { digest: string; diffId: string } | undefined;
+  const declaredDigest = source.digest ?? (compression === 'none' ? source.diffId : undefined);
+  const declaredDiffId = source.diffId ?? (compression === 'none' ? source.digest : undefined);
+  return {
+    size: source.size,
+    compression,
+    get diffId() {
+      return declaredDiffId ?? learnt?.diffId;
+    },
+    get digest() {
+      return declaredDigest ?? learnt?.digest;
+    },
+    open(): LayerStream {
+      const raw = source.open();
+      const own = raw.digest instanceof Promise ? raw.digest : undefined;
+      let stream: LayerStream;
+      if (own && compression === 'none' && declaredDigest === undefined) {
+        // A strata layer tar hashes itself and declares nothing to check: no extra hop.
+        stream = Object.assign(raw, { digest: own, diffId: own }) as LayerStream;
+      } else {
+        const verifying = new VerifyingStream({ ...source, ...(declaredDigest ? { digest: declaredDigest } : {}), ...(declaredDiffId ? { diffId: declaredDiffId } : {}) }, own);
+        raw.once('error', (error) => verifying.destroy(error));
+        verifying.once('close', () => raw.destroy());
+        stream = raw.pipe(verifying) as unknown as LayerStream;
+      }
+      void Promise.all([stream.digest, stream.diffId]).then(
+        ([digest, diffId]) => {
+          learnt = { digest, diffId };
+        },
+        () => {},
+      );
+      return stream;
+    },
+  };
+}

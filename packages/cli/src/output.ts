@@ -19,7 +19,7 @@ export function addOutputOptions(command: Command): Command {
 
 /** Call before building the image: an uncompressed image file is written on a hash thread, which starts meanwhile. */
 export function prepareOutput(flags: OutputFlags): void {
-  if (flags.compressor === 'none') prepareWriteToFd();
+  if (flags.compressor === 'none') void prepareWriteToFd();
 }
 
 /** Writes `image` where the output flags say, with progress on a terminal. */

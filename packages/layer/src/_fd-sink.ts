@@ -14,11 +14,11 @@ export interface FdSinkOptions {
   readonly hashThread: boolean;
   /** Told how many more bytes have been written, after each write. */
   readonly onProgress?: (bytes: number) => void;
-  /** @default 8 MiB */
+  /** @default 4 MiB */
   readonly ringSize?: number;
 }
 
-const RING = 8 << 20;
+const RING = 4 << 20;
 /** Largest single write: big enough that a pipe write is few syscalls, small enough to free the ring in steps. */
 const MAX_WRITE = 1 << 20;
 /** A write is started once this much is waiting (or when the producer waits or flushes). */
@@ -62,13 +62,20 @@ export class FdSink implements ArchiveSink {
     return Math.min(this.#writeTail, this.#hasher ? this.#hasher.tail : this.#head);
   }
 
-  space(): Uint8Array | Promise<void> {
+  get buffer(): Buffer {
+    return this.#ring;
+  }
+
+  get offset(): number {
+    return this.#head % this.#size;
+  }
+
+  room(): number | Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#sinceYield >= YIELD_AFTER) return this.#yield();
     const free = this.#size - (this.#head - this.#reusableFrom());
     if (free < this.#size / 64) return this.#waitForRoom();
-    const at = this.#head % this.#size;
-    return this.#ring.subarray(at, at + Math.min(free, this.#size - at));
+    return Math.min(free, this.#size - (this.#head % this.#size));
   }
 
   commit(count: number): void {

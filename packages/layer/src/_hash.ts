@@ -98,18 +98,30 @@ const idle: Worker[] = [];
 
 /** A hash thread; it takes none of the process's flags (`--input-type=module` would make its CommonJS source fail). */
 function newWorker(): Worker {
-  return new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+  const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+  // A thread that ends while idle (it failed to start) must not be handed out.
+  worker.once('exit', () => {
+    const at = idle.indexOf(worker);
+    if (at !== -1) idle.splice(at, 1);
+  });
+  return worker;
 }
 
 /**
  * Starts a hash thread now, unless one is idle, so that the next archive written with writeToFd
- * does not wait tens of milliseconds for it to boot. It does not keep the process alive.
+ * does not wait tens of milliseconds for it to boot. It does not keep the process alive. Resolves
+ * once the thread runs (at once when one was idle; also if it failed to start, which the archive
+ * that uses it then reports).
  */
-export function startHashThread(): void {
-  if (idle.length > 0) return;
+export function startHashThread(): Promise<void> {
+  if (idle.length > 0) return Promise.resolve();
   const worker = newWorker();
   worker.unref();
   idle.push(worker);
+  return new Promise((resolve) => {
+    worker.once('online', () => resolve());
+    worker.once('error', () => resolve());
+  });
 }
 
 function acquireWorker(): Worker {

@@ -18,9 +18,16 @@ export type Wait = undefined | Promise<void>;
 export interface ArchiveSink {
   /** Bytes committed so far. */
   readonly written: number;
-  /** Free memory to fill (at least one byte), or a promise to wait on before asking again. */
-  space(): Uint8Array | Promise<void>;
-  /** The first `count` bytes of the last space() now hold archive bytes. */
+  /** The memory the next bytes go into, from {@link ArchiveSink.offset}; valid once room() gave a count. */
+  readonly buffer: Buffer;
+  readonly offset: number;
+  /**
+   * How many bytes may go into `buffer` at `offset` now (at least one), or a promise to wait on
+   * before asking again. Offsets and counts, not views: a view per read would be an allocation per
+   * file, which is what the garbage collector would spend its time on.
+   */
+  room(): number | Promise<void>;
+  /** `count` bytes at `offset` now hold archive bytes. */
   commit(count: number): void;
   /** Bytes committed from now on, until endDigest, are hashed into one sha256 (about `expectedSize` of them). */
   beginDigest(expectedSize: number): void;
@@ -55,21 +62,34 @@ const ZEROS = Buffer.alloc(END_OF_ARCHIVE);
 /** Copies `bytes` into the sink. */
 function put(sink: ArchiveSink, bytes: Uint8Array, from = 0): Wait {
   for (let off = from; off < bytes.length; ) {
-    const space = sink.space();
-    if (!(space instanceof Uint8Array)) {
+    const room = sink.room();
+    if (typeof room !== 'number') {
       const at = off;
-      return space.then(() => put(sink, bytes, at));
+      return room.then(() => put(sink, bytes, at));
     }
-    const n = Math.min(space.length, bytes.length - off);
-    space.set(bytes.subarray(off, off + n));
+    const n = Math.min(room, bytes.length - off);
+    if (Buffer.isBuffer(bytes)) bytes.copy(sink.buffer, sink.offset, off, off + n);
+    else sink.buffer.set(bytes.subarray(off, off + n), sink.offset);
     sink.commit(n);
     off += n;
   }
   return undefined;
 }
 
+/** Appends `count` zero bytes. */
 function zeros(sink: ArchiveSink, count: number): Wait {
-  return count === 0 ? undefined : put(sink, ZEROS.subarray(0, count));
+  for (let left = count; left > 0; ) {
+    const room = sink.room();
+    if (typeof room !== 'number') {
+      const rest = left;
+      return room.then(() => zeros(sink, rest));
+    }
+    const n = Math.min(room, left);
+    sink.buffer.fill(0, sink.offset, sink.offset + n);
+    sink.commit(n);
+    left -= n;
+  }
+  return undefined;
 }
 
 function then(wait: Wait, next: () => Wait): Wait {
@@ -88,16 +108,15 @@ function openFile(path: string): number {
   }
 }
 
-/** Reads into the sink's space; 0 at end of file. Only file errors are wrapped, never the sink's. */
-function readInto(space: Uint8Array, fd: number, length: number, position: number, path: string): number {
+/** Reads up to `length` bytes into the sink's room (`room` of them); 0 at end of file. Only file errors are wrapped, never the sink's. */
+function readInto(sink: ArchiveSink, room: number, fd: number, length: number, position: number, path: string): number {
   try {
-    return readSync(fd, space, 0, Math.min(space.length, length), position);
+    return readSync(fd, sink.buffer, sink.offset, Math.min(room, length), position);
   } catch (error) {
     throw toLayerError(error, path);
   }
 }
 
-/** A file's `size` bytes, read straight into the sink, then its padding. Small files take one read. */
 /** What one produceTar call keeps for its entries. */
 interface Context {
   readonly readSize: number;
@@ -105,14 +124,15 @@ interface Context {
   readonly headers: HeaderWriter;
 }
 
+/** A file's `size` bytes, read straight into the sink, then its padding. Small files take one read. */
 function readFile(sink: ArchiveSink, entry: ProduceEntry, path: string, readSize: number): Wait {
   const fd = openFile(path);
   let position = 0;
   try {
     while (position < entry.size) {
-      const space = sink.space();
-      if (!(space instanceof Uint8Array)) return finishReading(sink, entry, path, fd, position, space, readSize);
-      const n = readInto(space, fd, Math.min(entry.size - position, readSize), position, path);
+      const room = sink.room();
+      if (typeof room !== 'number') return finishReading(sink, entry, path, fd, position, room, readSize);
+      const n = readInto(sink, room, fd, Math.min(entry.size - position, readSize), position, path);
       if (n === 0) throw changed(entry, position);
       sink.commit(n);
       position += n;
@@ -139,12 +159,12 @@ async function finishReading(
   try {
     await wait;
     while (position < entry.size) {
-      let space = sink.space();
-      while (!(space instanceof Uint8Array)) {
-        await space;
-        space = sink.space();
+      let room = sink.room();
+      while (typeof room !== 'number') {
+        await room;
+        room = sink.room();
       }
-      const n = readInto(space, fd, Math.min(entry.size - position, readSize), position, path);
+      const n = readInto(sink, room, fd, Math.min(entry.size - position, readSize), position, path);
       if (n === 0) throw changed(entry, position);
       sink.commit(n);
       position += n;

@@ -37,7 +37,15 @@ export class StreamSink implements ArchiveSink {
     return this.#written;
   }
 
-  space(): Uint8Array | Promise<void> {
+  get buffer(): Buffer {
+    return this.#slab;
+  }
+
+  get offset(): number {
+    return this.#end;
+  }
+
+  room(): number | Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#paused) return this.#paused.promise;
     if (this.#slab.length - this.#end < MIN_ROOM) {
@@ -48,7 +56,7 @@ export class StreamSink implements ArchiveSink {
       this.#end = 0;
       this.#hashed = 0;
     }
-    return this.#slab.subarray(this.#end);
+    return this.#slab.length - this.#end;
   }
 
   commit(count: number): void {

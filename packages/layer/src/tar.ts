@@ -53,10 +53,10 @@ export interface WriteTarOptions {
 /**
  * Starts the thread that {@link TarStream.writeToFd} hashes on, ahead of time: call it before the
  * work that precedes writing (planning layers) so the thread has booted by the first byte. It does
- * not keep the process alive, and a later writeToFd uses it.
+ * not keep the process alive, and a later writeToFd uses it. Resolves once the thread runs.
  */
-export function prepareWriteToFd(): void {
-  startHashThread();
+export function prepareWriteToFd(): Promise<void> {
+  return startHashThread();
 }
 
 /** The exact byte size of an archive holding `headers`, computed from metadata alone. */

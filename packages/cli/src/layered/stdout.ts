@@ -43,7 +43,7 @@ function writesToFd(context: CommandContext): boolean {
 
 /** Call before preparing the image: starts what pipeToStdout will need (a hash thread) while the image is planned. */
 export function prepareStdout(context: CommandContext): void {
-  if (writesToFd(context)) prepareWriteToFd();
+  if (writesToFd(context)) void prepareWriteToFd();
 }
 
 /** The error a write to process.stdout reports when the reader has gone, so messages do not depend on the path taken. */

@@ -13,7 +13,7 @@ export function pattern(size: number, seed: number): Buffer {
 }
 
 export const PIN_PATH = '/nix/store/gggggggggggggggggggggggggggggggg-pin';
-/** File sizes around every boundary a writer has: tar blocks, read pieces, a buffer ring larger than 8 MiB. */
+/** File sizes around every boundary a writer has: tar blocks, read pieces, files larger than the 4 MiB ring. */
 export const PIN_SIZES = [0, 1, 511, 512, 513, 4095, 65_536, 100_001, (1 << 20) + 3, (9 << 20) + 1234, 3 << 20];
 
 /**

@@ -92,7 +92,7 @@ describe('TarStream.writeToFd', () => {
   });
 
   it('loses nothing to a pipe whose reader is slower than the files are read', async () => {
-    // Three layers in one outer archive, ~40 MiB through an 8 MiB ring: every region is reused
+    // Three layers in one outer archive, ~40 MiB through a 4 MiB ring: every region is reused
     // several times while writes to the slow pipe are still in flight.
     const layers = [packLayer(plan), packLayer(plan, { readSize: 100_000 }), packLayer(plan)];
     const entry = { type: 'file' as const, mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: 1 };

@@ -7,6 +7,7 @@ export {
   type LayerPlan,
   type Ownership,
   type OwnershipOverride,
+  plannedEntries,
   scanDirectoryLayer,
   type ScanDirectoryLayerOptions,
   scanLayer,

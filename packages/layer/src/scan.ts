@@ -66,7 +66,13 @@ interface WalkContext {
 
 const kPlanned = Symbol.for('strata.layer.plannedEntries');
 
-/** The compact entries behind a plan scanned here (packLayer writes from them without building the array). */
+/**
+ * A plan's entries in order, one at a time: for a plan scanned here, rebuilt from its compact form
+ * without building (and keeping) the `entries` array, whose ~400 bytes an entry a closure of 100k
+ * files would hold until the plan is gone. Use it to go through a plan once (packLayer, cache keys).
+ * @example
+ * for (const entry of plannedEntries(scanLayerSync(paths))) hash.update(entry.name);
+ */
 export function plannedEntries(plan: LayerPlan): Iterable<LayerEntry> {
   return (plan as { [kPlanned]?: PlannedEntries })[kPlanned] ?? plan.entries;
 }

@@ -24,17 +24,21 @@ function checkRange(header: TarHeader, field: 'mtime' | 'uid' | 'gid' | 'devmajo
     throw new LayerError('INVALID_OPTION', `layer: ${header.name}: ${field} ${value} is out of range (${range})`);
   }
 }
+// Made once: checkHeader runs for every entry written, and the messages only when one is refused.
+const MTIME_RANGE = `0 to ${MAX_MTIME}, 1970 to 2242-03-16`;
+const ID_RANGE = `0 to ${MAX_PAX_ID}`;
+const DEVICE_RANGE = `0 to ${MAX_DEVICE}`;
 
 /**
  * Refuses header values no tar header can hold (a uid of 2^40, an mtime of 1e12), which would
  * otherwise be written as broken or silently different fields.
  */
 export function checkHeader(header: TarHeader): void {
-  checkRange(header, 'mtime', MAX_MTIME, `0 to ${MAX_MTIME}, 1970 to 2242-03-16`);
-  checkRange(header, 'uid', MAX_PAX_ID, `0 to ${MAX_PAX_ID}`);
-  checkRange(header, 'gid', MAX_PAX_ID, `0 to ${MAX_PAX_ID}`);
-  checkRange(header, 'devmajor', MAX_DEVICE, `0 to ${MAX_DEVICE}`);
-  checkRange(header, 'devminor', MAX_DEVICE, `0 to ${MAX_DEVICE}`);
+  checkRange(header, 'mtime', MAX_MTIME, MTIME_RANGE);
+  checkRange(header, 'uid', MAX_PAX_ID, ID_RANGE);
+  checkRange(header, 'gid', MAX_PAX_ID, ID_RANGE);
+  checkRange(header, 'devmajor', MAX_DEVICE, DEVICE_RANGE);
+  checkRange(header, 'devminor', MAX_DEVICE, DEVICE_RANGE);
 }
 
 /** Rounds a byte count up to whole 512-byte blocks. */

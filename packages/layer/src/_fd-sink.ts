@@ -44,7 +44,12 @@ export class FdSink implements ArchiveSink {
   #writing = false;
   #sinceYield = 0;
   #failure: unknown;
-  #wake: (() => void) | undefined;
+  /**
+   * Who waits for the next write to complete: the producer, and an abort or two (the signal's and
+   * the failed write's). Each must be woken; a single slot lost a waiter, and a promise nothing
+   * settles keeps no handle open, so Node exited (13) halfway through cleaning up.
+   */
+  #wakes: (() => void)[] = [];
 
   constructor(fd: number, options: FdSinkOptions) {
     this.#fd = fd;
@@ -126,22 +131,22 @@ export class FdSink implements ArchiveSink {
         this.#writeTail += written;
         this.#options.onProgress?.(written);
         // While the producer waits (or at the end), every byte counts; otherwise gather a large write.
-        if (this.#failure === undefined && this.#head - this.#writeTail >= (this.#wake ? 1 : MIN_WRITE)) this.#startWrite();
+        if (this.#failure === undefined && this.#head - this.#writeTail >= (this.#wakes.length > 0 ? 1 : MIN_WRITE)) this.#startWrite();
       }
       this.#wakeUp();
     });
   }
 
   #wakeUp(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    const wakes = this.#wakes;
+    this.#wakes = [];
+    for (const wake of wakes) wake();
   }
 
   /** Resolves at the next write completion (or failure). */
   #written(): Promise<void> {
     return new Promise<void>((resolve) => {
-      this.#wake = resolve;
+      this.#wakes.push(resolve);
     });
   }
 

@@ -143,6 +143,7 @@ export class RingHasher {
   readonly #worker = acquireWorker();
   readonly #pending = new Map<number, { resolve: (d: string) => void; reject: (e: unknown) => void }>();
   readonly #finished: Promise<void>;
+  #rejectFinished!: (error: unknown) => void;
   #failure: unknown;
   #published = 0;
   #nextId = 1;
@@ -161,6 +162,7 @@ export class RingHasher {
     };
     this.#worker.on('message', onMessage);
     this.#finished = new Promise<void>((resolve, reject) => {
+      this.#rejectFinished = reject;
       const onDone = (message: { done?: boolean }) => {
         if (message.done !== true) return;
         cleanup();
@@ -189,6 +191,10 @@ export class RingHasher {
     this.#failure ??= error;
     for (const { reject } of this.#pending.values()) reject(error);
     this.#pending.clear();
+    // finish() settles too: after cancel() the worker is terminated and will never say it is done,
+    // and a promise nothing settles keeps no handle open, so Node would exit with the caller
+    // still waiting (exit 13, the partial output and work directories left behind).
+    this.#rejectFinished(error);
     // Wake anyone waiting on progress that will now never come.
     Atomics.store(this.#ctrl, TAIL, BigInt(Number.MAX_SAFE_INTEGER));
     Atomics.notify(this.#ctrl, TAIL);

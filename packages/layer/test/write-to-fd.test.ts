@@ -135,6 +135,27 @@ describe('TarStream.writeToFd', () => {
     await expect(layer.digest).rejects.toThrow('stop now');
   });
 
+  it('stops with the abort reason when its signal aborts while a write waits on a full pipe', async () => {
+    // The signal's abort and the failed producer's both wait for the write in flight to return;
+    // each must be woken when it does, or writeToFd never settles (and a CLI exits 13 mid-cleanup).
+    const fifo = join(tmp.path, 'stalled.fifo');
+    await run('mkfifo', [fifo]);
+    const reader = spawn('python3', ['-c', 'import sys, time\nf = open(sys.argv[1], "rb")\ntime.sleep(0.5)\nwhile f.read(65536): pass', fifo], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => reader.once('close', resolve));
+    const fd = openSync(fifo, 'w');
+    const controller = new AbortController();
+    const layer = packLayer(plan, { signal: controller.signal });
+    const timer = setTimeout(() => controller.abort(new Error('stop now')), 100);
+    try {
+      await expect(layer.writeToFd(fd)).rejects.toThrow('stop now');
+    } finally {
+      clearTimeout(timer);
+      closeSync(fd);
+    }
+    expect(await exited).toBe(0);
+    await expect(layer.digest).rejects.toThrow('stop now');
+  });
+
   it('uses the hash thread started ahead of time, which alone does not keep a process alive', async () => {
     prepareWriteToFd();
     const layer = packLayer(plan);

@@ -30,3 +30,27 @@ export async function bestOf(n, fn) {
   }
   return best;
 }
+
+/** The median of a list of numbers. */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * Seconds from starting the shell command `script` until it writes its first byte into a real pipe
+ * (`| head -c 1`, so the command sees a pipe, not a socket); the command then ends on EPIPE.
+ */
+export function timeFirstByte(script) {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn('bash', ['-c', `${script} 2>/dev/null | head -c 1`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let seconds;
+    child.stdout.once('data', () => {
+      seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    });
+    child.on('error', reject);
+    child.on('close', () => (seconds === undefined ? reject(new Error(`${script} wrote nothing`)) : resolve(seconds)));
+  });
+}

@@ -1,16 +1,23 @@
-// Streaming a layered image: a ~400-path, ~1 GiB closure built with real Nix, streamed by
-// `strata stream-layered | cat > /dev/null`, side by side with the single-pass floor over the same
-// paths, `tar -cf - PATHS | openssl dgst -sha256` (every byte read once and hashed once; piped,
-// because GNU tar writing straight to /dev/null skips reading). Wall time and strata's peak RSS.
+// Streaming a layered image, on two closures shaped like real ones, both built with real Nix:
+// - few large files: ~400 paths, ~1 GiB, 3 files per path (a few hundred KiB to tens of MiB);
+// - many small files: ~400 paths, ~1 GiB, ~12k files, most of them 64-128 KiB, plus real trees (a
+//   copy of the host's python3.11 and perl libraries: thousands of small files in deep directories).
+// Each is timed with `strata stream-layered | cat > /dev/null` and `strata build-layered
+// --compressor none -o FILE`, side by side with the single-pass floor over the same paths,
+// `tar -cf - PATHS | openssl dgst -sha256` (every byte read once and hashed once, on two cores;
+// piped, because GNU tar writing straight to /dev/null skips reading), interleaved run by run.
+// Wall medians, peak RSS (GNU time), start-up (`strata --version`) and the time to the first byte;
+// and the peak RSS on 100k tiny files, where per-entry memory would show.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildNix } from '../packages/test-utils/dist/index.js';
-import { timeShell } from './_lib.mjs';
+import { median, timeFirstByte, timeShell } from './_lib.mjs';
 
 const PATHS = 400;
 const TOTAL = 1 << 30;
+const RUNS = 5;
 
 /** Deterministic, varied sizes summing to about TOTAL: mostly small paths, a few large ones. */
 function sizes() {
@@ -19,15 +26,31 @@ function sizes() {
   return weights.map((w) => Math.floor((TOTAL * w) / sum));
 }
 
+const MK = 'mk = name: script: derivation { inherit name; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" script ]; };';
+
+/** AES-CTR keystream keyed by `i`: incompressible, different for every path, the same on every machine. */
+function keystream(i) {
+  return `openssl enc -aes-128-ctr -K ${i.toString(16).padStart(32, '0')} -iv 0 -nosalt < /dev/zero 2>/dev/null`;
+}
+
+/** Up to 3 references to earlier paths (`${p<j>}`), so the closure has a real graph to plan. */
+function refs(i) {
+  return [1, 7, 31].filter((d) => i - d >= 0).map((d) => `\${p${i - d}}`).join(' ');
+}
+
+/** The closure's root: a path referring to every other one. */
+function withRoot(drvs) {
+  const all = Array.from({ length: drvs.length }, (_, i) => `\${p${i}}`).join(' ');
+  return `let\n  ${MK}\n${drvs.join('\n')}\n  root = mk "bench-root" ''mkdir -p $out; echo ${all} > $out/all'';\nin root\n`;
+}
+
 /**
- * PATHS derivations of AES-CTR keystream data (the key is the index, so contents differ and are
- * incompressible), split over up to 3 files, each referring to up to 3 earlier paths; plus a root
- * referring to all of them. Nix caches the outputs: a rerun evaluates and returns at once.
+ * Few large files: PATHS derivations of keystream data split over 3 files, each referring to up to
+ * 3 earlier paths. Nix caches the outputs: a rerun evaluates and returns at once.
  */
-export function expression() {
+function largeFiles() {
   const drvs = sizes().map((size, i) => {
     const key = i.toString(16).padStart(32, '0');
-    const refs = [1, 7, 31].filter((d) => i - d >= 0).map((d) => `\${p${i - d}}`).join(' ');
     const third = Math.floor(size / 3);
     const gen = (n, f) => `openssl enc -aes-128-ctr -K ${key} -iv ${f.padStart(32, '0')} -nosalt < /dev/zero 2>/dev/null | head -c ${n} > $out/share/${f}.bin`;
     const script = [
@@ -35,51 +58,152 @@ export function expression() {
       gen(third, 'a'),
       gen(third, 'b'),
       gen(size - 2 * third, 'c'),
-      `echo ${refs} > $out/share/refs`,
+      `echo ${refs(i)} > $out/share/refs`,
       'printf "#!/bin/sh\\necho %s\\n" $out > $out/bin/run; chmod 0555 $out/bin/run',
     ].join('; ');
     return `  p${i} = mk "bench-path-${i}" ''${script}'';`;
   });
-  const all = Array.from({ length: PATHS }, (_, i) => `\${p${i}}`).join(' ');
-  return `let
-  mk = name: script: derivation { inherit name; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" script ]; };
-${drvs.join('\n')}
-  root = mk "bench-root" ''mkdir -p $out; echo ${all} > $out/all'';
-in root
-`;
+  return withRoot(drvs);
+}
+
+/** The few-large-files closure, also what bench/export times. */
+export { largeFiles as expression };
+
+/** Real trees copied from the host into the first paths of the small-files closure (skipped when absent). */
+const REAL_TREES = ['/usr/lib/python3.11', '/usr/share/perl', '/usr/lib/x86_64-linux-gnu/perl'];
+
+/**
+ * Many small files: the host's python and perl libraries copied into store paths, then generated
+ * paths of 18-30 files of 64-128 KiB each (sizes from a fixed LCG) in nested directories, cut from
+ * one keystream per path (`head -c` reads exactly what it writes, even from a pipe).
+ */
+function smallFiles() {
+  let seed = 12345;
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed;
+  };
+  const drvs = [];
+  for (let i = 0; i < PATHS; i++) {
+    const head = ['mkdir -p $out/bin $out/share', `echo ${refs(i)} > $out/share/refs`, 'printf "#!/bin/sh\\necho %s\\n" $out > $out/bin/run; chmod 0555 $out/bin/run'];
+    let body;
+    if (i < REAL_TREES.length) {
+      const tree = REAL_TREES[i];
+      body = [`mkdir -p $out/lib`, `if [ -d ${tree} ]; then cp -R --no-preserve=ownership ${tree} $out/lib/; fi`];
+    } else {
+      const files = 18 + (next() % 13);
+      const cuts = [];
+      for (let f = 0; f < files; f++) cuts.push(`head -c ${65536 + (next() % 65536)} > $out/lib/m${f % 4}/sub${f % 3}/f${f}.so`);
+      body = ['mkdir -p $out/lib/m0/sub0 $out/lib/m0/sub1 $out/lib/m0/sub2 $out/lib/m1/sub0 $out/lib/m1/sub1 $out/lib/m1/sub2 $out/lib/m2/sub0 $out/lib/m2/sub1 $out/lib/m2/sub2 $out/lib/m3/sub0 $out/lib/m3/sub1 $out/lib/m3/sub2', `${keystream(i)} | { ${cuts.join('; ')}; }`];
+    }
+    drvs.push(`  p${i} = mk "bench-small-${i}" ''${[...head, ...body].join('; ')}'';`);
+  }
+  return withRoot(drvs);
+}
+
+/**
+ * 100k tiny files (10 paths of 10k files of 1 KiB, cut with split): not a realistic closure but the
+ * entry count of a very large one, to show the plan's memory stays small per entry.
+ */
+function tinyFiles() {
+  const drvs = Array.from({ length: 10 }, (_, i) => {
+    const script = `mkdir -p $out/share/d; cd $out/share/d; ${keystream(1000 + i)} | head -c 10240000 | split -b 1024 -a 4 - f`;
+    return `  p${i} = mk "bench-tiny-${i}" ''${script}'';`;
+  });
+  return withRoot(drvs);
+}
+
+/** Builds a shape's closure (cached by Nix) and writes its path list and references graph into `dir`. */
+async function prepare(name, expression, dir, log) {
+  const [root] = await buildNix(expression);
+  const paths = execFileSync('nix-store', ['-qR', root], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const bytes = Number(execFileSync('du', ['-sbc', ...paths], { encoding: 'utf8' }).trim().split('\n').pop().split('\t')[0]);
+  const files = Number(execFileSync('sh', ['-c', 'find "$@" -type f | wc -l', 'sh', ...paths], { encoding: 'utf8' }).trim());
+  const list = join(dir, `${name}.paths`);
+  writeFileSync(list, paths.join('\n'));
+  // The closure as a references graph (what nixpkgs hands its stream script), so both sides
+  // start from a known list of paths; `nix path-info --json` has exportReferencesGraph's fields.
+  const graph = join(dir, `${name}.graph.json`);
+  writeFileSync(graph, execFileSync('nix', ['path-info', '--json', '--recursive', '--extra-experimental-features', 'nix-command', root]));
+  log(`${name}: ${paths.length} paths, ${files} files, ${(bytes / 2 ** 30).toFixed(2)} GiB`);
+  return { root, paths, bytes, files, list, graph };
+}
+
+const bin = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
+const node = process.execPath;
+
+async function measureShape(label, closure, dir, log) {
+  const args = `--name bench --tag 1 --contents ${closure.root} --references-graph ${closure.graph}`;
+  const out = join(dir, 'image.tar');
+  const commands = {
+    floor: { script: `tar -cf - --files-from ${closure.list} | openssl dgst -sha256 > /dev/null`, rssOf: 'tar -cf' },
+    // What writing the bytes into a file adds to the floor on this machine (build-layered's job).
+    fileFloor: { script: `tar -cf - --files-from ${closure.list} | tee ${out} | openssl dgst -sha256 > /dev/null` },
+    stream: { script: `${node} ${bin} stream-layered ${args} | cat > /dev/null`, rssOf: node },
+    build: { script: `${node} ${bin} build-layered ${args} --compressor none -o ${out}`, rssOf: node },
+  };
+  await timeShell(commands.floor.script); // warm the page cache
+  const runs = { floor: [], fileFloor: [], stream: [], build: [] };
+  for (let i = 0; i < RUNS; i++) {
+    for (const [key, { script, rssOf }] of Object.entries(commands)) {
+      runs[key].push(await timeShell(script, { rssOf }));
+      rmSync(out, { force: true });
+    }
+    log(`${label} run ${i + 1}: floor ${runs.floor[i].seconds.toFixed(2)} s, stream-layered ${runs.stream[i].seconds.toFixed(2)} s, build-layered ${runs.build[i].seconds.toFixed(2)} s`);
+  }
+  const firstByte = [];
+  for (let i = 0; i < 3; i++) firstByte.push(await timeFirstByte(`${node} ${bin} stream-layered ${args}`));
+  const wall = (key) => median(runs[key].map((r) => r.seconds));
+  const rss = (key) => Math.max(...runs[key].map((r) => r.rssMiB));
+  const floor = wall('floor');
+  const what = `${closure.paths.length} paths, ${closure.files} files, ${(closure.bytes / 2 ** 30).toFixed(2)} GiB`;
+  return [
+    { name: `${label}: floor tar | openssl dgst (${what})`, value: floor, unit: 's', note: `median of ${RUNS}; tar peak RSS ${rss('floor').toFixed(0)} MiB` },
+    { name: `${label}: stream-layered | cat`, value: wall('stream'), unit: 's', reference: floor, ratio: wall('stream') / floor, note: 'goal <= 1.3x' },
+    { name: `${label}: build-layered --compressor none`, value: wall('build'), unit: 's', reference: floor, ratio: wall('build') / floor, note: 'goal <= 1.3x' },
+    { name: `${label}: build-layered vs tar | tee FILE | openssl`, value: wall('build'), unit: 's', reference: wall('fileFloor'), ratio: wall('build') / wall('fileFloor'), note: 'the floor plus writing the file' },
+    { name: `${label}: stream-layered peak RSS`, value: rss('stream'), unit: 'MiB', note: `max of ${RUNS}; goal < 100 MiB` },
+    { name: `${label}: build-layered peak RSS`, value: rss('build'), unit: 'MiB', note: `max of ${RUNS}; goal < 100 MiB` },
+    { name: `${label}: stream-layered first output byte`, value: median(firstByte), unit: 's', note: 'median of 3, from spawn' },
+  ];
+}
+
+/** `strata --version` against a bare `node -e 0`: what loading the CLI costs before any work. */
+async function measureStartup() {
+  const version = [];
+  const bare = [];
+  for (let i = 0; i < RUNS; i++) {
+    bare.push((await timeShell(`${node} -e 0`)).seconds);
+    version.push((await timeShell(`${node} ${bin} --version`)).seconds);
+  }
+  const ref = median(bare);
+  return [{ name: 'strata --version', value: median(version), unit: 's', reference: ref, ratio: median(version) / ref, note: 'reference: node -e 0' }];
+}
+
+/** Peak RSS (and wall time against the floor) of stream-layered on 100k entries. */
+async function measureEntries(closure, log) {
+  const args = `--name bench --tag 1 --contents ${closure.root} --references-graph ${closure.graph}`;
+  const floor = await timeShell(`tar -cf - --files-from ${closure.list} | openssl dgst -sha256 > /dev/null`);
+  const run = await timeShell(`${node} ${bin} stream-layered ${args} | cat > /dev/null`, { rssOf: node });
+  log(`100k entries: floor ${floor.seconds.toFixed(2)} s, stream-layered ${run.seconds.toFixed(2)} s, ${run.rssMiB.toFixed(0)} MiB`);
+  return [
+    { name: `${closure.files} tiny files: stream-layered | cat`, value: run.seconds, unit: 's', reference: floor.seconds, ratio: run.seconds / floor.seconds, note: 'one run' },
+    { name: `${closure.files} tiny files: stream-layered peak RSS`, value: run.rssMiB, unit: 'MiB', note: 'goal < 100 MiB whatever the closure size' },
+  ];
 }
 
 export default async function bench({ log }) {
-  log(`building the ${PATHS}-path ~1 GiB closure with nix-build (cached after the first run)`);
-  const [root] = await buildNix(expression());
-  const paths = execFileSync('nix-store', ['-qR', root], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  const bytes = Number(execFileSync('du', ['-sbc', ...paths], { encoding: 'utf8' }).trim().split('\n').pop().split('\t')[0]);
-  log(`${paths.length} paths, ${(bytes / 2 ** 30).toFixed(2)} GiB`);
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-'));
   try {
-    const list = join(dir, 'paths');
-    writeFileSync(list, paths.join('\n'));
-    // The closure as a references graph (what nixpkgs hands its stream script), so both sides
-    // start from a known list of paths; \`nix path-info --json\` has exportReferencesGraph's fields.
-    const graph = join(dir, 'graph.json');
-    writeFileSync(graph, execFileSync('nix', ['path-info', '--json', '--recursive', '--extra-experimental-features', 'nix-command', root]));
-    const bin = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
-    const strata = `${process.execPath} ${bin} stream-layered --name bench --tag 1 --contents ${root} --references-graph ${graph} | cat > /dev/null`;
-    const floor = `tar -cf - --files-from ${list} | openssl dgst -sha256 > /dev/null`;
-    await timeShell(floor); // warm the page cache
-    let best = { seconds: Infinity };
-    let bestFloor = Infinity;
-    for (let i = 0; i < 3; i++) {
-      bestFloor = Math.min(bestFloor, (await timeShell(floor)).seconds);
-      const run = await timeShell(strata, { rssOf: process.execPath });
-      if (run.seconds < best.seconds) best = run;
-      log(`run ${i + 1}: strata ${run.seconds.toFixed(2)} s (${run.rssMiB?.toFixed(0)} MiB), floor ${bestFloor.toFixed(2)} s`);
-    }
-    const gib = bytes / 2 ** 30;
+    log('building the closures with nix-build (cached after the first run)');
+    const large = await prepare('large', largeFiles(), dir, log);
+    const small = await prepare('small', smallFiles(), dir, log);
+    const tiny = await prepare('tiny', tinyFiles(), dir, log);
     return [
-      { name: `stream-layered ${paths.length} paths ${gib.toFixed(2)} GiB | cat (wall, best of 3)`, value: best.seconds, unit: 's', reference: bestFloor, ratio: best.seconds / bestFloor, note: 'reference: tar | openssl dgst -sha256' },
-      { name: 'stream-layered per GiB', value: best.seconds / gib, unit: 's/GiB', reference: bestFloor / gib, ratio: best.seconds / bestFloor },
-      { name: 'stream-layered peak RSS', value: best.rssMiB, unit: 'MiB', note: 'goal < 150 MiB' },
+      ...(await measureStartup()),
+      ...(await measureShape('few large files', large, dir, log)),
+      ...(await measureShape('many small files', small, dir, log)),
+      ...(await measureEntries(tiny, log)),
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });

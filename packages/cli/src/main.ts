@@ -17,8 +17,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const program = createProgram({ signal: controller.signal });
   try {
+    const program = await createProgram({ signal: controller.signal }, argv);
     await program.parseAsync(argv, { from: 'user' });
     // A command may report a status of its own (`vm run` passes on its script's exit code).
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -1,10 +1,11 @@
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { type Compressor, type Image, type ImageFormat, saveImage } from '@strata/image';
+import { prepareWriteToFd } from '@strata/layer';
 import { type Command, Option } from 'commander';
 import type { CommandContext } from './context.js';
 import { CliError } from './errors.js';
-import type { Progress } from './layered/progress.js';
+import { type Progress, progressCallback } from './layered/progress.js';
 import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from './layer-options.js';
 import { addReportOptions, type ReportFlags } from './report.js';
 
@@ -73,17 +74,28 @@ async function sizeOf(path: string): Promise<number> {
   return (await Promise.all(files.map(async (f) => (await stat(f)).size))).reduce((a, b) => a + b, 0);
 }
 
+/**
+ * Call before building the image: an uncompressed docker-archive is written on a hash thread,
+ * which starts meanwhile.
+ */
+export function prepareOutput(flags: Omit<OutputFlags, 'output'>): void {
+  if ((flags.format ?? 'docker-archive') === 'docker-archive' && flags.compressor === 'none') void prepareWriteToFd();
+}
+
 /** Writes `image` where the output flags say, with progress on a terminal, and says what it wrote. */
 export async function writeOutput(image: Image, flags: OutputFlags, context: CommandContext, progress: Progress): Promise<ImageFileReport> {
   checkOutputFlags(flags);
   const format = flags.format ?? 'docker-archive';
   const file = resolve(flags.output);
+  const compressor = flags.compressor ?? 'gz';
+  // An uncompressed docker-archive writes itself into the file: progress counts its writes, no stage.
+  const onProgress = format === 'docker-archive' && compressor === 'none' ? progressCallback(progress.stages) : null;
   const saved = await saveImage(image, file, {
     format,
-    ...(format === 'docker-archive' ? { compressor: flags.compressor ?? 'gz' } : { ...layerCompression(flags, 'none'), ...layerCache(flags, context) }),
+    ...(format === 'docker-archive' ? { compressor } : { ...layerCompression(flags, 'none'), ...layerCache(flags, context) }),
     signal: context.signal,
     onLayer: progress.onLayer,
-    through: progress.stages,
+    ...(onProgress === null ? { through: progress.stages } : onProgress ? { onProgress } : {}),
   });
   // Every layer has passed through the sink, so each knows its diffID now.
   const layers = image.layers.map((l) => ({ diffId: l.diffId, size: l.size }));

@@ -2,12 +2,13 @@
 import { createHash, type Hash } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import type { StorePath } from '@strata/closure';
-import { LAYER_FORMAT_VERSION, type LayerPlan } from '@strata/layer';
+import { LAYER_FORMAT_VERSION, type LayerPlan, plannedEntries } from '@strata/layer';
 
 function headerFields(hash: Hash, plan: LayerPlan): void {
   // Every header field, in order: a change of mode, owner, mtime, size, link target or entry set
-  // changes the key even where a NAR hash would not (a NAR records only the executable bit).
-  for (const e of plan.entries) {
+  // changes the key even where a NAR hash would not (a NAR records only the executable bit). One
+  // entry at a time: plan.entries would build and keep an object per file for the plan's lifetime.
+  for (const e of plannedEntries(plan)) {
     hash.update(JSON.stringify([e.name, e.type, e.mode, e.uid, e.gid, e.uname, e.gname, e.mtime, e.size, e.linkname ?? '', e.devmajor ?? 0, e.devminor ?? 0]));
     hash.update('\n');
   }
@@ -31,7 +32,7 @@ export function storeLayerKey(plan: LayerPlan, closure: ReadonlyMap<string, Stor
     else unhashed.add(path);
   }
   if (unhashed.size > 0) {
-    for (const e of plan.entries) {
+    for (const e of plannedEntries(plan)) {
       if (e.source === undefined) continue;
       const st = lstatSync(e.source, { bigint: true });
       hash.update(`${e.name} ${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}\n`);

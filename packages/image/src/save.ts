@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { writeAtomically } from './atomic.js';
 import type { LayerCacheStore } from './blob.js';
@@ -30,6 +30,11 @@ export interface SaveImageOptions extends LayerCompression {
   readonly onLayer?: (index: number) => void;
   /** Streams an archive passes through before compression (a progress meter). @default [] */
   readonly through?: readonly NodeJS.ReadWriteStream[];
+  /**
+   * Told how many bytes were written after each write, when the archive writes itself into the file
+   * (a docker-archive, uncompressed and nothing `through`: see TarStream.writeToFd). @default none
+   */
+  readonly onProgress?: (bytes: number) => void;
 }
 
 /** What {@link saveImage} wrote. */
@@ -78,15 +83,30 @@ export async function saveImage(image: Image, file: string, options: SaveImageOp
     return { file, imageId: written.imageId, repoTags: image.repoTags, manifestDigest: written.manifest.digest };
   }
   const mtime = options.mtime === undefined ? {} : { mtime: options.mtime };
-  const archive = format === 'oci-archive' ? writeOciArchive(image, { ...layered, ...mtime }) : writeDockerArchive(image, { ...common, ...mtime });
-  const stages = format === 'oci-archive' ? [] : compressStages(options.compressor ?? 'gz');
-  await writeAtomically(file, (temp) =>
-    pipeline([archive, ...(options.through ?? []), ...stages, createWriteStream(temp, { flags: 'wx' })], options.signal ? { signal: options.signal } : {}),
-  );
-  if ('image' in archive) {
+  const through = options.through ?? [];
+  const pipelineOptions = options.signal ? { signal: options.signal } : {};
+  if (format === 'oci-archive') {
+    const archive = writeOciArchive(image, { ...layered, ...mtime });
+    await writeAtomically(file, (temp) => pipeline([archive, ...through, createWriteStream(temp, { flags: 'wx' })], pipelineOptions));
     const written = await archive.image;
     return { file, imageId: written.imageId, repoTags: image.repoTags, manifestDigest: written.manifest.digest };
   }
+  const archive = writeDockerArchive(image, { ...common, ...mtime });
+  const stages = compressStages(options.compressor ?? 'gz');
+  await writeAtomically(file, async (temp) => {
+    if (stages.length > 0 || through.length > 0) {
+      await pipeline([archive, ...through, ...stages, createWriteStream(temp, { flags: 'wx' })], pipelineOptions);
+      return;
+    }
+    // Uncompressed, the archive writes itself into the file: files are read into one reused buffer,
+    // hashed there on a worker thread and written out in large writes (the signal aborts it too).
+    const fd = openSync(temp, 'wx');
+    try {
+      await archive.writeToFd(fd, options.onProgress ? { onProgress: options.onProgress } : {});
+    } finally {
+      closeSync(fd);
+    }
+  });
   const { digest } = await archive.config;
   return { file, imageId: digest, repoTags: image.repoTags };
 }

@@ -1,8 +1,13 @@
-// sha256 of a layer as its bytes stream through. By default it runs on the main thread: measured on
-// 2 cores, a worker thread did not pay (the main thread mostly hashes while reads and writes run in
-// the thread pool), and it cost about 25 MiB of RSS. With 3 or more cores, or when forced with the
-// hashThread option, the bytes are copied into a shared ring buffer and a worker thread hashes them
-// in parallel, so a layer costs one read, one memcpy and one write on the main thread.
+// sha256 of archive bytes as they stream through, inline or on a worker thread.
+//
+// The worker hashes straight out of a shared ring buffer that the producer fills: an archive being
+// written to a file descriptor reads files into that ring, the worker hashes them there and the
+// pipe or file write copies them out, so no byte is copied on the main thread (RingHasher). Marks
+// published with the bytes say where each digest starts and ends, so one ring carries a whole
+// docker-archive and the worker hashes each layer in it. For a Readable, whose chunks are handed to
+// consumers we do not control, the bytes are copied into a private ring instead (createSha256 with a
+// thread); on two cores that copy and the wake-ups cost what the parallelism saves, so a Readable
+// is hashed inline there.
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -15,125 +20,303 @@ export interface Sha256 {
   cancel(): void;
 }
 
-const RING = 4 << 20;
-const PIECE = RING / 4;
-/** Wake the worker after this many unsignalled bytes; a futex wake per 512-byte header costs more than hashing it. */
-const BATCH = 256 << 10;
-// ctrl: [0] bytes written by the producer, [1] bytes hashed, [2] done flag, [3] change counter,
-// [4] 1 while the worker sleeps (the producer skips the futex wake otherwise).
+// ctrl slots (BigInt64): bytes published by the producer, bytes the worker has passed, the
+// producer's done flag, a change counter the worker sleeps on, 1 while it sleeps, marks published,
+// marks applied; then the mark table, two slots a mark: its offset and its id (> 0 starts digest
+// id, < 0 ends digest -id).
+const HEAD = 0;
+const TAIL = 1;
+const DONE = 2;
+const EPOCH = 3;
+const SLEEPING = 4;
+const PUBLISHED = 5;
+const APPLIED = 6;
+const MARKS = 8;
+const MARK_SLOTS = 256;
+/** Bytes hashed between reports of progress: the producer reuses ring space as soon as it is hashed. */
+const PIECE = 512 << 10;
+
+/** Atomics.waitAsync (V8 has it since Node 16; TypeScript's lib only from es2024). */
+const waitAsync = (Atomics as unknown as { waitAsync(a: BigInt64Array, i: number, v: bigint): { async: boolean; value: Promise<string> | string } }).waitAsync;
+
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-parentPort.on('message', ({ ring: sab, ctrl: csab, size }) => {
-  const ring = new Uint8Array(sab);
-  const c = new BigInt64Array(csab);
-  const hash = createHash('sha256');
-  let tail = 0n;
+parentPort.on('message', ({ ring, ctrl, start }) => {
+  const bytes = new Uint8Array(ring);
+  const size = bytes.length;
+  const c = new BigInt64Array(ctrl);
+  let tail = start;
+  let applied = 0;
+  let hash = null;
   for (;;) {
-    const epoch = Atomics.load(c, 3);
-    const head = Atomics.load(c, 0);
-    if (head === tail) {
-      if (Atomics.load(c, 2) === 1n) break;
-      Atomics.store(c, 4, 1n);
-      Atomics.wait(c, 3, epoch);
-      Atomics.store(c, 4, 0n);
+    const epoch = Atomics.load(c, ${EPOCH});
+    const done = Atomics.load(c, ${DONE}) === 1n;
+    const head = Number(Atomics.load(c, ${HEAD}));
+    const published = Number(Atomics.load(c, ${PUBLISHED}));
+    let limit = head;
+    if (applied < published) {
+      const slot = ${MARKS} + 2 * (applied % ${MARK_SLOTS});
+      const at = Number(Atomics.load(c, slot));
+      if (at <= tail) {
+        const id = Number(Atomics.load(c, slot + 1));
+        if (id > 0) hash = createHash('sha256');
+        else parentPort.postMessage({ id: -id, hex: hash.digest('hex') });
+        if (id < 0) hash = null;
+        applied++;
+        Atomics.store(c, ${APPLIED}, BigInt(applied));
+        Atomics.notify(c, ${APPLIED});
+        continue;
+      }
+      if (at < limit) limit = at;
+    }
+    if (limit > tail) {
+      const end = Math.min(limit, tail + ${PIECE});
+      if (hash !== null) {
+        const from = tail % size;
+        const n = end - tail;
+        const first = Math.min(n, size - from);
+        hash.update(bytes.subarray(from, from + first));
+        if (first < n) hash.update(bytes.subarray(0, n - first));
+      }
+      tail = end;
+      Atomics.store(c, ${TAIL}, BigInt(tail));
+      Atomics.notify(c, ${TAIL});
       continue;
     }
-    const from = Number(tail % BigInt(size));
-    const n = Number(head - tail);
-    const first = Math.min(n, size - from);
-    hash.update(ring.subarray(from, from + first));
-    if (first < n) hash.update(ring.subarray(0, n - first));
-    tail = head;
-    Atomics.store(c, 1, tail);
-    Atomics.notify(c, 1);
+    if (done) break;
+    Atomics.store(c, ${SLEEPING}, 1n);
+    Atomics.wait(c, ${EPOCH}, epoch);
+    Atomics.store(c, ${SLEEPING}, 0n);
   }
-  parentPort.postMessage(hash.digest('hex'));
+  parentPort.postMessage({ done: true });
 });
 `;
 
-/** A hashing thread with its own ring; both are reused, since a ring is large and freed only by GC. */
-interface Hasher {
-  readonly worker: Worker;
-  readonly ring: Uint8Array;
-  readonly ctrl: BigInt64Array;
+/** Worker threads kept for the next archive: starting one costs tens of milliseconds. */
+const idle: Worker[] = [];
+
+/** A hash thread; it takes none of the process's flags (`--input-type=module` would make its CommonJS source fail). */
+function newWorker(): Worker {
+  const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+  // A thread that ends while idle (it failed to start) must not be handed out.
+  worker.once('exit', () => {
+    const at = idle.indexOf(worker);
+    if (at !== -1) idle.splice(at, 1);
+  });
+  return worker;
 }
 
-const idle: Hasher[] = [];
-
-function acquireHasher(): Hasher {
-  const hasher = idle.pop() ?? {
-    worker: new Worker(WORKER_SOURCE, { eval: true }),
-    ring: new Uint8Array(new SharedArrayBuffer(RING)),
-    ctrl: new BigInt64Array(new SharedArrayBuffer(40)),
-  };
-  hasher.ctrl.fill(0n);
-  hasher.worker.ref();
-  return hasher;
+/**
+ * Starts a hash thread now, unless one is idle, so that the next archive written with writeToFd
+ * does not wait tens of milliseconds for it to boot. It does not keep the process alive. Resolves
+ * once the thread runs (at once when one was idle; also if it failed to start, which the archive
+ * that uses it then reports).
+ */
+export function startHashThread(): Promise<void> {
+  if (idle.length > 0) return Promise.resolve();
+  const worker = newWorker();
+  worker.unref();
+  idle.push(worker);
+  return new Promise((resolve) => {
+    worker.once('online', () => resolve());
+    worker.once('error', () => resolve());
+  });
 }
 
-function releaseHasher(hasher: Hasher): void {
-  hasher.worker.unref();
-  idle.push(hasher);
+function acquireWorker(): Worker {
+  const worker = idle.pop() ?? newWorker();
+  worker.ref();
+  return worker;
 }
 
-class ParallelSha256 implements Sha256 {
-  readonly #hasher = acquireHasher();
-  readonly #ring = this.#hasher.ring;
-  readonly #ctrl = this.#hasher.ctrl;
-  readonly #worker = this.#hasher.worker;
-  readonly #result: Promise<string>;
-  #head = 0n;
+/** Wake the worker after this many unsignalled bytes; a futex wake per 512-byte header costs more than hashing it. */
+const BATCH = 256 << 10;
+
+/**
+ * A worker thread hashing ranges of a shared ring that the caller fills and publishes. The caller
+ * may reuse ring bytes below {@link RingHasher.tail}, and must publish marks before the bytes they
+ * precede.
+ */
+export class RingHasher {
+  readonly #ctrl = new BigInt64Array(new SharedArrayBuffer(8 * (MARKS + 2 * MARK_SLOTS)));
+  readonly #worker = acquireWorker();
+  readonly #pending = new Map<number, { resolve: (d: string) => void; reject: (e: unknown) => void }>();
+  readonly #finished: Promise<void>;
+  #rejectFinished!: (error: unknown) => void;
+  #failure: unknown;
+  #published = 0;
+  #nextId = 1;
+  #head = 0;
   #unsignalled = 0;
 
-  constructor() {
-    this.#result = new Promise<string>((resolve, reject) => {
-      this.#worker.once('message', (hex: string) => {
-        this.#worker.off('error', reject);
-        releaseHasher(this.#hasher);
-        resolve(`sha256:${hex}`);
-      });
-      this.#worker.once('error', reject);
+  /** Hashes `ring`, whose bytes before offset `start` (a running count) are not for it. */
+  constructor(ring: SharedArrayBuffer, start = 0) {
+    this.#head = start;
+    Atomics.store(this.#ctrl, HEAD, BigInt(start));
+    Atomics.store(this.#ctrl, TAIL, BigInt(start));
+    const onMessage = (message: { id?: number; hex?: string; done?: boolean }) => {
+      if (message.id === undefined) return;
+      this.#pending.get(message.id)?.resolve(`sha256:${message.hex}`);
+      this.#pending.delete(message.id);
+    };
+    this.#worker.on('message', onMessage);
+    this.#finished = new Promise<void>((resolve, reject) => {
+      this.#rejectFinished = reject;
+      const onDone = (message: { done?: boolean }) => {
+        if (message.done !== true) return;
+        cleanup();
+        this.#worker.unref();
+        idle.push(this.#worker);
+        resolve();
+      };
+      const onError = (error: unknown) => {
+        cleanup();
+        this.#fail(error);
+        reject(error);
+      };
+      const cleanup = () => {
+        this.#worker.off('message', onMessage);
+        this.#worker.off('message', onDone);
+        this.#worker.off('error', onError);
+      };
+      this.#worker.on('message', onDone);
+      this.#worker.once('error', onError);
     });
-    this.#result.catch(() => {});
-    this.#worker.postMessage({ ring: this.#ring.buffer, ctrl: this.#ctrl.buffer, size: RING });
+    this.#finished.catch(() => {});
+    this.#worker.postMessage({ ring, ctrl: this.#ctrl.buffer, start });
   }
+
+  #fail(error: unknown): void {
+    this.#failure ??= error;
+    for (const { reject } of this.#pending.values()) reject(error);
+    this.#pending.clear();
+    // finish() settles too: after cancel() the worker is terminated and will never say it is done,
+    // and a promise nothing settles keeps no handle open, so Node would exit with the caller
+    // still waiting (exit 13, the partial output and work directories left behind).
+    this.#rejectFinished(error);
+    // Wake anyone waiting on progress that will now never come.
+    Atomics.store(this.#ctrl, TAIL, BigInt(Number.MAX_SAFE_INTEGER));
+    Atomics.notify(this.#ctrl, TAIL);
+  }
+
+  /** Bytes the worker is done with: the ring below this offset may be overwritten. */
+  get tail(): number {
+    return Number(Atomics.load(this.#ctrl, TAIL));
+  }
+
+  /** Makes `head` (a running byte count) visible to the worker, waking it once enough is waiting. */
+  publish(head: number): void {
+    this.#unsignalled += head - this.#head;
+    this.#head = head;
+    Atomics.store(this.#ctrl, HEAD, BigInt(head));
+    if (this.#unsignalled >= BATCH) this.signal();
+  }
+
+  /** Wakes the worker if it sleeps. */
+  signal(): void {
+    this.#unsignalled = 0;
+    Atomics.add(this.#ctrl, EPOCH, 1n);
+    if (Atomics.load(this.#ctrl, SLEEPING) === 1n) Atomics.notify(this.#ctrl, EPOCH);
+  }
+
+  #mark(at: number, id: number): void {
+    const c = this.#ctrl;
+    // A full table means the worker is hundreds of digests behind within one ring; it catches up
+    // in well under a millisecond per mark, so waiting here is bounded.
+    while (this.#published - Number(Atomics.load(c, APPLIED)) >= MARK_SLOTS) {
+      this.signal();
+      Atomics.wait(c, APPLIED, Atomics.load(c, APPLIED), 10);
+    }
+    const slot = MARKS + 2 * (this.#published % MARK_SLOTS);
+    Atomics.store(c, slot, BigInt(at));
+    Atomics.store(c, slot + 1, BigInt(id));
+    this.#published++;
+    Atomics.store(c, PUBLISHED, BigInt(this.#published));
+  }
+
+  /** Starts a digest of the bytes from offset `at` (at or after the last published byte). */
+  begin(at: number): number {
+    const id = this.#nextId++;
+    this.#mark(at, id);
+    return id;
+  }
+
+  /** Ends digest `id` at offset `at`; resolves once the worker has hashed up to there. */
+  end(id: number, at: number): Promise<string> {
+    const digest = new Promise<string>((resolve, reject) => {
+      if (this.#failure !== undefined) reject(this.#failure);
+      else this.#pending.set(id, { resolve, reject });
+    });
+    this.#mark(at, -id);
+    this.signal();
+    return digest;
+  }
+
+  /** Resolves once the worker has passed `current` (or failed). */
+  async progress(current: number): Promise<void> {
+    this.signal();
+    const wait = waitAsync(this.#ctrl, TAIL, BigInt(current));
+    if (wait.async) await wait.value;
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Blocks until the worker has passed `current`: for callers that must not return before there is room. */
+  progressSync(current: number): void {
+    this.signal();
+    Atomics.wait(this.#ctrl, TAIL, BigInt(current), 1000);
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** No more bytes or marks: resolves when the worker has hashed everything and is back in the pool. */
+  finish(): Promise<void> {
+    Atomics.store(this.#ctrl, DONE, 1n);
+    this.signal();
+    return this.#finished;
+  }
+
+  /** Gives up: the worker may be mid-hash of a dead stream; it is not worth waiting for or reusing. */
+  cancel(error: unknown = new Error('hashing cancelled')): void {
+    this.#fail(error);
+    void this.#worker.terminate();
+  }
+}
+
+const COPY_RING = 4 << 20;
+
+/** A sha256 on a worker thread for bytes we do not own: each chunk is copied into a private ring. */
+class ParallelSha256 implements Sha256 {
+  readonly #ring = new SharedArrayBuffer(COPY_RING);
+  readonly #bytes = new Uint8Array(this.#ring);
+  readonly #hasher = new RingHasher(this.#ring);
+  readonly #id = this.#hasher.begin(0);
+  #head = 0;
 
   update(chunk: Uint8Array): void {
-    for (let off = 0; off < chunk.length; off += PIECE) this.#put(chunk.subarray(off, off + PIECE));
-  }
-
-  #put(piece: Uint8Array): void {
-    const c = this.#ctrl;
-    for (let tail = Atomics.load(c, 1); RING - Number(this.#head - tail) < piece.length; tail = Atomics.load(c, 1)) {
-      if (this.#unsignalled > 0) this.#signal();
-      Atomics.wait(c, 1, tail);
+    for (let off = 0; off < chunk.length; ) {
+      const free = COPY_RING - (this.#head - this.#hasher.tail);
+      if (free === 0) {
+        // Called synchronously by a stream: block until the worker frees some ring.
+        this.#hasher.progressSync(this.#hasher.tail);
+        continue;
+      }
+      const pos = this.#head % COPY_RING;
+      const n = Math.min(free, COPY_RING - pos, chunk.length - off);
+      this.#bytes.set(chunk.subarray(off, off + n), pos);
+      off += n;
+      this.#head += n;
+      this.#hasher.publish(this.#head);
     }
-    const pos = Number(this.#head % BigInt(RING));
-    const first = Math.min(piece.length, RING - pos);
-    this.#ring.set(piece.subarray(0, first), pos);
-    if (first < piece.length) this.#ring.set(piece.subarray(first), 0);
-    this.#head += BigInt(piece.length);
-    Atomics.store(c, 0, this.#head);
-    this.#unsignalled += piece.length;
-    if (this.#unsignalled >= BATCH) this.#signal();
   }
 
-  #signal(): void {
-    this.#unsignalled = 0;
-    Atomics.add(this.#ctrl, 3, 1n);
-    if (Atomics.load(this.#ctrl, 4) === 1n) Atomics.notify(this.#ctrl, 3);
+  async digest(): Promise<string> {
+    const digest = this.#hasher.end(this.#id, this.#head);
+    await this.#hasher.finish();
+    return digest;
   }
 
   cancel(): void {
-    // The worker may be mid-hash of a dead stream; it is not worth waiting for or reusing.
-    void this.#worker.terminate();
-  }
-
-  digest(): Promise<string> {
-    Atomics.store(this.#ctrl, 2, 1n);
-    this.#signal();
-    return this.#result;
+    this.#hasher.cancel();
   }
 }
 
@@ -141,10 +324,9 @@ class ParallelSha256 implements Sha256 {
 export const PARALLEL_HASH_THRESHOLD = 1 << 20;
 
 /**
- * Whether hashing on a thread of its own pays by default: it needs a core besides the one that
- * reads and writes and the one the consumer (a pipe reader, a compressor) runs on. On two cores
- * the copy into the ring and the wake-ups cost what the parallelism saves, and the thread adds
- * ~25 MiB of RSS (measured in bench/stream-layered).
+ * Whether hashing a Readable's chunks on a thread of its own pays by default: it needs a core
+ * besides the one that reads and writes and the one the consumer (a pipe reader, a compressor)
+ * runs on. On two cores the copy into the ring and the wake-ups cost what the parallelism saves.
  */
 export function defaultHashThread(): boolean {
   return availableParallelism() >= 3;

@@ -1,12 +1,13 @@
 export { splitDevice } from './device.js';
 export { LayerError, type LayerErrorCode } from './errors.js';
 export type { TarEntry, TarEntryType, TarHeader } from './tar-entry.js';
-export { type TarStream, tarSize, writeTar, type WriteTarOptions } from './tar.js';
+export { prepareWriteToFd, type TarStream, tarSize, writeTar, type WriteTarOptions, type WriteToFdOptions } from './tar.js';
 export {
   type LayerEntry,
   type LayerPlan,
   type Ownership,
   type OwnershipOverride,
+  plannedEntries,
   scanDirectoryLayer,
   type ScanDirectoryLayerOptions,
   scanLayer,

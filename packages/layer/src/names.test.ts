@@ -24,6 +24,17 @@ describe('file names that are not UTF-8', () => {
     await expect(scanDirectoryLayer(disk)).rejects.toMatchObject({ code: 'UNSUPPORTED_NAME', message });
   });
 
+  it('are told apart from UTF-8 names that hold U+FFFD itself, which are kept', async () => {
+    await writeFile(join(dir, 'a\uFFFDb'), 'x');
+    await symlink('/target/\uFFFD', join(dir, 'link'));
+    const plan = await scanDirectoryLayer(dir);
+    expect(plan.entries.map((e) => [e.name, e.linkname])).toEqual([
+      ['./', undefined],
+      ['./a\uFFFDb', undefined],
+      ['./link', '/target/\uFFFD'],
+    ]);
+  });
+
   it('refuse a symlink whose target is not UTF-8, which would be written as another target', async () => {
     const link = join(dir, 'link');
     await symlink(Buffer.concat([Buffer.from('/target/'), latin1]), link);

@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LayerError } from './errors.js';
 import { packLayer } from './pack.js';
 import { scanLayer } from './scan.js';
+import { writeTar } from './tar.js';
+import { makePinStore, PIN_DIGEST, PIN_PATH } from '../test/_pin-store.js';
 
 const LONG = `${'deep/'.repeat(12)}${'n'.repeat(120)}.txt`;
 const STORE_A = '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-app-1.0';
@@ -125,6 +127,56 @@ describe('packLayer', () => {
     expect(await layer.digest).toBe(`sha256:${hash.digest('hex')}`);
   });
 
+  // Pinned so that changes to how layers are read and written (for speed) provably keep every byte.
+  it('writes the same bytes as it always has, for files of every size around a boundary', async () => {
+    const dir = join(tmp.path, 'pin');
+    await makePinStore(dir);
+    const layer = packLayer(await scanLayer([PIN_PATH], { storeRoot: dir, mtime: 1 }));
+    const bytes = await buffer(layer);
+    expect(bytes.length).toBe(layer.size);
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    expect(await layer.digest).toBe(`sha256:${hex}`);
+    expect(`sha256:${hex}`).toBe(PIN_DIGEST);
+  });
+
+  it('writes the same bytes as it always has inside an outer archive, as docker-archives hold layers', async () => {
+    const dir = join(tmp.path, 'pin-outer');
+    await makePinStore(dir);
+    const plans = [await scanLayer([PIN_PATH], { storeRoot: dir, mtime: 1 }), await scanLayer([PIN_PATH], { storeRoot: dir, mtime: 7, uid: 5, uname: 'u'.repeat(40) })];
+    const owner = { type: 'file' as const, mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: 1 };
+    const layers = plans.map((plan) => packLayer(plan));
+    const outer = writeTar(
+      [
+        ...plans.map((plan, i) => ({ ...owner, name: `layers/00${i + 1}.tar`, size: plan.size, body: () => layers[i]! })),
+        { ...owner, name: 'manifest.json', size: 2, body: Buffer.from('[]') },
+      ],
+      { digest: false },
+    );
+    const bytes = await buffer(outer);
+    expect(bytes.length).toBe(outer.size);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe('0d317e5d453ec9c515910c9d092a402d5ef3fcfc1a7e388954d70626ba7e302d');
+    expect(await layers[0]!.digest).toBe(PIN_DIGEST);
+  });
+
+  it('stops with the abort reason inside an outer archive, raising nothing unheard', async () => {
+    const dir = join(tmp.path, 'pin-abort');
+    await makePinStore(dir);
+    const plan = await scanLayer([PIN_PATH], { storeRoot: dir });
+    const controller = new AbortController();
+    const { signal } = controller;
+    const owner = { type: 'file' as const, mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: 1 };
+    const layer = packLayer(plan, { signal });
+    const outer = writeTar([{ ...owner, name: 'layer.tar', size: plan.size, body: () => layer }], { digest: false, signal });
+    const sink = new Writable({
+      write(_chunk, _encoding, callback) {
+        controller.abort(new Error('stop now'));
+        setImmediate(callback);
+      },
+    });
+    await expect(pipeline(outer, sink)).rejects.toThrow('stop now');
+    await expect(layer.digest).rejects.toThrow();
+  });
+
   it('is byte-for-byte deterministic', async () => {
     const one = await buffer(packLayer(await scanLayer([STORE_A], { storeRoot: root })));
     const two = await buffer(packLayer(await scanLayer([STORE_A], { storeRoot: root })));
@@ -176,6 +228,20 @@ describe('packLayer', () => {
     await writeFile(file, bytes);
     const [first] = await readWithPython(file);
     expect(first).toMatchObject({ uid: 2_000_000, gid: 300_000, uname: 'a'.repeat(40), gname: 'gröup' });
+  });
+
+  it('writes an mtime past 2038 as PAX records, with the size still exact, and refuses one no header holds', async () => {
+    for (const mtime of [2 ** 31, 8 ** 11 - 1]) {
+      const plan = await scanLayer([STORE_A], { storeRoot: root, mtime });
+      const bytes = await buffer(packLayer(plan));
+      expect(bytes.length).toBe(plan.size);
+      const file = join(tmp.path, `mtime-${mtime}.tar`);
+      await writeFile(file, bytes);
+      const members = await readWithPython(file);
+      expect(members.length).toBeGreaterThan(5);
+      for (const member of members) expect(member.mtime, member.name).toBe(mtime);
+    }
+    await expect(scanLayer([STORE_A], { storeRoot: root, uid: 2 ** 32 - 1 })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining('uid 4294967295') });
   });
 
   it('applies per-path ownership overrides', async () => {
@@ -238,6 +304,17 @@ describe('scanLayer', () => {
 });
 
 describe('readTar', () => {
+  it('rejects with the source error raised before the first member, e.g. a missing file', async () => {
+    const { readTar } = await import('./read.js');
+    const { createReadStream } = await import('node:fs');
+    const reading = (async () => {
+      for await (const _ of readTar(createReadStream(join(tmp.path, 'missing.tar')))) {
+        // no members
+      }
+    })();
+    await expect(reading).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('lists the members writeTar wrote, with content offsets', async () => {
     const { readTar } = await import('./read.js');
     const { Readable } = await import('node:stream');

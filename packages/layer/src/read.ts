@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import tarStream from 'tar-stream';
 
 /** One member of an archive being read. Consume `body` before asking for the next member (or leave it: it is drained). */
 export interface TarMember {
@@ -38,12 +37,21 @@ function paxNumber(pax: Record<string, string> | null | undefined, key: string):
  * for await (const member of readTar(createReadStream('image.tar'))) console.log(member.name, member.size);
  */
 export async function* readTar(source: Readable): AsyncGenerator<TarMember> {
-  const extract = tarStream.extract();
-  source.on('error', (error) => extract.destroy(error));
+  // An error while the parser loads must be held for it, not left unheard (which would crash).
+  let extract: import('tar-stream').Extract | undefined;
+  let early: Error | undefined;
+  source.on('error', (error) => {
+    if (extract) extract.destroy(error);
+    else early ??= error;
+  });
+  // Imported here: commands that only write archives need not load the parser and its streams library.
+  const { default: tarStream } = await import('tar-stream');
+  extract = tarStream.extract();
+  if (early) extract.destroy(early);
   source.pipe(extract as unknown as NodeJS.WritableStream);
   try {
     for await (const entry of extract) {
-      const h = entry.header as tarStream.Header & { byteOffset?: number; pax?: Record<string, string> | null };
+      const h = entry.header as import('tar-stream').Header & { byteOffset?: number; pax?: Record<string, string> | null };
       const body = entry as unknown as Readable;
       yield {
         name: h.name,

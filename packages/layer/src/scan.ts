@@ -1,10 +1,12 @@
 import { accessSync, constants, lstatSync } from 'node:fs';
 import type { Stats } from 'node:fs';
+import { type LayerEntry, PlannedEntries, type RareFields } from './_entries.js';
 import { splitDevice } from './device.js';
-import { tarSize } from './tar.js';
 import { readdirNames, readlinkName } from './names.js';
 import { LayerError, toLayerError } from './errors.js';
 import type { TarHeader } from './tar-entry.js';
+
+export type { LayerEntry } from './_entries.js';
 
 /** Owner fields written on entries. */
 export interface Ownership {
@@ -20,12 +22,6 @@ export interface OwnershipOverride extends Partial<Ownership> {
   readonly mode?: number;
   /** Makes the entry a device node or fifo (fakeroot's faked mknod leaves a plain file on disk). */
   readonly device?: { readonly type: 'char' | 'block' | 'fifo'; readonly major: number; readonly minor: number };
-}
-
-/** One planned entry of a layer: its header, and the file its bytes come from when it is a file. */
-export interface LayerEntry extends TarHeader {
-  /** The file on disk holding the content (below `storeRoot`). */
-  readonly source?: string;
 }
 
 /** Everything known about a layer before any file is read: the entries in order and the exact tar size. */
@@ -62,12 +58,37 @@ export interface ScanLayerOptions {
 
 interface WalkContext {
   readonly root: string;
-  /** Prepended to each image path to make the entry name ('' for absolute names, '.' for `./x`). */
-  readonly namePrefix: string;
-  readonly mtime: number;
-  readonly owner: Ownership;
   readonly overrides: ReadonlyMap<string, OwnershipOverride>;
-  readonly out: LayerEntry[];
+  readonly out: PlannedEntries;
+  /** The real uid (a syscall each time it is asked). */
+  readonly uid: number | undefined;
+}
+
+const kPlanned = Symbol.for('strata.layer.plannedEntries');
+
+/**
+ * A plan's entries in order, one at a time: for a plan scanned here, rebuilt from its compact form
+ * without building (and keeping) the `entries` array, whose ~400 bytes an entry a closure of 100k
+ * files would hold until the plan is gone. Use it to go through a plan once (packLayer, cache keys).
+ * @example
+ * for (const entry of plannedEntries(scanLayerSync(paths))) hash.update(entry.name);
+ */
+export function plannedEntries(plan: LayerPlan): Iterable<LayerEntry> {
+  return (plan as { [kPlanned]?: PlannedEntries })[kPlanned] ?? plan.entries;
+}
+
+/** A plan whose `entries` array is built only if someone asks for it. */
+function planOf(paths: readonly string[], planned: PlannedEntries): LayerPlan {
+  let entries: LayerEntry[] | undefined;
+  return {
+    paths,
+    size: planned.tarSize,
+    get entries() {
+      entries ??= [...planned];
+      return entries;
+    },
+    [kPlanned]: planned,
+  } as LayerPlan;
 }
 
 /**
@@ -82,8 +103,11 @@ function fsCall<T>(path: string, call: () => T): T {
   }
 }
 
-function byBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+/** Byte order of the UTF-8 names (nixpkgs sorts bytes); for ASCII that is plain string order. */
+function sortNames(names: string[]): string[] {
+  if (names.every((name) => Buffer.byteLength(name) === name.length)) return names.sort();
+  const bytes = new Map(names.map((name) => [name, Buffer.from(name)]));
+  return names.sort((a, b) => Buffer.compare(bytes.get(a)!, bytes.get(b)!));
 }
 
 function toSeconds(mtime: Date | number | undefined): number {
@@ -98,55 +122,73 @@ function toSeconds(mtime: Date | number | undefined): number {
 
 const DEVICE_TYPES = { char: 'character-device', block: 'block-device', fifo: 'fifo' } as const;
 
-function entryOf(ctx: WalkContext, path: string, header: Omit<TarHeader, keyof Ownership | 'name' | 'mtime'>): LayerEntry {
-  const o = ctx.overrides.get(path || '/');
-  const name = ctx.namePrefix + (header.type === 'directory' ? `${path}/` : path);
-  const device = o?.device ? { type: DEVICE_TYPES[o.device.type], size: 0, devmajor: o.device.major, devminor: o.device.minor } : {};
-  return {
-    ...header,
-    ...device,
-    name,
-    mtime: ctx.mtime,
-    uid: o?.uid ?? ctx.owner.uid,
-    gid: o?.gid ?? ctx.owner.gid,
-    uname: o?.uname ?? ctx.owner.uname,
-    gname: o?.gname ?? ctx.owner.gname,
-    mode: o?.mode ?? header.mode,
-  };
+/**
+ * Whether access(R_OK) could fail for a regular file with these stat fields: never for root (it
+ * reads any file), nor for the file's owner when the owner may read (ACLs do not apply to the
+ * owner). Skipping the syscall then saves one per file; a closure has tens of thousands.
+ */
+function mayBeUnreadable(st: Stats, uid: number | undefined): boolean {
+  return !(uid === 0 || (uid === st.uid && (st.mode & 0o400) !== 0));
 }
 
-function entryFromStat(ctx: WalkContext, path: string, st: Stats): LayerEntry {
+/** Adds the entry at `path` (depth and last component as the walk knows them), with the overrides applied. */
+function addEntry(ctx: WalkContext, path: string, depth: number, base: string, type: TarHeader['type'], mode: number, size: number, rare?: RareFields): boolean {
+  const o = ctx.overrides.size === 0 ? undefined : ctx.overrides.get(path || '/');
+  if (o === undefined) {
+    ctx.out.push(path, depth, base, type, mode, size, rare);
+    return type === 'file';
+  }
+  const owner: RareFields = {
+    ...(o.uid === undefined ? {} : { uid: o.uid }),
+    ...(o.gid === undefined ? {} : { gid: o.gid }),
+    ...(o.uname === undefined ? {} : { uname: o.uname }),
+    ...(o.gname === undefined ? {} : { gname: o.gname }),
+  };
+  if (o.device) {
+    // A faked device node (fakeroot's mknod on a plain file) has no content to read.
+    const device = { devmajor: o.device.major, devminor: o.device.minor };
+    ctx.out.push(path, depth, base, DEVICE_TYPES[o.device.type], o.mode ?? mode, 0, { ...rare, ...owner, ...device });
+    return false;
+  }
+  ctx.out.push(path, depth, base, type, o.mode ?? mode, size, { ...rare, ...owner });
+  return type === 'file';
+}
+
+function addFromStat(ctx: WalkContext, path: string, depth: number, base: string, st: Stats): void {
   const disk = ctx.root + path;
   const mode = st.mode & 0o7777;
-  if (st.isDirectory()) return entryOf(ctx, path, { type: 'directory', mode, size: 0 });
-  if (st.isSymbolicLink()) {
-    const linkname = fsCall(disk, () => readlinkName(disk));
-    return entryOf(ctx, path, { type: 'symlink', mode, size: 0, linkname });
-  }
+  if (st.isDirectory()) addEntry(ctx, path, depth, base, 'directory', mode, 0);
+  else if (st.isSymbolicLink()) addEntry(ctx, path, depth, base, 'symlink', mode, 0, { linkname: fsCall(disk, () => readlinkName(disk)) });
   // A hardlink is just another regular file here: nixpkgs writes every occurrence with its content.
-  if (st.isFile()) {
-    const entry = entryOf(ctx, path, { type: 'file', mode, size: st.size });
-    if (entry.type !== 'file') return entry; // a faked device node: no content
+  else if (st.isFile()) {
     // Checked now so an unreadable file fails the build before the first byte is written.
-    fsCall(disk, () => accessSync(disk, constants.R_OK));
-    return { ...entry, source: disk };
-  }
-  if (st.isFIFO()) return entryOf(ctx, path, { type: 'fifo', mode, size: 0 });
-  if (st.isCharacterDevice() || st.isBlockDevice()) {
+    if (addEntry(ctx, path, depth, base, 'file', mode, st.size) && mayBeUnreadable(st, ctx.uid)) fsCall(disk, () => accessSync(disk, constants.R_OK));
+  } else if (st.isFIFO()) addEntry(ctx, path, depth, base, 'fifo', mode, 0);
+  else if (st.isCharacterDevice() || st.isBlockDevice()) {
     const { major, minor } = splitDevice(st.rdev);
-    const type = st.isCharacterDevice() ? 'character-device' : 'block-device';
-    return entryOf(ctx, path, { type, mode, size: 0, devmajor: major, devminor: minor });
-  }
-  throw new LayerError('UNSUPPORTED_TYPE', `layer: ${disk} is a socket; a tar layer cannot hold it`);
+    addEntry(ctx, path, depth, base, st.isCharacterDevice() ? 'character-device' : 'block-device', mode, 0, { devmajor: major, devminor: minor });
+  } else throw new LayerError('UNSUPPORTED_TYPE', `layer: ${disk} is a socket; a tar layer cannot hold it`);
 }
 
-function walk(ctx: WalkContext, path: string, st: Stats): void {
-  ctx.out.push(entryFromStat(ctx, path, st));
+function lstat(path: string): Stats {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    throw toLayerError(error, path);
+  }
+}
+
+function walk(ctx: WalkContext, path: string, depth: number, base: string, st: Stats): void {
+  addFromStat(ctx, path, depth, base, st);
   if (!st.isDirectory()) return;
   const disk = ctx.root + path;
-  const names = fsCall(disk, () => readdirNames(disk)).sort(byBytes);
+  const names = sortNames(fsCall(disk, () => readdirNames(disk)));
   // Pre-order with sorted children is exactly nixpkgs' order "sorted by path components".
-  for (const name of names) walk(ctx, `${path}/${name}`, fsCall(`${disk}/${name}`, () => lstatSync(`${disk}/${name}`)));
+  for (const name of names) {
+    const child = `${path}/${name}`;
+    // In the host's store (no root) the image path is the path on disk: build the string once.
+    walk(ctx, child, depth + 1, name, lstat(ctx.root === '' ? child : `${disk}/${name}`));
+  }
 }
 
 function checkStorePath(path: string, storeDir: string): void {
@@ -169,26 +211,27 @@ function checkStorePath(path: string, storeDir: string): void {
 export function scanLayerSync(storePaths: Iterable<string>, options: ScanLayerOptions = {}): LayerPlan {
   const storeDir = (options.storeDir ?? '/nix/store').replace(/\/+$/, '');
   const overrides = options.overrides instanceof Map ? options.overrides : new Map(Object.entries(options.overrides ?? {}));
+  const root = (options.storeRoot ?? '').replace(/\/+$/, '');
+  const owner = { uid: options.uid ?? 0, gid: options.gid ?? 0, uname: options.uname ?? 'root', gname: options.gname ?? 'root' };
   const ctx: WalkContext = {
-    root: (options.storeRoot ?? '').replace(/\/+$/, ''),
-    namePrefix: '',
-    mtime: toSeconds(options.mtime),
-    owner: { uid: options.uid ?? 0, gid: options.gid ?? 0, uname: options.uname ?? 'root', gname: options.gname ?? 'root' },
+    root,
     overrides: overrides as ReadonlyMap<string, OwnershipOverride>,
-    out: [],
+    out: new PlannedEntries({ root, namePrefix: '', mtime: toSeconds(options.mtime), owner }),
+    uid: process.getuid?.(),
   };
   // In the order given, as nixpkgs' stream script walks a layer's list (the planner's name-then-hash
   // order); only each path's own tree is sorted.
   const paths = [...new Set(storePaths)];
   for (const path of paths) checkStorePath(path, storeDir);
   const parts = storeDir.split('/').filter(Boolean);
+  // The first ancestor is named in full ('/nix'), each later one by its component below it.
   for (let i = 1; i <= parts.length; i++) {
-    ctx.out.push(entryOf(ctx, `/${parts.slice(0, i).join('/')}`, { type: 'directory', mode: 0o755, size: 0 }));
+    addEntry(ctx, `/${parts.slice(0, i).join('/')}`, i - 1, i === 1 ? `/${parts[0]}` : parts[i - 1]!, 'directory', 0o755, 0);
   }
   for (const path of paths) {
-    walk(ctx, path, fsCall(ctx.root + path, () => lstatSync(ctx.root + path)));
+    walk(ctx, path, parts.length, parts.length === 0 ? path : path.slice(storeDir.length + 1), lstat(ctx.root + path));
   }
-  return { paths, entries: ctx.out, size: tarSize(ctx.out) };
+  return planOf(paths, ctx.out);
 }
 
 /** {@link scanLayerSync}, as a promise. */
@@ -210,14 +253,14 @@ export interface ScanDirectoryLayerOptions extends Pick<ScanLayerOptions, 'uid' 
  */
 export async function scanDirectoryLayer(dir: string, options: ScanDirectoryLayerOptions = {}): Promise<LayerPlan> {
   const overrides = options.overrides instanceof Map ? options.overrides : new Map(Object.entries(options.overrides ?? {}));
+  const root = dir.replace(/\/+$/, '');
+  const owner = { uid: options.uid ?? 0, gid: options.gid ?? 0, uname: options.uname ?? '', gname: options.gname ?? '' };
   const ctx: WalkContext = {
-    root: dir.replace(/\/+$/, ''),
-    namePrefix: '.',
-    mtime: toSeconds(options.mtime ?? 315532800),
-    owner: { uid: options.uid ?? 0, gid: options.gid ?? 0, uname: options.uname ?? '', gname: options.gname ?? '' },
+    root,
     overrides: overrides as ReadonlyMap<string, OwnershipOverride>,
-    out: [],
+    out: new PlannedEntries({ root, namePrefix: '.', mtime: toSeconds(options.mtime ?? 315532800), owner }),
+    uid: process.getuid?.(),
   };
-  walk(ctx, '', fsCall(ctx.root, () => lstatSync(ctx.root)));
-  return { paths: [], entries: ctx.out, size: tarSize(ctx.out) };
+  walk(ctx, '', 0, '', lstat(root));
+  return planOf([], ctx.out);
 }

@@ -4,7 +4,7 @@ import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
-import { pipeToStdout } from '../layered/stdout.js';
+import { pipeToStdout, prepareStdout } from '../layered/stdout.js';
 import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 import { checkOutputFlags } from '../output.js';
 import { addReportOptions, createReporter, type ReportFlags } from '../report.js';
@@ -25,6 +25,8 @@ export function registerStreamLayered(program: Command, context: CommandContext)
     if ((flags.format as string) === 'oci') throw new CliError('--format oci: a layout directory cannot stream; use build-layered --format oci -o DIR, or --format oci-archive', 'USAGE');
     checkOutputFlags(flags);
     const { context: quiet } = createReporter(flags, context);
+    // A docker-archive's layers are hashed on a thread as they are written: start it while planning.
+    if (flags.format !== 'oci-archive') prepareStdout(context);
     const options = await resolveLayeredSpec(command);
     await withLayeredImage(options, quiet, (image, progress) => {
       const common = { signal: context.signal, onLayer: progress.onLayer };

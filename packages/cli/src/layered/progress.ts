@@ -11,6 +11,23 @@ export interface Progress {
   finish(): void;
 }
 
+const kCount = Symbol('strata.cli.progressCount');
+
+/**
+ * What an archive that writes itself to a descriptor (no stream to pass through) should report its
+ * writes to, given the stages it would otherwise pass through: their byte counters (undefined when
+ * there are no stages), or null when a stage does more than count (a compressor), so the archive
+ * must stream through it.
+ */
+export function progressCallback(stages: readonly NodeJS.ReadWriteStream[]): ((bytes: number) => void) | undefined | null {
+  const counters = stages.map((stage) => (stage as { [kCount]?: (bytes: number) => void })[kCount]);
+  if (counters.some((count) => count === undefined)) return null;
+  if (counters.length === 0) return undefined;
+  return (bytes) => {
+    for (const count of counters) count!(bytes);
+  };
+}
+
 /**
  * A progress display writing to `stderr` when it is a terminal; otherwise it stays quiet. Without a
  * `total` (bytes not known in advance) it shows the bytes so far and the rate.
@@ -29,15 +46,21 @@ export function createProgress(stderr: NodeJS.WritableStream & { isTTY?: boolean
     const of = total === undefined ? '' : ` / ${formatBytes(total)}`;
     stderr.write(`\r\x1b[Klayer ${Math.min(layer + 1, layers)} of ${layers}  ${formatBytes(bytes)}${of}  ${formatBytes(rate)}/s`);
   };
+  const count = (n: number) => {
+    bytes += n;
+    draw();
+  };
   const meter = () =>
-    new Transform({
-      highWaterMark: 1 << 20,
-      transform(chunk: Buffer, _encoding, callback) {
-        bytes += chunk.length;
-        draw();
-        callback(null, chunk);
-      },
-    });
+    Object.assign(
+      new Transform({
+        highWaterMark: 1 << 20,
+        transform(chunk: Buffer, _encoding, callback) {
+          count(chunk.length);
+          callback(null, chunk);
+        },
+      }),
+      { [kCount]: count },
+    );
   return {
     stages: tty ? [meter()] : [],
     counting: () => (tty ? [meter()] : []),

@@ -5,6 +5,7 @@
 // and the repository's LICENSE. Run after `pnpm build`; `pnpm test` runs it. Exits 1 on a problem.
 //   node scripts/check-packs.mjs [package-dir...]
 import { spawnSync } from 'node:child_process';
+import { builtinModules } from 'node:module';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix, resolve } from 'node:path';
@@ -28,6 +29,22 @@ function exportTargets(value) {
 /** A package-relative path as the tarball names it (`./dist/x.js` → `dist/x.js`). */
 function normal(path) {
   return posix.normalize(path).replace(/^\.\//, '');
+}
+
+/** The packages a compiled module imports by name (`@scope/name` or `name`; node builtins left out). */
+function importedPackages(source) {
+  const specifiers = [
+    ...source.matchAll(/^\s*(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/gm),
+    ...source.matchAll(/^\s*import\s*['"]([^'"]+)['"]/gm),
+    ...source.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g),
+  ].map((m) => m[1]);
+  const names = new Set();
+  for (const specifier of specifiers) {
+    if (specifier.startsWith('.') || specifier.startsWith('/') || specifier.startsWith('node:') || builtinModules.includes(specifier)) continue;
+    const parts = specifier.split('/');
+    names.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]);
+  }
+  return names;
 }
 
 /** The problems of one packed package; `files` lists the tarball's paths without the `package/` prefix. */
@@ -58,6 +75,14 @@ function problemsOf(pkg, files, read) {
   for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) {
     for (const [name, range] of Object.entries(pkg[field] ?? {})) {
       if (String(range).startsWith('workspace:')) problems.push(`${field}.${name} is still ${range}`);
+    }
+  }
+  // An import the package does not declare works in the workspace (pnpm links devDependencies too)
+  // and fails for everyone who installs the package.
+  const declared = new Set([pkg.name, ...['dependencies', 'peerDependencies', 'optionalDependencies'].flatMap((f) => Object.keys(pkg[f] ?? {}))]);
+  for (const file of files.filter((f) => /\.(?:m?js|cjs)$/.test(f))) {
+    for (const name of importedPackages(read(file))) {
+      if (!declared.has(name)) problems.push(`${file} imports ${name}, which is not in dependencies`);
     }
   }
   for (const map of files.filter((f) => f.endsWith('.map'))) {

@@ -12,6 +12,7 @@ import {
   podmanRun,
   repoRoot,
   run,
+  runNixBuild,
   type TempDir,
 } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,7 +67,7 @@ describe.runIf(hasPeers('nix-build', 'podman'))('scripts/install-bin.sh: strata 
     const expression = join(nixDir.path, 'default.nix');
     await writeFile(expression, helloExpression());
     // A real Nix build's result link in the empty directory, as `nix-build '<nixpkgs>' -A hello` makes it.
-    await run('nix-build', [...NIX_OPTIONS, expression, '-A', 'hello'], { cwd: work.path });
+    await runNixBuild([...NIX_OPTIONS, expression, '-A', 'hello'], { cwd: work.path });
     const command = (await quickStart()).split('\n').find((line) => line.startsWith('strata build-layered'));
     expect(command).toBeDefined();
     const name = `strata-install-test-${randomBytes(4).toString('hex')}`;

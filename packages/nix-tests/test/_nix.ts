@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ExecResult, makeTempDir, NIX_OPTIONS, repoRoot, run, type TempDir } from '@strata/test-utils';
+import { type ExecResult, makeTempDir, NIX_OPTIONS, repoRoot, run, runNixBuild, type TempDir } from '@strata/test-utils';
 
 /** A Nix path value for an absolute file name, whatever characters the name holds (a clone may be anywhere). */
 export function nixPath(path: string): string {
@@ -68,11 +68,11 @@ export async function expressionFile(expression: string, buildOptions: readonly 
     async build(...attrs) {
       // The output paths come from evaluation, so the mapping never depends on nix-build's printing.
       const paths = await outPaths(...attrs);
-      await run('nix-build', [...NIX_OPTIONS, ...buildOptions, '--no-out-link', path, ...attrs.flatMap(select)]);
+      await runNixBuild([...NIX_OPTIONS, ...buildOptions, '--no-out-link', path, ...attrs.flatMap(select)]);
       return Object.fromEntries(attrs.map((a, i) => [a, paths[i]!]));
     },
     async tryBuild(attr) {
-      const result = await run('nix-build', [...NIX_OPTIONS, ...buildOptions, '--no-out-link', path, ...select(attr)], { allowFailure: true });
+      const result = await runNixBuild([...NIX_OPTIONS, ...buildOptions, '--no-out-link', path, ...select(attr)], { allowFailure: true });
       if (result.exitCode !== 0) failed.push(await evalJson<string>(attr === '' ? 'outPath' : `${attr}.outPath`));
       return result;
     },

@@ -15,6 +15,7 @@ export {
   NIX_OPTIONS,
   nixPathInfo,
   type NixPathInfo,
+  runNixBuild,
   shDerivation,
 } from './nix.js';
 export { nixShellExpression, type NixShellExpressionOptions, nixShellPureEnv, parseEnv0 } from './nix-shell.js';

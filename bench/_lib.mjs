@@ -1,5 +1,18 @@
 // Shared measuring helpers for the benchmark files.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/** strata's CLI, built. */
+export const STRATA_BIN = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
+
+/**
+ * The arguments of `node` that run strata as an installed `strata` does: the Node flags of bin.js's
+ * #! line (which `node bin.js` alone would not apply), then bin.js.
+ */
+export const STRATA_NODE_ARGS = [...(/^#!.*?\bnode\b(.*)$/m.exec(readFileSync(STRATA_BIN, 'utf8').split('\n', 1)[0])?.[1].trim().split(/\s+/).filter(Boolean) ?? []), STRATA_BIN];
+
+/** The shell command that runs strata (arguments follow). */
+export const STRATA = [process.execPath, ...STRATA_NODE_ARGS].join(' ');
 
 /** Runs a shell pipeline, returning wall seconds and the peak RSS (MiB) of the process named `rssOf`. */
 export async function timeShell(script, { rssOf } = {}) {

@@ -10,15 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchClosure } from './_closure.mjs';
 import { buildInitramfs, defaultCacheDir, findVmComponents } from '../packages/vm/dist/index.js';
-import { timeShell } from './_lib.mjs';
+import { STRATA, STRATA_NODE_ARGS, timeShell } from './_lib.mjs';
 
 export default async function bench({ log }) {
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-build-image-'));
   try {
     const { root, paths, bytes, list, graph } = await benchClosure(dir, log);
-    const bin = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
     const out = join(dir, 'image.tar');
-    const strata = `${process.execPath} ${bin} build-image --name bench --tag 1 --copy-to-root ${root} --references-graph ${graph} --compressor none -o ${out} && rm ${out}`;
+    const strata = `${STRATA} build-image --name bench --tag 1 --copy-to-root ${root} --references-graph ${graph} --compressor none -o ${out} && rm ${out}`;
     const floor = `tar -cf - --files-from ${list} | openssl dgst -sha256 > /dev/null`;
     const tarFile = `tar -cf ${join(dir, 'floor.tar')} --files-from ${list} && rm ${join(dir, 'floor.tar')}`;
     await timeShell(floor); // warm the page cache
@@ -33,7 +32,7 @@ export default async function bench({ log }) {
       log(`run ${i + 1}: strata ${run.seconds.toFixed(2)} s (${run.rssMiB?.toFixed(0)} MiB), floor ${bestFloor.toFixed(2)} s, tar to a file ${bestTar.toFixed(2)} s`);
     }
     const gib = bytes / 2 ** 30;
-    const vm = await runAsRootRows({ log, args: [bin, 'build-image', '--name', 'bench', '--tag', '1', '--copy-to-root', root, '--references-graph', graph, '--compressor', 'none', '--run-as-root', 'true', '-o', out], out, floor: bestFloor });
+    const vm = await runAsRootRows({ log, args: [...STRATA_NODE_ARGS, 'build-image', '--name', 'bench', '--tag', '1', '--copy-to-root', root, '--references-graph', graph, '--compressor', 'none', '--run-as-root', 'true', '-o', out], out, floor: bestFloor });
     return [
       { name: `build-image ${paths.length} paths ${gib.toFixed(2)} GiB -o file (wall, best of 3)`, value: best.seconds, unit: 's', reference: bestFloor, ratio: best.seconds / bestFloor, note: 'reference: tar | openssl dgst -sha256' },
       { name: 'build-image vs tar -cf FILE of the same paths', value: best.seconds, unit: 's', reference: bestTar, ratio: best.seconds / bestTar, note: 'reference writes the bytes to disk too' },

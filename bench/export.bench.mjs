@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildNix } from '../packages/test-utils/dist/index.js';
-import { timeShell } from './_lib.mjs';
+import { STRATA, STRATA_NODE_ARGS, timeShell } from './_lib.mjs';
 import { expression } from './stream-layered.bench.mjs';
 
 const RUNS = 3;
@@ -23,10 +23,9 @@ export default async function bench({ log }) {
   try {
     const graph = join(dir, 'graph.json');
     writeFileSync(graph, execFileSync('nix', ['path-info', '--json', '--recursive', '--extra-experimental-features', 'nix-command', root]));
-    const bin = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
     const image = join(dir, 'image.tar');
     log('building the image (not timed)');
-    execFileSync(process.execPath, [bin, 'build-layered', '--name', 'bench-export', '--tag', '1', '--contents', root, '--references-graph', graph, '--compressor', 'none', '-o', image]);
+    execFileSync(process.execPath, [...STRATA_NODE_ARGS, 'build-layered', '--name', 'bench-export', '--tag', '1', '--contents', root, '--references-graph', graph, '--compressor', 'none', '-o', image]);
     const [manifest] = JSON.parse(execFileSync('tar', ['-xOf', image, 'manifest.json'], { encoding: 'utf8' }));
     const members = join(dir, 'members');
     execFileSync('mkdir', [members]);
@@ -39,7 +38,7 @@ export default async function bench({ log }) {
     const tree = join(dir, 'tree');
     const untar = `mkdir ${tree} && ${manifest.Layers.map((l) => `tar -xf ${join(members, l)} -C ${tree}`).join(' && ')}`;
     const scripts = {
-      strata: `TMPDIR=${dir} ${process.execPath} ${bin} export ${image} -o ${out}`,
+      strata: `TMPDIR=${dir} ${STRATA} export ${image} -o ${out}`,
       untar,
       untarRetar: `${untar} && tar -C ${tree} --sort=name --mtime=@315532800 -cf ${out} .`,
     };

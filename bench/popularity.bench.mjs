@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bestOf, timeShell } from './_lib.mjs';
+import { bestOf, STRATA, timeShell } from './_lib.mjs';
 
 const { planLayers } = await import('../packages/popularity/dist/index.js');
 
@@ -80,9 +80,8 @@ export default async function bench({ log }) {
 async function endToEnd(dir, reference, log) {
   const file = join(dir, 'graph-e2e.json');
   writeFileSync(file, JSON.stringify(closureGraph(50000)));
-  const cli = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
   log('strata plan-layers on 50000 paths (process, JSON in and out)...');
-  const { seconds } = await timeShell(`node ${cli} plan-layers --graph ${file} --limit 100 > /dev/null`);
+  const { seconds } = await timeShell(`${STRATA} plan-layers --graph ${file} --limit 100 > /dev/null`);
   const row = { name: 'strata plan-layers CLI, 50000 paths, end to end', value: seconds * 1000, unit: 'ms' };
   if (!reference) return { ...row, note: 'set NIXPKGS_AUTO_LAYER to compare' };
   const { seconds: ref } = await timeShell(`python3 ${reference} ${file} /dev/null 100 > /dev/null`);

@@ -15,15 +15,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildNix, startRegistry } from '../packages/test-utils/dist/index.js';
-import { timeShell } from './_lib.mjs';
+import { STRATA, timeShell } from './_lib.mjs';
 
 const TOTAL = 1 << 30;
 const PART = 48 << 20;
 const SOURCES = ['/usr/lib/x86_64-linux-gnu', '/usr/bin', '/usr/share', '/usr/lib'];
-const bin = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
 /** A strata command line with its layer cache in `cache` (never the user's ~/.cache). */
 let benchDir = '';
-const strata = (args, cache = 'cache') => `XDG_CACHE_HOME=${join(benchDir, cache)} ${process.execPath} ${bin} ${args}`;
+const strata = (args, cache = 'cache') => `XDG_CACHE_HOME=${join(benchDir, cache)} ${STRATA} ${args}`;
 
 /** Top-level entries of /usr, by size, grouped into parts of about PART bytes until TOTAL. */
 function parts() {

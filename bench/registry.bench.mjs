@@ -14,8 +14,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readDockerArchive } from '../packages/manifest/dist/index.js';
-import { makeTempDir, repoRoot, run, startRegistry } from '../packages/test-utils/dist/index.js';
-import { bestOf, timeShell } from './_lib.mjs';
+import { makeTempDir, run, startRegistry } from '../packages/test-utils/dist/index.js';
+import { bestOf, STRATA, timeShell } from './_lib.mjs';
 
 const LAYERS = 20;
 const FILES_PER_LAYER = 20;
@@ -88,7 +88,7 @@ async function comparePull(reference, dir, log) {
   const best = { strata: Infinity, skopeo: Infinity, strataRss: 0, skopeoRss: 0 };
   const digests = new Set();
   for (let i = 0; i < 3; i++) {
-    const a = await timeShell(`node ${join(repoRoot(), 'packages/cli/dist/bin.js')} pull ${reference} -o ${out}`, { rssOf: 'node' });
+    const a = await timeShell(`${STRATA} pull ${reference} -o ${out}`, { rssOf: process.execPath });
     digests.add(await sha256File(out));
     await rm(out);
     const b = await timeShell(`skopeo --insecure-policy copy -q --src-tls-verify=false docker://${reference} docker-archive:${sk}:pull:1`, { rssOf: 'skopeo' });
@@ -118,7 +118,7 @@ async function pullRows(dir, reg, log) {
 }
 
 let cacheHome = '';
-const strata = (args) => `XDG_CACHE_HOME=${cacheHome} ${process.execPath} ${join(repoRoot(), 'packages/cli/dist/bin.js')} ${args}`;
+const strata = (args) => `XDG_CACHE_HOME=${cacheHome} ${STRATA} ${args}`;
 
 export default async function bench({ log }) {
   const dir = await makeTempDir('strata-bench-registry-');

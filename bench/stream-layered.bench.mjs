@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildNix } from '../packages/test-utils/dist/index.js';
-import { median, timeFirstByte, timeShell } from './_lib.mjs';
+import { median, STRATA, timeFirstByte, timeShell } from './_lib.mjs';
 
 const PATHS = 400;
 const TOTAL = 1 << 30;
@@ -129,7 +129,6 @@ async function prepare(name, expression, dir, log) {
   return { root, paths, bytes, files, list, graph };
 }
 
-const bin = new URL('../packages/cli/dist/bin.js', import.meta.url).pathname;
 const node = process.execPath;
 
 async function measureShape(label, closure, dir, log) {
@@ -139,8 +138,8 @@ async function measureShape(label, closure, dir, log) {
     floor: { script: `tar -cf - --files-from ${closure.list} | openssl dgst -sha256 > /dev/null`, rssOf: 'tar -cf' },
     // What writing the bytes into a file adds to the floor on this machine (build-layered's job).
     fileFloor: { script: `tar -cf - --files-from ${closure.list} | tee ${out} | openssl dgst -sha256 > /dev/null` },
-    stream: { script: `${node} ${bin} stream-layered ${args} | cat > /dev/null`, rssOf: node },
-    build: { script: `${node} ${bin} build-layered ${args} --compressor none -o ${out}`, rssOf: node },
+    stream: { script: `${STRATA} stream-layered ${args} | cat > /dev/null`, rssOf: node },
+    build: { script: `${STRATA} build-layered ${args} --compressor none -o ${out}`, rssOf: node },
   };
   await timeShell(commands.floor.script); // warm the page cache
   const runs = { floor: [], fileFloor: [], stream: [], build: [] };
@@ -152,7 +151,7 @@ async function measureShape(label, closure, dir, log) {
     log(`${label} run ${i + 1}: floor ${runs.floor[i].seconds.toFixed(2)} s, stream-layered ${runs.stream[i].seconds.toFixed(2)} s, build-layered ${runs.build[i].seconds.toFixed(2)} s`);
   }
   const firstByte = [];
-  for (let i = 0; i < 3; i++) firstByte.push(await timeFirstByte(`${node} ${bin} stream-layered ${args}`));
+  for (let i = 0; i < 3; i++) firstByte.push(await timeFirstByte(`${STRATA} stream-layered ${args}`));
   const wall = (key) => median(runs[key].map((r) => r.seconds));
   const rss = (key) => Math.max(...runs[key].map((r) => r.rssMiB));
   const floor = wall('floor');
@@ -174,7 +173,7 @@ async function measureStartup() {
   const bare = [];
   for (let i = 0; i < RUNS; i++) {
     bare.push((await timeShell(`${node} -e 0`)).seconds);
-    version.push((await timeShell(`${node} ${bin} --version`)).seconds);
+    version.push((await timeShell(`${STRATA} --version`)).seconds);
   }
   const ref = median(bare);
   return [{ name: 'strata --version', value: median(version), unit: 's', reference: ref, ratio: median(version) / ref, note: 'reference: node -e 0' }];
@@ -184,7 +183,7 @@ async function measureStartup() {
 async function measureEntries(closure, log) {
   const args = `--name bench --tag 1 --contents ${closure.root} --references-graph ${closure.graph}`;
   const floor = await timeShell(`tar -cf - --files-from ${closure.list} | openssl dgst -sha256 > /dev/null`);
-  const run = await timeShell(`${node} ${bin} stream-layered ${args} | cat > /dev/null`, { rssOf: node });
+  const run = await timeShell(`${STRATA} stream-layered ${args} | cat > /dev/null`, { rssOf: node });
   log(`100k entries: floor ${floor.seconds.toFixed(2)} s, stream-layered ${run.seconds.toFixed(2)} s, ${run.rssMiB.toFixed(0)} MiB`);
   return [
     { name: `${closure.files} tiny files: stream-layered | cat`, value: run.seconds, unit: 's', reference: floor.seconds, ratio: run.seconds / floor.seconds, note: 'one run' },

@@ -57,6 +57,9 @@ function withGraph(spec, dir) {
   return { ...spec, referencesGraph: graphFile, closureSource: 'graph' };
 }
 
+/** The Node flags of the #! line of strata's bin.js (a small young generation: less memory, no slower). */
+const NODE_FLAGS = ['--max-semi-space-size=2'];
+
 function strata() {
   const args = [...attrs.strataArgs];
   if (attrs.spec !== undefined) {
@@ -69,7 +72,7 @@ function strata() {
   // writes there (the VM's) would make every later build on the machine refuse to start.
   const home = join(process.env.NIX_BUILD_TOP ?? process.cwd(), 'home');
   mkdirSync(home, { recursive: true });
-  const result = spawnSync(process.execPath, [attrs.strata, ...args], {
+  const result = spawnSync(process.execPath, [...NODE_FLAGS, attrs.strata, ...args], {
     stdio: 'inherit',
     env: { ...process.env, PATH: attrs.toolPath, HOME: home, XDG_CACHE_HOME: join(home, '.cache') },
   });
@@ -85,7 +88,7 @@ function script() {
     `# ${attrs.description}`,
     `PATH=${quote(attrs.toolPath)}\${PATH:+:$PATH}`,
     'export PATH',
-    `exec ${[attrs.node, attrs.strata, ...attrs.strataArgs].map(quote).join(' ')} "$@"`,
+    `exec ${[attrs.node, ...NODE_FLAGS, attrs.strata, ...attrs.strataArgs].map(quote).join(' ')} "$@"`,
     '',
   ];
   writeFileSync(out, lines.join('\n'), { mode: 0o555 });

@@ -11,7 +11,8 @@ export const COMPRESSOR_EXTENSIONS: Readonly<Record<Compressor, string>> = { non
 
 /** A stream that decompresses `compression` (zstd on every Node, through libzstd). */
 export function decompressor(compression: Exclude<Compression, 'none'>): NodeJS.ReadWriteStream {
-  return compression === 'gzip' ? zlib.createGunzip() : createZstdDecompress();
+  // 256 KiB a call instead of zlib's 16 KiB: a sixteenth of the thread-pool round trips and writes.
+  return compression === 'gzip' ? zlib.createGunzip({ chunkSize: 256 * 1024 }) : createZstdDecompress();
 }
 
 /**

@@ -5,11 +5,17 @@ import { DigestCounter, verifyDigest } from './digest.js';
 import { RegistryError } from './errors.js';
 
 /**
+ * Bytes zlib inflates per call. Its default (16 KiB) makes a gigabyte layer 65,000 thread-pool
+ * round trips and as many small writes downstream; 256 KiB chunks cut both sixteenfold.
+ */
+const INFLATE_CHUNK = 256 * 1024;
+
+/**
  * The decompressor for a blob, chosen by its first bytes: registries and copy tools do store plain
  * tars under a `…tar.gzip` media type (and the reverse), so the type alone is not trusted.
  */
 function decompressor(head: Uint8Array): NodeJS.ReadWriteStream | undefined {
-  if (head[0] === 0x1f && head[1] === 0x8b) return zlib.createGunzip();
+  if (head[0] === 0x1f && head[1] === 0x8b) return zlib.createGunzip({ chunkSize: INFLATE_CHUNK });
   if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return zstdDecompressor();
   return undefined;
 }

@@ -3,6 +3,7 @@
 // (headers, chunks of bookkeeping), and the default let the new space grow to 32 MiB, about a third
 // of the peak RSS of a streamed image, without making anything faster. Whatever starts strata
 // another way passes the same flags (scripts/install-bin.sh's wrapper, nix/builder.mjs).
+import { availableParallelism } from 'node:os';
 
 // Installed first, for the whole life of the process, so a signal never finds strata without a
 // handler (the default action would kill it, halfway through removing its partial files). While
@@ -26,6 +27,9 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (process.stdout.listenerCount('error') > 1) return;
   process.exit(141);
 });
+// libuv's thread pool runs file reads, gzip and zstd blocks; its default of 4 threads would leave
+// cores idle on a larger machine. It is sized before anything uses it (main.js is loaded below).
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism() + 2));
 const { main } = await import('./main.js');
 state = 'running';
 state = await main(process.argv.slice(2));

@@ -2,10 +2,11 @@ import { createHash, type Hash } from 'node:crypto';
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { LayerCache, LayerCacheKey } from '@strata/cache';
 import { deferred } from './_deferred.js';
+import { GzipArchiveStream, isInlineArchive } from './_parallel-gzip.js';
 import { type Compression, decompressor } from './compression.js';
 import { ImageError } from './errors.js';
 import type { Layer, LayerStream } from './layer.js';
-import { compressionIdentity, gzipHeaderFix, type LayerCompression, layerCompressor, type ResolvedCompression, resolveCompression } from './layer-compression.js';
+import { compressionIdentity, type LayerCompression, layerCompressor, type ResolvedCompression, resolveCompression } from './layer-compression.js';
 
 /** The part of a {@link LayerCache} a sink uses (injectable). */
 export type LayerCacheStore = Pick<LayerCache, 'get' | 'put' | 'delete'>;
@@ -80,7 +81,6 @@ interface BlobStreamOptions {
   readonly expected: Known;
   /** Whether `expected` came from the cache (a mismatch then drops the entry) rather than from the image. */
   readonly cached: boolean;
-  readonly gzip: boolean;
   /** Called with the learnt values after a complete, checked read; may record them. */
   readonly done: (learnt: Required<Known>) => Promise<void>;
   /** Called when the cached values were wrong. */
@@ -102,7 +102,6 @@ class BlobStream extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.o.gzip && this.#size < 16) gzipHeaderFix(chunk, this.#size);
     this.#size += chunk.length;
     const limit = this.o.expected.size;
     if (limit !== undefined && this.#size > limit) {
@@ -207,7 +206,6 @@ export async function createLayerBlob(layer: Layer, options: LayerBlobOptions = 
         diffId: raw.diffId,
         expected: cached ? known : asIs ? {} : { diffId: layer.diffId },
         cached,
-        gzip: !asIs && target.compression === 'gzip',
         done: async (learnt) => {
           if (cached || !key || !cache) return;
           await cache.put(key, learnt).catch((error: unknown) => options.onCacheError?.(error));
@@ -219,11 +217,16 @@ export async function createLayerBlob(layer: Layer, options: LayerBlobOptions = 
         },
       });
       const stages: NodeJS.ReadWriteStream[] = [];
-      if (!asIs) {
+      let source: NodeJS.ReadableStream = raw;
+      if (!asIs && layer.compression === 'none' && target.compression === 'gzip' && isInlineArchive(raw)) {
+        // strata's own layer tar writes itself into the gzip blocks: no chunk between them.
+        source = new GzipArchiveStream(raw, target.level);
+        source.once('close', () => raw.destroy());
+      } else if (!asIs) {
         if (layer.compression !== 'none') stages.push(decompressor(layer.compression));
         stages.push(layerCompressor(target));
       }
-      pipeline([raw, ...stages, out] as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], (error) => {
+      pipeline([source, ...stages, out] as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], (error) => {
         if (error && !out.destroyed) out.destroy(error);
       });
       return out;

@@ -18,3 +18,4 @@ export { packLayer, type PackLayerOptions } from './pack.js';
 export { readTar, type TarMember } from './read.js';
 export { LAYER_FORMAT_VERSION } from './format.js';
 export { readdirNames, readlinkName } from './names.js';
+export { type ArchiveSink, INLINE, type InlineArchive } from './_produce.js';

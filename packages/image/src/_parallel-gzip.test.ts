@@ -1,0 +1,116 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { type InlineArchive, writeTar } from '@strata/layer';
+import { GZIP_BLOCK, GzipArchiveStream, isInlineArchive, ParallelGzip } from './_parallel-gzip.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Text and binary, compressible, with matches that reach across block boundaries. */
+function sample(size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  const noise = randomBytes(4096);
+  for (let at = 0; at < size; at += 100) {
+    const line = Buffer.from(`line ${at % 7919} ${noise.toString('hex', at % 4000, (at % 4000) + 20)}\n`);
+    line.copy(out, at, 0, Math.min(line.length, 100, size - at));
+    out.fill(at % 251, at + Math.min(line.length, 100), Math.min(at + 100, size));
+  }
+  return out;
+}
+
+async function gzip(input: Buffer, chunks: number[], level = 3): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (let at = 0, i = 0; at < input.length; i++) {
+    const n = chunks[i % chunks.length]!;
+    parts.push(input.subarray(at, at + n));
+    at += n;
+  }
+  return buffer(Readable.from(parts).pipe(new ParallelGzip(level)));
+}
+
+describe('ParallelGzip', () => {
+  it('writes one gzip member that gunzip and zlib read back exactly', async () => {
+    const input = sample(3 * GZIP_BLOCK + 12345);
+    const out = await gzip(input, [65536]);
+    expect(gunzipSync(out).equals(input)).toBe(true);
+    // gzip(1) checks the CRC and the length in the trailer, and refuses trailing garbage.
+    const dir = mkdtempSync(join(tmpdir(), 'strata-pgz-'));
+    try {
+      writeFileSync(join(dir, 'x.gz'), out);
+      expect(sha(execFileSync('gzip', ['-dc', join(dir, 'x.gz')], { maxBuffer: 64 << 20 }))).toBe(sha(input));
+      execFileSync('gzip', ['-t', join(dir, 'x.gz')]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect([...out.subarray(0, 10)]).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    expect(out.readUInt32LE(out.length - 4)).toBe(input.length);
+  });
+
+  it('gives the same bytes however the input is chunked', async () => {
+    const input = sample(2 * GZIP_BLOCK + 777);
+    const a = await gzip(input, [GZIP_BLOCK * 3]);
+    const b = await gzip(input, [1, 4095, 300000, 65536]);
+    expect(sha(a)).toBe(sha(b));
+  });
+
+  it('compresses across block boundaries as well as one stream does', async () => {
+    // A block primed with the 32 KiB before it finds the matches a single stream would.
+    const input = sample(4 * GZIP_BLOCK);
+    const out = await gzip(input, [1 << 20]);
+    expect(out.length).toBeLessThan(gzipSync(input, { level: 3 }).length * 1.01);
+  });
+
+  it('handles empty input, exact multiples of the block and the XFL of levels 1 and 9', async () => {
+    const empty = await buffer(Readable.from([]).pipe(new ParallelGzip(3)));
+    expect(gunzipSync(empty).length).toBe(0);
+    const exact = sample(2 * GZIP_BLOCK);
+    expect(gunzipSync(await gzip(exact, [GZIP_BLOCK])).equals(exact)).toBe(true);
+    expect((await gzip(exact, [GZIP_BLOCK], 1))[8]).toBe(4);
+    expect((await gzip(exact, [GZIP_BLOCK], 9))[8]).toBe(2);
+  });
+});
+
+/** A strata archive as what it is: one that can write itself into a sink. */
+function asInline(archive: unknown): InlineArchive {
+  expect(isInlineArchive(archive)).toBe(true);
+  return archive as InlineArchive;
+}
+
+describe('GzipArchiveStream', () => {
+  const entry = (name: string, body: Buffer) => ({ name, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: 1, size: body.length, body });
+  const bodies = [sample(GZIP_BLOCK + 5000), Buffer.from('small'), sample(2 * GZIP_BLOCK - 700)];
+  const entries = () => [entry('a', bodies[0]!), entry('b', bodies[1]!), entry('c', bodies[2]!)];
+
+  it('writes the bytes ParallelGzip makes of the same tar, and the tar gets its digest', async () => {
+    const tarBytes = await buffer(writeTar(entries()));
+    const archive = writeTar(entries());
+    const inline = await buffer(new GzipArchiveStream(asInline(archive), 3));
+    expect(sha(inline)).toBe(sha(await gzip(tarBytes, [65536])));
+    expect(gunzipSync(inline).equals(tarBytes)).toBe(true);
+    expect(await archive.digest).toBe(`sha256:${sha(tarBytes)}`);
+  });
+
+  it('stops the archive when destroyed halfway, and fails its digest', async () => {
+    const archive = writeTar(entries());
+    const stream = new GzipArchiveStream(asInline(archive), 3);
+    const first = await new Promise<Buffer>((resolve) => stream.once('data', resolve));
+    expect(first[0]).toBe(0x1f);
+    const failed = new Promise<Error>((resolve) => stream.once('error', resolve));
+    stream.destroy(new Error('stop'));
+    expect((await failed).message).toBe('stop');
+    await expect(archive.digest).rejects.toThrow();
+  });
+
+  it('refuses an archive that is already being read', async () => {
+    const archive = writeTar(entries());
+    await new Promise((resolve) => archive.once('readable', resolve));
+    const stream = new GzipArchiveStream(asInline(archive), 3);
+    await expect(buffer(stream)).rejects.toThrow(/already being read/);
+  });
+});

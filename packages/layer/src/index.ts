@@ -19,3 +19,4 @@ export { readTar, type TarMember } from './read.js';
 export { LAYER_FORMAT_VERSION } from './format.js';
 export { readdirNames, readlinkName } from './names.js';
 export { type ArchiveSink, INLINE, type InlineArchive } from './_produce.js';
+export { encodeHeader } from './_header.js';

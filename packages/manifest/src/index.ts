@@ -31,6 +31,7 @@ export {
   readDockerArchive,
   type ReadDockerArchiveOptions,
 } from './read-archive.js';
+export { type UnsizedArchiveLayer, writeDockerArchiveFile, type WriteDockerArchiveFileOptions } from './write-archive-file.js';
 export { type ArchiveMembers, type Compression, detectCompression, readArchiveMembers, type ReadArchiveMembersOptions } from './archive-members.js';
 export {
   type ArchiveImage,

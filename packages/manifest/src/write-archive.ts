@@ -84,7 +84,8 @@ export function checkKeptConfig(bytes: Buffer, diffIds: readonly string[]): Buff
   return bytes;
 }
 
-function manifestJson(configName: string, repoTags: readonly string[], layers: number): Buffer {
+/** The manifest.json of a one-image archive. */
+export function manifestJson(configName: string, repoTags: readonly string[], layers: number): Buffer {
   const entry = { Config: configName, RepoTags: repoTags, Layers: Array.from({ length: layers }, (_, i) => layerMemberName(i)) };
   return Buffer.from(JSON.stringify([entry]));
 }
@@ -95,7 +96,7 @@ export function memberHeader(name: string, size: number, mtime: number): TarHead
 }
 
 /** Opens a layer and records its diffID: known, computed by the layer's own stream, or hashed here. */
-export function openLayer(layer: ArchiveLayer, diffIds: (string | Promise<string>)[], index: number): Readable {
+export function openLayer(layer: Pick<ArchiveLayer, 'open' | 'diffId'>, diffIds: (string | Promise<string>)[], index: number): Readable {
   const stream = layer.open() as Readable & { digest?: Promise<string>; diffId?: Promise<string> };
   const own = stream.diffId ?? stream.digest;
   if (layer.diffId !== undefined) {

@@ -1,20 +1,16 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat, statfs } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { type ArchiveLayer, checkImageName, type ImageConfigTemplate, ManifestError, repoTag, writeDockerArchive } from '@strata/manifest';
+import { createReadStream } from 'node:fs';
+import { stat, statfs, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { checkImageName, type ImageConfigTemplate, ManifestError, repoTag, writeDockerArchiveFile } from '@strata/manifest';
 import { hostPlatform, type Platform, type PulledImage, pullImage, type Reference, RegistryDigestError, RegistryError } from '@strata/registry';
 import { type Command, InvalidArgumentError } from 'commander';
 import { chosenPlatform, platformOption } from '../platform-option.js';
-import pLimit from 'p-limit';
 import { writeAtomically } from '@strata/image';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes } from '../format.js';
-import { createProgress, type Progress } from '../layered/progress.js';
+import { createProgress } from '../layered/progress.js';
 import { checkOutputPath } from '../output.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 import { addReportOptions, createReporter, type Reporter, type ReportFlags } from '../report.js';
@@ -61,38 +57,20 @@ async function freeBytes(dir: string): Promise<number> {
 }
 
 /**
- * Refuses to start a pull the disks cannot hold: the archive needs at least the layers' declared
- * sizes next to the output, and compressed layers as much again (at least) in the temp directory.
+ * Refuses to start a pull the disk cannot hold: the archive needs at least the layers' declared
+ * sizes next to the output (compressed layers take more once inflated, which is learnt while writing).
  */
-async function checkSpace(image: PulledImage, output: string, temp: string): Promise<void> {
-  const layers = image.layers.reduce((sum, l) => sum + l.descriptor.size, 0);
-  const staged = image.layers.filter((l) => !isPlainTar(l.descriptor.mediaType)).reduce((sum, l) => sum + l.descriptor.size, 0);
+async function checkSpace(image: PulledImage, output: string): Promise<void> {
+  const need = image.layers.reduce((sum, l) => sum + l.descriptor.size, 0);
   const dir = dirname(output);
-  const [outFs, tempFs] = await Promise.all([statfs(dir), statfs(temp)]);
-  const sameFs = outFs.type === tempFs.type && outFs.blocks === tempFs.blocks && outFs.bfree === tempFs.bfree;
-  const checks = sameFs ? [[dir, layers + staged]] : [[dir, layers], [temp, staged]];
-  for (const [where, need] of checks as [string, number][]) {
-    const free = await freeBytes(where);
-    if (need > free) throw new RegistryError('SIZE_LIMIT', `${output}: the image needs at least ${formatBytes(need)} in ${where}, which has ${formatBytes(free)} free`);
-  }
+  const free = await freeBytes(dir);
+  if (need > free) throw new RegistryError('SIZE_LIMIT', `${output}: the image needs at least ${formatBytes(need)} in ${dir}, which has ${formatBytes(free)} free`);
 }
 
 function sha256Hex(value: string): string {
   const hex = value.replace(/^sha256:/, '');
   if (!/^[a-f0-9]{64}$/.test(hex)) throw new InvalidArgumentError('expected 64 lowercase hex digits (optionally sha256:)');
   return hex;
-}
-
-/** Counts and hashes the bytes that pass. */
-function hashing(): Transform & { hex(): string } {
-  const hash = createHash('sha256');
-  const t = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  return Object.assign(t, { hex: () => hash.digest('hex') });
 }
 
 /**
@@ -102,65 +80,32 @@ function hashing(): Transform & { hex(): string } {
  */
 const WRITE_BUFFER = 1 << 20;
 
-/** A plain-tar media type: the blob is the layer tar, its size is known and it can stream straight into the archive. */
-function isPlainTar(mediaType: string): boolean {
-  return !/gzip|zstd/.test(mediaType);
+/** sha256 of a file, read back. */
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /**
- * The archive's layers. Plain-tar layers stream from the registry straight into the archive (their
- * size is in the manifest); compressed ones are first stored uncompressed in `dir` (in parallel) to
- * learn their size, with progress on a terminal. Every byte is verified against the blob digest and
- * the diffID on the way, so a mismatch fails the pull and nothing reaches the output.
+ * Writes the archive atomically; with `sha256` the file must hash to it or it never appears. Each
+ * layer streams from the registry, inflated when compressed, straight to its place in the file, so
+ * every byte is written once; every byte is verified against the blob digest and the diffID on the
+ * way, so a mismatch fails the pull and nothing reaches the output. The registry's config bytes go
+ * in unchanged (as skopeo's docker-archive keeps them), so the image ID and the history of empty
+ * layers survive.
  */
-async function archiveLayers(image: PulledImage, dir: string, signal: AbortSignal, report: Reporter): Promise<ArchiveLayer[]> {
-  // Two at a time: inflating is CPU-bound (two cores are what the project plans for), and each one in flight holds buffers.
-  const limit = pLimit(2);
-  const staged = image.layers.filter((l) => !isPlainTar(l.descriptor.mediaType)).length;
-  // Their uncompressed size is what is being learnt: the display shows bytes and rate, no total.
-  const progress = createProgress(report.context.stderr, undefined, staged);
-  let done = 0;
-  const layers = await Promise.all(
-    image.layers.map((layer, i) => {
-      const { descriptor } = layer;
-      if (isPlainTar(descriptor.mediaType)) return { size: descriptor.size, diffId: layer.diffId!, open: () => layer.openUncompressed() };
-      return limit(async (): Promise<ArchiveLayer> => {
-        const file = join(dir, `${i}.tar`);
-        const write = () => pipeline([layer.openUncompressed(), ...progress.counting(), createWriteStream(file, { highWaterMark: WRITE_BUFFER })], { signal });
-        await onceMore(write, corrupt);
-        const { size } = await stat(file);
-        progress.onLayer(++done);
-        report.info(`layer ${i + 1}/${image.layers.length} ${descriptor.digest} uncompressed to ${formatBytes(size)}`);
-        return { size, diffId: layer.diffId!, open: () => createReadStream(file, { highWaterMark: 256 * 1024 }) };
-      });
-    }),
-  );
-  if (staged > 0) progress.finish();
-  return layers;
-}
-
-/**
- * Writes the archive atomically; with `sha256` the file must hash to it or it never appears. The
- * registry's config bytes go in unchanged (as skopeo's docker-archive keeps them), so the image ID
- * and the history of empty layers survive.
- */
-async function writeArchive(
-  output: string,
-  layers: ArchiveLayer[],
-  image: PulledImage,
-  name: string,
-  expected: string | undefined,
-  signal: AbortSignal,
-  progress: Progress,
-): Promise<void> {
+async function writeArchive(output: string, image: PulledImage, name: string, expected: string | undefined, signal: AbortSignal, report: Reporter): Promise<void> {
   const { rootfs: _, ...template } = JSON.parse(image.config.bytes.toString('utf8')) as ImageConfigTemplate & { rootfs?: unknown };
+  // Uncompressed sizes are what is being learnt: the display shows bytes and rate, no total.
+  const progress = createProgress(report.context.stderr, undefined, image.layers.length);
   // Layers streamed from the registry can arrive corrupt; then the whole archive is written once more.
   let layerCorrupt = false;
-  const watched = layers.map((layer, i) => ({
-    ...layer,
+  const layers = image.layers.map((layer, i) => ({
+    diffId: layer.diffId!,
     open: () => {
       progress.onLayer(i);
-      const stream = layer.open();
+      const stream = layer.openUncompressed();
       stream.once('error', (error) => {
         layerCorrupt ||= corrupt(error);
       });
@@ -170,17 +115,23 @@ async function writeArchive(
   const write = () =>
     writeAtomically(output, async (temp) => {
       layerCorrupt = false;
-      const archive = writeDockerArchive(watched, template, { repoTags: [name], signal, configBytes: image.config.bytes });
-      const counted = [archive, ...progress.counting()];
-      if (expected === undefined) return pipeline([...counted, createWriteStream(temp, { flags: 'wx', highWaterMark: WRITE_BUFFER })], { signal });
-      const hash = hashing();
-      await pipeline([...counted, hash, createWriteStream(temp, { flags: 'wx', highWaterMark: WRITE_BUFFER })], { signal });
-      const actual = hash.hex();
+      await writeFile(temp, '', { flag: 'wx' });
+      await writeDockerArchiveFile(temp, layers, template, {
+        repoTags: [name],
+        signal,
+        configBytes: image.config.bytes,
+        through: progress.counting,
+        writeBuffer: WRITE_BUFFER,
+        onLayer: (i, size) => report.info(`layer ${i + 1}/${image.layers.length} ${image.layers[i]!.descriptor.digest} written, ${formatBytes(size)} uncompressed`),
+      });
+      if (expected === undefined) return;
+      const actual = await fileSha256(temp);
       if (actual !== expected) {
         throw new RegistryDigestError('DIGEST_MISMATCH', `--sha256: ${output} would have sha256 ${actual}, expected ${expected}`, { expected, actual });
       }
     });
   await onceMore(write, () => layerCorrupt);
+  progress.finish();
 }
 
 /** The archive's RepoTags entry, checked before anything is fetched; a bad one is a usage error naming its flag. */
@@ -219,16 +170,8 @@ export function registerPull(program: Command, context: CommandContext): void {
       const limits = flags.maxSize !== undefined ? { maxImageSize: flags.maxSize, maxBlobSize: flags.maxSize } : {};
       const image = await pullImage(reference, { platform, ...registryOptions(flags, context), ...limits, signal });
       const output = resolve(flags.output);
-      const dir = await mkdtemp(join(tmpdir(), 'strata-pull-'));
-      try {
-        await checkSpace(image, output, dir);
-        const layers = await archiveLayers(image, dir, signal, report);
-        const progress = createProgress(report.context.stderr, layers.reduce((sum, l) => sum + l.size, 0), layers.length);
-        await writeArchive(output, layers, image, name, flags.sha256, signal, progress);
-        progress.finish();
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+      await checkSpace(image, output);
+      await writeArchive(output, image, name, flags.sha256, signal, report);
       const pinned = `${image.reference.registry}/${image.reference.repository}@${image.digest}`;
       report.info(`pulled ${pinned} as ${name}`);
       const { size: bytes } = await stat(output);

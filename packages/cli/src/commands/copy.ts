@@ -9,7 +9,7 @@ import { openImage, openOci } from '../open-image.js';
 import type { CommandContext } from '../context.js';
 import { platformOption } from '../platform-option.js';
 import { addReportOptions, createReporter, type Reporter, type ReportFlags } from '../report.js';
-import { parseBoolean } from './push.js';
+import { parseBoolean } from '../arguments.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
 interface CopyFlags extends RegistryFlags, LayerFlags, ReportFlags {

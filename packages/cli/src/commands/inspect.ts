@@ -7,7 +7,7 @@ import { formatBytes, formatTable } from '../format.js';
 import { type ImageLocation, parseImageLocation } from '../image-location.js';
 import { nameAndTag, openOci } from '../open-image.js';
 import { platformOption } from '../platform-option.js';
-import { parseBoolean } from './push.js';
+import { parseBoolean } from '../arguments.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
 interface InspectFlags extends RegistryFlags {

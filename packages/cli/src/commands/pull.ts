@@ -14,7 +14,7 @@ import { createProgress } from '../layered/progress.js';
 import { checkOutputPath } from '../output.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 import { addReportOptions, createReporter, type Reporter, type ReportFlags } from '../report.js';
-import { parseBoolean, referenceArgument } from './push.js';
+import { parseBoolean, referenceArgument } from '../arguments.js';
 
 interface PullFlags extends RegistryFlags, ReportFlags {
   readonly output: string;

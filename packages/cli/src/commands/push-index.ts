@@ -7,7 +7,7 @@ import { parseImageLocation } from '../image-location.js';
 import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 import { openImage } from '../open-image.js';
 import { addReportOptions, createReporter, type ReportFlags } from '../report.js';
-import { parseBoolean, referenceArgument } from './push.js';
+import { parseBoolean, referenceArgument } from '../arguments.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
 interface PushIndexFlags extends RegistryFlags, LayerFlags, ReportFlags {

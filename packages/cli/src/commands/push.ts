@@ -14,10 +14,11 @@ import {
   streamNixShellImage,
 } from '@strata/dockertools';
 import { type Image, pushImage, readImage } from '@strata/image';
-import { parseReference, type PushProgress, type Reference, RegistryError } from '@strata/registry';
+import type { PushProgress, Reference } from '@strata/registry';
 import type { SbomFormat } from '@strata/sbom';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from '../context.js';
+import { parseBoolean, referenceArgument } from '../arguments.js';
 import { CliError } from '../errors.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 import { formatBytes } from '../format.js';
@@ -32,26 +33,9 @@ interface PushFlags extends RegistryFlags, LayerFlags, ReportFlags {
   readonly sbom?: SbomFormat;
 }
 
-/** Parses `--tls-verify false` style values. */
-export function parseBoolean(value: string): boolean {
-  if (/^(true|1|yes)$/i.test(value)) return true;
-  if (/^(false|0|no)$/i.test(value)) return false;
-  throw new InvalidArgumentError('expected true or false');
-}
-
 function positive(value: string): number {
   if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError('expected a whole number above 0');
   return Number(value);
-}
-
-/** A registry reference from the command line; a bad one is a usage error (exit 2). */
-export function referenceArgument(value: string): Reference {
-  try {
-    return parseReference(value);
-  } catch (error) {
-    if (error instanceof RegistryError) throw new CliError(error.message, 'USAGE');
-    throw error;
-  }
 }
 
 /**

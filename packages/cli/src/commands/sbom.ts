@@ -7,7 +7,7 @@ import type { CommandContext } from '../context.js';
 import { parseImageLocation } from '../image-location.js';
 import { openImage } from '../open-image.js';
 import { addReportOptions, createReporter, type ReportFlags, refuseJsonOnStdout } from '../report.js';
-import { parseBoolean } from './push.js';
+import { parseBoolean } from '../arguments.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 
 interface SbomFlags extends RegistryFlags, ReportFlags {

@@ -114,3 +114,28 @@ describe('GzipArchiveStream', () => {
     await expect(buffer(stream)).rejects.toThrow(/already being read/);
   });
 });
+
+describe('ParallelGzip on incompressible blocks', () => {
+  it('stores random blocks, compresses the rest, and reads back exactly', async () => {
+    // Random, then text, then random again: stored, compressed, stored.
+    const input = Buffer.concat([randomBytes(GZIP_BLOCK), sample(GZIP_BLOCK), randomBytes(GZIP_BLOCK + 100)]);
+    const out = await gzip(input, [65536]);
+    expect(gunzipSync(out).equals(input)).toBe(true);
+    // Stored blocks cost 5 bytes per 64 KiB: the random megabytes come out barely larger, the text much smaller.
+    const randomPart = 2 * GZIP_BLOCK + 100;
+    expect(out.length).toBeLessThan(randomPart * 1.001 + GZIP_BLOCK / 2);
+    expect(out.length).toBeGreaterThan(randomPart);
+    // Deterministic: the choice depends only on the bytes.
+    expect(sha(await gzip(input, [1 << 20]))).toBe(sha(out));
+  });
+
+  it('compresses a block when any of its samples shrinks', async () => {
+    // Random bytes with one compressible stretch at the second sample's offset.
+    const input = randomBytes(GZIP_BLOCK);
+    input.fill(7, GZIP_BLOCK / 4, GZIP_BLOCK / 4 + (16 << 10));
+    const out = await gzip(input, [GZIP_BLOCK]);
+    expect(gunzipSync(out).equals(input)).toBe(true);
+    // Compressed, not stored: the 16 KiB run of one byte costs a few bytes instead of 16 KiB.
+    expect(out.length).toBeLessThan(GZIP_BLOCK + 16);
+  });
+});

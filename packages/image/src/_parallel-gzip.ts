@@ -35,6 +35,30 @@ function deflateBlock(input: Buffer, options: zlib.ZlibOptions): Promise<Buffer[
   });
 }
 
+/** Bytes of each sample {@link incompressible} tries. */
+const SAMPLE = 16 << 10;
+
+function deflateSample(input: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => zlib.deflateRaw(input, { level: 1, memLevel: 9 }, (error, out) => (error ? reject(error) : resolve(out.length))));
+}
+
+/**
+ * Whether a block is not worth compressing: four samples spread over it (already compressed or
+ * random bytes: jars, images, archives in a closure) all fail to shrink by 2% at level 1. Such a
+ * block is stored as it is, which costs a copy instead of a full search for matches that are not
+ * there (klauspost's deflate, which skopeo uses, skips such data too). A block with any compressible
+ * sample is compressed; the first sample decides for most, so the test costs about 1.5% of a block.
+ * The answer depends only on the bytes, so the output stays deterministic.
+ */
+async function incompressible(input: Buffer): Promise<boolean> {
+  if (input.length < 4 * SAMPLE) return false;
+  for (let k = 0; k < 4; k++) {
+    const at = Math.floor((input.length * k) / 4);
+    if ((await deflateSample(input.subarray(at, at + SAMPLE))) < SAMPLE * 0.98) return false;
+  }
+  return true;
+}
+
 /**
  * The blocks of one gzip stream, as pigz and klauspost's pgzip make them: the input is cut into
  * {@link GZIP_BLOCK}-byte blocks at fixed offsets, each block is deflated on the thread pool with the
@@ -92,8 +116,11 @@ class GzipBlocks {
       ...(this.#dictionary ? { dictionary: this.#dictionary } : {}),
     };
     const block = this.block;
+    // A block that would not shrink is stored (deflate's uncompressed blocks), ended as the others are.
+    const { dictionary: _, ...plain } = options;
+    const deflate = async () => deflateBlock(input, (await incompressible(input)) ? { ...plain, level: 0 } : options);
     // A failed block fails the stream when its turn comes; until then it must not count as unhandled.
-    this.#pending.push(quiet(deflates(() => deflateBlock(input, options)).then((out) => ({ out, block }))));
+    this.#pending.push(quiet(deflates(deflate).then((out) => ({ out, block }))));
     // Every block but the last is full, so the next one's dictionary is always a whole window. It is
     // copied: the block's buffer is reused once its own deflate is done.
     if (!last) this.#dictionary = Buffer.from(input.subarray(input.length - WINDOW));

@@ -48,7 +48,7 @@ export function resolveCompression(options: LayerCompression = {}): ResolvedComp
  */
 export function compressionIdentity(c: ResolvedCompression): string {
   if (c.compression === 'none') return 'none';
-  const library = c.compression === 'gzip' ? `zlib-${process.versions.zlib} blocks-${GZIP_BLOCK}-mem9` : `libzstd-${zstdVersion()}-mt`;
+  const library = c.compression === 'gzip' ? `zlib-${process.versions.zlib} blocks-${GZIP_BLOCK}-mem9-stored` : `libzstd-${zstdVersion()}-mt`;
   return `${c.compression}-${c.level} ${library} ${process.arch}`;
 }
 

@@ -2,7 +2,7 @@
 // other fields, so a truncated, bit-flipped or hand-edited file, or one copied under another key's
 // name, reads as a miss instead of as an answer.
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CacheError } from './errors.js';
 
 /** The on-disk format; entries of another format are misses. */

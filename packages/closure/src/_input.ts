@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { ClosureError } from './errors.js';
 import { readInputText } from './input-file.js';
 

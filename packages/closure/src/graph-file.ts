@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseJsonInput, readInputFile } from './_input.js';
 import { normaliseNarHash } from './nix-hash.js';
 import { compareStrings, type StorePath } from './store-path.js';

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { z } from 'zod';
+import * as z from 'zod';
 import { batchArguments, DEFAULT_MAX_ARG_BYTES } from './_batch.js';
 import { isDerivationPath } from './derivation.js';
 import { ClosureError } from './errors.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type BuildImageOptions, resolveBuildImageOptions } from './build-image-options.js';
 import { DockerToolsError } from './errors.js';
 import { CLOSURE_SOURCES, describeSpecError, type RawSpec } from './spec.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DockerToolsError } from './errors.js';
 import type { NixShellImageOptions } from './nix-shell.js';
 import { CLOSURE_SOURCES, describeSpecError, type RawSpec } from './spec.js';

@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { readInputText } from '@strata/closure';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DockerToolsError } from './errors.js';
 import { type LayeredImageOptions, resolveLayeredOptions } from './options.js';
 

@@ -4,7 +4,7 @@ import { lstat, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFi
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { MediaType } from '@strata/registry';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CONTAINERD_NAME, indexEntries, OCI_LAYOUT_FILE, ociIndexBytes, ociLayerType, ociManifestBytes, REF_NAME, sha256 } from './_oci.js';
 import { forEachParallel } from './_parallel.js';
 import { createLayerBlob, type LayerCacheStore } from './blob.js';

@@ -1,5 +1,5 @@
 import { arch } from 'node:process';
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeZodError, ManifestError } from './errors.js';
 
 const strings = z.array(z.string());

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type ArchiveMembers, type Compression, readArchiveMembers } from './archive-members.js';
 import { describeZodError, ManifestError } from './errors.js';
 import type { ImageConfig } from './config.js';

@@ -6,7 +6,7 @@ import { addReferrerToFallback, listReferrers } from './referrers.js';
 import { repositoryScope } from './_scopes.js';
 import { RegistryTransport, type TransportOptions } from './_transport.js';
 import { type BlobSource, type PushBlobOptions, type PushedBlob, pushBlob } from './upload.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
 

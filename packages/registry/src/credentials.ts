@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RegistryError } from './errors.js';
 import { DOCKER_HUB, DOCKER_HUB_CREDENTIAL_KEY } from './reference.js';
 

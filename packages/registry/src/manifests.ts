@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { HttpResponse } from './_http.js';
 import { RegistryError, RegistryHttpError } from './errors.js';
 import { isTransient } from './_retry.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Manifest and config media types strata reads and writes. */
 export const MediaType = {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defaultFetch, type HttpFetch, type HttpResponse } from './_http.js';
 import type { Credential } from './credentials.js';
 import { RegistryError } from './errors.js';

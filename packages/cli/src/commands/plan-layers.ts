@@ -1,6 +1,6 @@
 import { type GraphNode, PipelineError, PopularityError, planLayers, storeLayerBudget } from '@strata/popularity';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatBytes, formatTable } from '../format.js';

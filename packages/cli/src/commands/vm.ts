@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { type PathOwnership, type RootChange, runAsRoot, VmDiskFullError, type VmMount, VmTimeoutError } from '@strata/vm';
 import { type Command, Option } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { readJson } from '../json.js';

@@ -1,8 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { type ArchiveSink, INLINE, type InlineArchive } from '@strata/layer';
 import { type Compression, decompressor } from './compression.js';
 import { deferred, quiet } from './_deferred.js';
 import { ImageError } from './errors.js';
+import { isInlineArchive } from './_parallel-gzip.js';
 
 /** The bytes of one layer being read: a Node Readable that hashes them once on the way. */
 export interface LayerStream extends Readable {
@@ -149,6 +151,60 @@ class VerifyingStream extends Transform {
     this.#digest.resolve(digest);
     this.#diffId.resolve(diffId);
   }
+
+  /** The source, piped in on the first read; until then it may still be written in place instead. */
+  #waiting: Readable | undefined;
+
+  override _read(size: number): void {
+    const source = this.#waiting;
+    this.#waiting = undefined;
+    source?.pipe(this);
+    super._read(size);
+  }
+
+  /**
+   * Waits to pipe `raw` until this stream is read, and meanwhile lets a sink that takes archives in
+   * place have `raw` write itself there (see {@link InlineArchive}), with the bytes hashed by the
+   * sink and checked here as when they stream through. Only for an uncompressed source that does
+   * not hash itself.
+   */
+  static inlinable(verifying: VerifyingStream, raw: Readable & InlineArchive): VerifyingStream & InlineArchive {
+    verifying.#waiting = raw;
+    return Object.assign(verifying, {
+      size: raw.size,
+      [INLINE]: (sink: ArchiveSink): Promise<void> | undefined => {
+        if (verifying.#waiting !== raw) return undefined;
+        sink.beginDigest(raw.size);
+        const written = raw[INLINE](sink);
+        if (written === undefined) {
+          // raw started streaming by another way after all: nothing was committed, the digest is void.
+          void sink.endDigest().catch(() => {});
+          return undefined;
+        }
+        verifying.#waiting = undefined;
+        return written
+          .then(() => sink.endDigest())
+          .then((digest) => verifying.#settle(digest))
+          .catch((error: unknown) => {
+            // The sink is told by this promise; the stream's own readers by its digests. Nobody
+            // listens to a stream that was never read, so it is closed without an 'error' event.
+            verifying.#digest.reject(error);
+            verifying.#diffId.reject(error);
+            verifying.destroy();
+            throw error;
+          });
+      },
+    });
+  }
+
+  /** The digest of bytes written in place, checked as #finish checks those that streamed. */
+  #settle(digest: string): void {
+    const name = this.source.name ?? 'layer';
+    if (this.source.digest !== undefined && this.source.digest !== digest) throw mismatch(name, 'diffID', this.source.digest, digest);
+    if (this.source.diffId !== undefined && this.source.diffId !== digest) throw mismatch(name, 'diffID', this.source.diffId, digest);
+    this.#digest.resolve(digest);
+    this.#diffId.resolve(digest);
+  }
 }
 
 /**
@@ -187,7 +243,12 @@ export function createLayer(source: LayerSource): Layer {
         const verifying = new VerifyingStream({ ...source, ...(declaredDigest ? { digest: declaredDigest } : {}), ...(declaredDiffId ? { diffId: declaredDiffId } : {}) }, own);
         raw.once('error', (error) => verifying.destroy(error));
         verifying.once('close', () => raw.destroy());
-        stream = raw.pipe(verifying) as unknown as LayerStream;
+        if (compression === 'none' && own === undefined && isInlineArchive(raw)) {
+          // An archive's member, say: a sink may have it read straight into its memory.
+          stream = VerifyingStream.inlinable(verifying, raw as Readable & InlineArchive) as unknown as LayerStream;
+        } else {
+          stream = raw.pipe(verifying) as unknown as LayerStream;
+        }
       }
       void Promise.all([stream.digest, stream.diffId]).then(
         ([digest, diffId]) => {

@@ -6,11 +6,11 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { writeTar } from '@strata/layer';
+import { INLINE, writeTar } from '@strata/layer';
 import { createImageConfig, writeDockerArchive as writeArchive } from '@strata/manifest';
 import { hasPeers, makeTempDir, run, skopeoInspect, type TempDir } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLayer, type Image, ImageError, readImage, saveImage, writeDockerArchive } from '../src/index.js';
+import { createLayer, createLayerBlob, type Image, ImageError, readImage, saveImage, writeDockerArchive } from '../src/index.js';
 
 let tmp: TempDir;
 beforeAll(async () => {
@@ -139,5 +139,56 @@ describe('readImage and writeDockerArchive', () => {
     const config = JSON.parse((await run('tar', ['-xOf', file, manifest[0]!.Config])).stdout) as { rootfs: { diff_ids: string[] } };
     expect(config.rootfs.diff_ids).toEqual([sha(tar)]);
     expect((await readFile(file)).length).toBe(archive.size);
+  });
+
+  describe('a plain layer of an archive, read in place by a sink', () => {
+    // Several gzip blocks' worth, so the in-place reads span block boundaries and waits.
+    const big = (seed: number) => Buffer.concat(Array.from({ length: 60_000 }, (_, i) => Buffer.from(`${seed} line ${i} ${(i * 2654435761) % 99991}\n`)));
+
+    it.each([
+      ['a plain archive file (read by path)', false],
+      ['a gzip archive file (read from its temporary copy)', true],
+    ])('offers the in-place path in %s, and gzips to the same bytes and digests as the stream path', async (_, compressed) => {
+      const tars = [big(1), big(2)];
+      let file = await archiveOf(join(tmp.path, `inline-${compressed}.tar`), tars);
+      if (compressed) {
+        await writeFile(`${file}.gz`, gzipSync(await readFile(file)));
+        file = `${file}.gz`;
+      }
+      const image = await readImage(file);
+      expect(INLINE in image.layers[0]!.open()).toBe(true);
+      for (const [i, layer] of image.layers.entries()) {
+        const blob = await createLayerBlob(layer, { compression: 'gzip' });
+        const stream = blob.open();
+        const inPlace = await buffer(stream);
+        // The same layer fed through the Transform (a layer that is not offered in place).
+        const streamed = createLayer({ size: tars[i]!.length, diffId: sha(tars[i]!), open: () => Readable.from([tars[i]!]) });
+        const fromStream = await buffer((await createLayerBlob(streamed, { compression: 'gzip' })).open());
+        expect(inPlace.equals(fromStream)).toBe(true);
+        expect(gunzipSync(inPlace).equals(tars[i]!)).toBe(true);
+        expect(await (stream as unknown as { diffId: Promise<string> }).diffId).toBe(sha(tars[i]!));
+        expect(layer.diffId).toBe(sha(tars[i]!));
+      }
+      await image.dispose();
+    });
+
+    it('fails the gzip stream naming the layer when the bytes read in place contradict the diffID', async () => {
+      const tars = [big(3)];
+      const lie = `sha256:${'5'.repeat(64)}`;
+      const file = await archiveOf(join(tmp.path, 'inline-lie.tar'), tars, ['lie:2'], [lie]);
+      const image = await readImage(file);
+      const error = await buffer((await createLayerBlob(image.layers[0]!, { compression: 'gzip' })).open()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ImageError);
+      expect((error as ImageError).message).toBe(`${file}: lie:2: layer 1 (layers/001.tar): its bytes hash to ${sha(tars[0]!)}, but the image declares diffID ${lie}`);
+    });
+
+    it('is read once either way: streamed first, it is no longer offered in place', async () => {
+      const tars = [big(4)];
+      const image = await readImage(await archiveOf(join(tmp.path, 'inline-once.tar'), tars));
+      const stream = image.layers[0]!.open() as unknown as Readable & { [INLINE]: (sink: unknown) => Promise<void> | undefined };
+      const bytes = await buffer(stream);
+      expect(bytes.equals(tars[0]!)).toBe(true);
+      expect(stream[INLINE]({})).toBeUndefined();
+    });
   });
 });

@@ -1,10 +1,11 @@
-import { createReadStream, type Stats } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, type Stats } from 'node:fs';
 import { type FileHandle, mkdtemp, open, rm, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { type ArchiveSink, INLINE, type InlineArchive } from '@strata/layer';
 import { ManifestError } from './errors.js';
 import { createZstdDecompress } from './zstd.js';
 
@@ -140,6 +141,84 @@ function rangeStream(handle: FileHandle, start: number, length: number): Readabl
   });
 }
 
+/**
+ * A member's bytes: a stream, and also an {@link InlineArchive}. A sink that takes archives in place
+ * (gzip's blocks, a docker-archive being written) has them read straight from the file into its
+ * own memory, with no chunk between: no fresh megabyte a read for the collector, and no copy. Read
+ * as a stream, it is `open()`'s stream. Whichever way is taken first is the only one.
+ */
+class MemberBytes extends Readable implements InlineArchive {
+  readonly size: number;
+  readonly #open: () => Readable;
+  readonly #fd: () => { fd: number; close: boolean };
+  readonly #position: number;
+  #inner: Readable | undefined;
+  #inline = false;
+
+  constructor(position: number, size: number, open: () => Readable, fd: () => { fd: number; close: boolean }) {
+    super({ highWaterMark: 1 << 20 });
+    this.size = size;
+    this.#position = position;
+    this.#open = open;
+    this.#fd = fd;
+  }
+
+  override _read(): void {
+    if (this.#inner) {
+      this.#inner.resume();
+      return;
+    }
+    if (this.#inline) {
+      this.destroy(new ManifestError('INVALID_ARCHIVE', 'the member is already being read in place'));
+      return;
+    }
+    const inner = this.#open();
+    this.#inner = inner;
+    inner.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) inner.pause();
+    });
+    inner.once('end', () => this.push(null));
+    inner.once('error', (error) => this.destroy(error));
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#inner?.destroy();
+    callback(error);
+  }
+
+  [INLINE](sink: ArchiveSink): Promise<void> | undefined {
+    if (this.#inner || this.#inline || this.destroyed) return undefined;
+    this.#inline = true;
+    return this.#readInto(sink);
+  }
+
+  /**
+   * Synchronous positional reads into the sink's memory, as a layer tar reads its files: the thread
+   * pool is busy compressing, and the sink makes this wait whenever it has enough.
+   */
+  async #readInto(sink: ArchiveSink): Promise<void> {
+    const end = this.#position + this.size;
+    let at = this.#position;
+    const { fd, close } = this.#fd();
+    try {
+      while (at < end) {
+        if (this.destroyed) throw new ManifestError('INVALID_ARCHIVE', 'the member was closed while it was being read');
+        let room = sink.room();
+        while (typeof room !== 'number') {
+          await room;
+          room = sink.room();
+        }
+        const n = readSync(fd, sink.buffer, sink.offset, Math.min(room, end - at), at);
+        if (n === 0) throw new ManifestError('INVALID_ARCHIVE', `the archive ended at byte ${at}, inside a member that ends at ${end}`);
+        sink.commit(n);
+        at += n;
+      }
+    } finally {
+      if (close) closeSync(fd);
+    }
+  }
+}
+
 /** Appends to a handle; it never closes it (a destroyed fs.WriteStream would, autoClose or not). */
 function appendStream(handle: FileHandle): Writable {
   let position = 0;
@@ -168,9 +247,14 @@ function fromHandle(handle: FileHandle, compression: Compression, size: number, 
     stream(position, length) {
       if (length === 0) return PassThrough.from([]);
       const range = { start: position, end: position + length - 1, highWaterMark: 1 << 20 };
-      if (path !== undefined) return createReadStream(path, range);
+      if (path !== undefined) {
+        return new MemberBytes(position, length, () => createReadStream(path, range), () => ({ fd: openSync(path, 'r'), close: true }));
+      }
       if (closed) throw new ManifestError('INVALID_ARCHIVE', 'the archive was closed before its layers were read');
-      return rangeStream(handle, position, length);
+      return new MemberBytes(position, length, () => rangeStream(handle, position, length), () => {
+        if (closed) throw new ManifestError('INVALID_ARCHIVE', 'the archive was closed before its layers were read');
+        return { fd: handle.fd, close: false };
+      });
     },
     async close() {
       if (closed) return;

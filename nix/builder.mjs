@@ -58,7 +58,7 @@ function withGraph(spec, dir) {
 }
 
 /** The Node flags of the #! line of strata's bin.js (a small young generation: less memory, no slower). */
-const NODE_FLAGS = ['--max-semi-space-size=2'];
+const NODE_FLAGS = ['--max-semi-space-size=1'];
 
 function strata() {
   const args = [...attrs.strataArgs];

@@ -94,7 +94,7 @@ $MARKER for the clone at $(quote "$repo").
 # Remove it with: $(quote "$repo/scripts/install-bin.sh") --uninstall --prefix $(quote "$prefix")
 node=$(quote "$node")
 [ -x "\$node" ] || node=node
-exec "\$node" --max-semi-space-size=2 $(quote "$cli") "\$@"
+exec "\$node" --max-semi-space-size=1 $(quote "$cli") "\$@"
 EOF
 chmod 0755 "$temp"
 if is_ours "$target" && cmp -s "$temp" "$target"; then

@@ -113,6 +113,15 @@ describe.runIf(hasPeers('nix-build', 'nix', 'podman', 'skopeo', 'umoci'))('strat
     expect(bytes.equals(await bytesOf(file))).toBe(true);
   });
 
+  it('writes to a device on stdout as to a file: /dev/null takes it, /dev/full fails with a one-line error', async () => {
+    const bin = join(repoRoot(), 'packages/cli/dist/bin.js');
+    const stream = `'${process.execPath}' '${bin}' stream-layered ${[...helloArgs('device'), '--tag', 'd'].map((a) => `'${a}'`).join(' ')}`;
+    const devNull = await run('bash', ['-c', `${stream} > /dev/null`], { allowFailure: true });
+    expect([devNull.exitCode, devNull.stderr]).toEqual([0, '']);
+    const full = await run('bash', ['-c', `${stream} > /dev/full`], { allowFailure: true });
+    expect([full.exitCode, full.stderr]).toEqual([1, 'strata: ENOSPC: no space left on device, write\n']);
+  });
+
   it('reads contents next to the spec file, and shows progress only on a terminal', async () => {
     const { symlink, writeFile } = await import('node:fs/promises');
     await symlink(hello.hello, join(dir.path, 'result'));

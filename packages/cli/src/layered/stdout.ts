@@ -1,4 +1,5 @@
-import { closeSync, constants, createWriteStream, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, createWriteStream, fstatSync, openSync, type Stats } from 'node:fs';
+import { isatty } from 'node:tty';
 import { pipeline } from 'node:stream/promises';
 import { prepareWriteToFd, type TarStream } from '@strata/layer';
 import type { CommandContext } from '../context.js';
@@ -8,8 +9,17 @@ import { progressCallback } from './progress.js';
 const AHEAD = 2 << 20;
 
 /**
+ * Whether fd 1 may be written as it is by the thread pool: a regular file (`> image.tar`) or a
+ * character device that is not a terminal (`> /dev/null`). Through process.stdout, /dev/null took
+ * 1.6x the time and 1.6x the memory of a file, every chunk a fresh buffer written synchronously.
+ */
+function plainDescriptor(stat: Stats): boolean {
+  return stat.isFile() || (stat.isCharacterDevice() && !isatty(1));
+}
+
+/**
  * A descriptor for stdout that the thread pool may block on: fd 1 itself when it is a regular file
- * (`> image.tar`), a second, blocking file description of the pipe when it is one (Linux:
+ * (`> image.tar`) or a device such as /dev/null, a second, blocking file description of the pipe when it is one (Linux:
  * /proc/self/fd/1), else undefined. Opening a pipe for writing waits for a reader, so we hold a
  * read end ourselves while opening: the open never hangs, and once our read end is closed a
  * vanished reader shows up as EPIPE on the first write, as it would on fd 1.
@@ -17,7 +27,7 @@ const AHEAD = 2 << 20;
 function blockingStdout(): { fd: number; close: boolean } | undefined {
   try {
     const stat = fstatSync(1);
-    if (stat.isFile()) return { fd: 1, close: false };
+    if (plainDescriptor(stat)) return { fd: 1, close: false };
     if (!stat.isFIFO()) return undefined;
     const reader = openSync('/proc/self/fd/1', constants.O_RDONLY | constants.O_NONBLOCK);
     try {
@@ -30,12 +40,12 @@ function blockingStdout(): { fd: number; close: boolean } | undefined {
   }
 }
 
-/** Whether pipeToStdout will have the archive write itself to fd 1 (a pipe or a file), not stream it. */
+/** Whether pipeToStdout will have the archive write itself to fd 1 (a pipe, a file, /dev/null), not stream it. */
 function writesToFd(context: CommandContext): boolean {
   if (context.stdout !== process.stdout) return false;
   try {
     const stat = fstatSync(1);
-    return stat.isFIFO() || stat.isFile();
+    return stat.isFIFO() || plainDescriptor(stat);
   } catch {
     return false;
   }

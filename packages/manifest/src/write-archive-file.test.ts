@@ -68,4 +68,49 @@ describe('writeDockerArchiveFile', () => {
     stop.abort(new Error('stopped'));
     await expect(writeDockerArchiveFile(path, [{ open: () => pieces(bodies[1]!) }], template(1), { signal: stop.signal })).rejects.toThrow('stopped');
   });
+
+  it('writes layers of known size side by side, to the same bytes, telling their sizes in order', async () => {
+    const streamed = await buffer(writeDockerArchive(bodies.map((b) => ({ size: b.length, open: () => pieces(b) })), template(bodies.length), { repoTags: ['d:1'] }));
+    // Some sizes known, some learnt: a layer after an unknown one waits for its place.
+    const known = [true, true, false, true];
+    for (const concurrency of [2, 3, 8]) {
+      const path = join(tmp.path, `d${concurrency}.tar`);
+      await writeFile(path, '');
+      let open = 0;
+      let most = 0;
+      const layers = bodies.map((b, i) => ({
+        ...(known[i] ? { size: b.length } : {}),
+        open: () => {
+          open++;
+          most = Math.max(most, open);
+          const stream = pieces(b);
+          stream.once('close', () => open--);
+          return stream;
+        },
+      }));
+      const sizes: number[] = [];
+      await writeDockerArchiveFile(path, layers, template(bodies.length), { repoTags: ['d:1'], concurrency, onLayer: (i, size) => sizes.push(i, size) });
+      expect(sha(await readFile(path))).toBe(sha(streamed));
+      expect(sizes).toEqual(bodies.flatMap((b, i) => [i, b.length]));
+      expect(most).toBeGreaterThan(1);
+      expect(most).toBeLessThanOrEqual(concurrency);
+    }
+  });
+
+  it('fails a layer that is not the size it was said to be, and stops the others', async () => {
+    const path = join(tmp.path, 'e.tar');
+    await writeFile(path, '');
+    let closed = 0;
+    const endless = {
+      size: 10,
+      open: () => {
+        const stream = new Readable({ read() {} });
+        stream.once('close', () => closed++);
+        return stream;
+      },
+    };
+    const short = { size: 600, open: () => pieces(bodies[1]!) };
+    await expect(writeDockerArchiveFile(path, [endless, short], template(2), { concurrency: 2 })).rejects.toThrow('layers/002.tar: 511 bytes were written, 600 were expected');
+    expect(closed).toBe(1);
+  });
 });

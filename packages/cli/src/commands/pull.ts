@@ -80,6 +80,9 @@ function sha256Hex(value: string): string {
  */
 const WRITE_BUFFER = 1 << 20;
 
+/** Layers fetched at once, where their places in the archive are known (see writeDockerArchiveFile). */
+const LAYERS_AT_ONCE = 2;
+
 /** sha256 of a file, read back. */
 async function fileSha256(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -103,6 +106,9 @@ async function writeArchive(output: string, image: PulledImage, name: string, ex
   let layerCorrupt = false;
   const layers = image.layers.map((layer, i) => ({
     diffId: layer.diffId!,
+    // A blob whose digest is its diffID is the tar itself: its size is known, so the layers after
+    // it can be fetched while it is (the registry serves two blobs at once).
+    ...(layer.diffId === layer.descriptor.digest ? { size: layer.descriptor.size } : {}),
     open: () => {
       progress.onLayer(i);
       const stream = layer.openUncompressed();
@@ -122,6 +128,7 @@ async function writeArchive(output: string, image: PulledImage, name: string, ex
         configBytes: image.config.bytes,
         through: progress.counting,
         writeBuffer: WRITE_BUFFER,
+        concurrency: LAYERS_AT_ONCE,
         onLayer: (i, size) => report.info(`layer ${i + 1}/${image.layers.length} ${image.layers[i]!.descriptor.digest} written, ${formatBytes(size)} uncompressed`),
       });
       if (expected === undefined) return;

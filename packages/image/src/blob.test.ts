@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { LayerCacheEntry, LayerCacheKey } from '@strata/cache';
+import { INLINE, writeTar } from '@strata/layer';
 import { createZstdDecompress } from '@strata/manifest';
 import { describe, expect, it } from 'vitest';
 import { createLayerBlob, type LayerCacheStore } from './blob.js';
@@ -138,5 +139,40 @@ describe('createLayerBlob', () => {
     const got = await read((await createLayerBlob(storeLayer({ count: 0 }), { compression: 'gzip', cache: broken, onCacheError: (e) => errors.push(e) })).open());
     expect(gunzipSync(got.bytes).equals(tar)).toBe(true);
     expect(errors).toHaveLength(1);
+  });
+
+  describe('a layer stored as it is, in an outer archive', () => {
+    const files = Array.from({ length: 40 }, (_, i) => Buffer.from(`file ${i} `.repeat(1000 + i * 97)));
+    const entries = () => files.map((body, i) => ({ name: `f${i}`, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: 1, size: body.length, body }));
+    const ownTar = () => createLayer({ size: writeTar(entries()).size, cacheKey: 'own-tar:1', open: () => writeTar(entries()) });
+    /** An outer archive (unhashed, as docker and OCI archives are) holding the blob as its one member, and that member's bytes back. */
+    const outer = async (blob: Awaited<ReturnType<typeof createLayerBlob>>) => {
+      const stream = blob.open();
+      const bytes = await buffer(writeTar([{ name: 'layer.tar', type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: 1, size: blob.size!, body: () => stream }], { digest: false }));
+      return { stream, member: bytes.subarray(512, 512 + blob.size!) };
+    };
+
+    it('writes itself in place, to the same bytes and digests as when it is read, and records them', async () => {
+      const streamed = await read((await createLayerBlob(ownTar())).open());
+      const cache = new MemoryCache();
+      const blob = await createLayerBlob(ownTar(), { cache });
+      expect(INLINE in blob.open()).toBe(true);
+      const { stream, member } = await outer(blob);
+      expect(member.equals(streamed.bytes)).toBe(true);
+      expect(await stream.digest).toBe(streamed.digest);
+      expect(await stream.diffId).toBe(sha(streamed.bytes));
+      expect([...cache.entries.values()]).toEqual([{ size: streamed.bytes.length, digest: streamed.digest, diffId: streamed.digest }]);
+    });
+
+    it('fails the outer archive when the bytes written in place contradict the cache, and drops the entry', async () => {
+      const cache = new MemoryCache();
+      await read((await createLayerBlob(ownTar(), { cache })).open());
+      const [k, entry] = [...cache.entries.entries()][0]!;
+      cache.entries.set(k, { ...entry, digest: `sha256:${'6'.repeat(64)}`, diffId: `sha256:${'6'.repeat(64)}` });
+      const blob = await createLayerBlob(ownTar(), { cache });
+      expect(blob.cached).toBe(true);
+      await expect(outer(blob)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH', message: expect.stringMatching(/^layer: the layer cache said digest sha256:6+, its bytes give .* the cache entry is removed$/) });
+      expect(cache.entries.size).toBe(0);
+    });
   });
 });

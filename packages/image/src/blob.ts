@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { LayerCache, LayerCacheKey } from '@strata/cache';
+import { type ArchiveSink, INLINE, type InlineArchive } from '@strata/layer';
 import { deferred } from './_deferred.js';
 import { GzipArchiveStream, isInlineArchive } from './_parallel-gzip.js';
 import { type Compression, decompressor } from './compression.js';
@@ -123,6 +124,46 @@ class BlobStream extends Transform {
     callback(error);
   }
 
+  /** Starts piping the source in, on the first read; until then the source may be written in place instead. */
+  #waiting: (() => void) | undefined;
+
+  override _read(size: number): void {
+    const start = this.#waiting;
+    this.#waiting = undefined;
+    start?.();
+    super._read(size);
+  }
+
+  /**
+   * Lets a sink that takes archives in place (an outer archive) have `raw`, a layer stored as it
+   * is, write itself there with no chunk between; its own digests are then checked and recorded
+   * here as when its bytes stream through. `start` pipes it in instead, on the first read.
+   */
+  inlinable(raw: Readable & InlineArchive, start: () => void): this & InlineArchive {
+    this.#waiting = start;
+    return Object.assign(this, {
+      size: raw.size,
+      [INLINE]: (sink: ArchiveSink): Promise<void> | undefined => {
+        if (this.#waiting !== start) return undefined;
+        const written = raw[INLINE](sink);
+        if (written === undefined) return undefined;
+        this.#waiting = undefined;
+        return written
+          .then(() => {
+            this.#size = raw.size;
+            return this.#finish();
+          })
+          .catch((error: unknown) => {
+            // Told by this promise and by the digests: a stream nobody reads has no 'error' listener.
+            this.#digest.reject(error);
+            this.#diffId.reject(error);
+            this.destroy();
+            throw error;
+          });
+      },
+    });
+  }
+
   async #finish(): Promise<void> {
     const digest = this.o.own ? await this.o.own : `sha256:${this.#hash!.digest('hex')}`;
     const diffId = await this.o.diffId;
@@ -226,9 +267,16 @@ export async function createLayerBlob(layer: Layer, options: LayerBlobOptions = 
         if (layer.compression !== 'none') stages.push(decompressor(layer.compression));
         stages.push(layerCompressor(target));
       }
-      pipeline([source, ...stages, out] as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], (error) => {
-        if (error && !out.destroyed) out.destroy(error);
-      });
+      const start = () =>
+        pipeline([source, ...stages, out] as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], (error) => {
+          if (error && !out.destroyed) out.destroy(error);
+        });
+      if (asIs && layer.compression === 'none' && isInlineArchive(raw)) {
+        // Stored as it is: an outer archive may have it write itself in place.
+        out.once('close', () => raw.destroy());
+        return out.inlinable(raw, start);
+      }
+      start();
       return out;
     },
   };

@@ -9,7 +9,7 @@ export { createLayerBlob, type LayerBlob, type LayerBlobOptions, type LayerCache
 export { compressionIdentity, type LayerCompression, resolveCompression, type ResolvedCompression } from './layer-compression.js';
 export { writeAtomically } from './atomic.js';
 export { type ImageFormat, type SavedImage, saveImage, type SaveImageOptions } from './save.js';
-export { type OciArchiveStream, type OciImageWritten, writeOciArchive, type WriteOciArchiveOptions } from './oci-archive.js';
+export { type OciArchiveStream, type OciImageWritten, writeOciArchive, writeOciArchiveToFd, type WriteOciArchiveOptions } from './oci-archive.js';
 export { writeOciLayout, type WriteOciLayoutOptions } from './oci-layout.js';
 export type { ImageTree, UnpackedEntry, UnpackedType } from './image-tree.js';
 export { listImagePaths, unpackImage, type UnpackImageOptions } from './unpack.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type TarEntry, type TarHeader, tarSize, writeTar } from '@strata/layer';
+import { type TarEntry, type TarHeader, type TarStream, tarSize, writeTar } from '@strata/layer';
 import { type Descriptor, MediaType } from '@strata/registry';
 import { indexEntries, OCI_LAYOUT_FILE, ociIndexBytes, ociLayerType, ociManifestBytes, PLACEHOLDER_DIGEST, sha256 } from './_oci.js';
 import { deferred } from './_deferred.js';
@@ -90,24 +90,7 @@ export function writeOciArchive(image: Image, options: WriteOciArchiveOptions = 
   const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
   out.once('close', () => abort.abort(new Error('OCI archive: the reader went away')));
   void (async () => {
-    const dir = await mkdtemp(join(options.spoolDirectory ?? tmpdir(), 'strata-oci-'));
-    try {
-      const blobs = await Promise.all(
-        image.layers.map((layer, i) =>
-          createLayerBlob(layer, {
-            ...(options.compression ? { compression: options.compression } : {}),
-            ...(options.level === undefined ? {} : { level: options.level }),
-            ...(options.cache ? { cache: options.cache, lookup: false } : {}),
-            ...(options.onCacheError ? { onCacheError: options.onCacheError } : {}),
-            name: `layer ${i + 1}`,
-          }),
-        ),
-      );
-      const placements = await place(blobs, dir, options, signal);
-      await pipeline(archive(image, placements, options, written.resolve), out, { signal });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await withArchive(image, options, signal, written.resolve, (tar) => pipeline(tar, out, { signal }));
   })().catch((error: unknown) => {
     written.reject(error);
     out.destroy(error as Error);
@@ -115,8 +98,55 @@ export function writeOciArchive(image: Image, options: WriteOciArchiveOptions = 
   return Object.assign(out, { image: written.promise });
 }
 
+/** Makes the layout's tar (compressing the layers that need it into a spool first), hands it to `use`, then removes the spool. */
+async function withArchive(image: Image, options: WriteOciArchiveOptions, signal: AbortSignal, done: (w: OciImageWritten) => void, use: (tar: TarStream) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(options.spoolDirectory ?? tmpdir(), 'strata-oci-'));
+  try {
+    const blobs = await Promise.all(
+      image.layers.map((layer, i) =>
+        createLayerBlob(layer, {
+          ...(options.compression ? { compression: options.compression } : {}),
+          ...(options.level === undefined ? {} : { level: options.level }),
+          ...(options.cache ? { cache: options.cache, lookup: false } : {}),
+          ...(options.onCacheError ? { onCacheError: options.onCacheError } : {}),
+          name: `layer ${i + 1}`,
+        }),
+      ),
+    );
+    const placements = await place(blobs, dir, options, signal);
+    await use(archive(image, placements, options, done));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * {@link writeOciArchive} into an open file descriptor (a file, a pipe), the way a docker-archive
+ * writes itself (TarStream.writeToFd): uncompressed layers are read into one reused buffer and
+ * written out by the thread pool, with nothing allocated a chunk. Resolves once the index is written;
+ * the descriptor is left open.
+ * @example
+ * const fd = openSync('hello.oci.tar', 'wx');
+ * try { await writeOciArchiveToFd(image, fd); } finally { closeSync(fd); }
+ */
+export async function writeOciArchiveToFd(image: Image, fd: number, options: WriteOciArchiveOptions & { readonly onProgress?: (bytes: number) => void } = {}): Promise<OciImageWritten> {
+  let written: OciImageWritten | undefined;
+  const signal = options.signal ?? new AbortController().signal;
+  await withArchive(
+    image,
+    options,
+    signal,
+    (w) => {
+      written = w;
+    },
+    (tar) => tar.writeToFd(fd, options.onProgress ? { onProgress: options.onProgress } : {}),
+  );
+  if (written === undefined) throw new Error('OCI archive: the index was not written');
+  return written;
+}
+
 /** The tar of the layout, with its exact size computed from placeholders of the digests' length. */
-function archive(image: Image, placements: readonly Placement[], options: WriteOciArchiveOptions, done: (w: OciImageWritten) => void): Readable {
+function archive(image: Image, placements: readonly Placement[], options: WriteOciArchiveOptions, done: (w: OciImageWritten) => void): TarStream {
   const mtime = options.mtime ?? image.mtime ?? 1;
   const linked = placements.some((p) => p.kind === 'linked');
   const file = (name: string, size: number) => header(name, 'file', size, mtime);

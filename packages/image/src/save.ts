@@ -7,7 +7,7 @@ import { writeDockerArchive } from './docker-archive.js';
 import { ImageError } from './errors.js';
 import type { Image } from './image.js';
 import type { LayerCompression } from './layer-compression.js';
-import { writeOciArchive } from './oci-archive.js';
+import { type OciImageWritten, writeOciArchive, writeOciArchiveToFd } from './oci-archive.js';
 import { writeOciLayout } from './oci-layout.js';
 
 /** The file formats {@link saveImage} writes. */
@@ -32,7 +32,7 @@ export interface SaveImageOptions extends LayerCompression {
   readonly through?: readonly NodeJS.ReadWriteStream[];
   /**
    * Told how many bytes were written after each write, when the archive writes itself into the file
-   * (a docker-archive, uncompressed and nothing `through`: see TarStream.writeToFd). @default none
+   * (an uncompressed docker-archive or an oci-archive, with nothing `through`: see TarStream.writeToFd). @default none
    */
   readonly onProgress?: (bytes: number) => void;
 }
@@ -86,9 +86,22 @@ export async function saveImage(image: Image, file: string, options: SaveImageOp
   const through = options.through ?? [];
   const pipelineOptions = options.signal ? { signal: options.signal } : {};
   if (format === 'oci-archive') {
-    const archive = writeOciArchive(image, { ...layered, ...mtime });
-    await writeAtomically(file, (temp) => pipeline([archive, ...through, createWriteStream(temp, { flags: 'wx' })], pipelineOptions));
-    const written = await archive.image;
+    let written: OciImageWritten;
+    if (through.length > 0) {
+      const archive = writeOciArchive(image, { ...layered, ...mtime });
+      await writeAtomically(file, (temp) => pipeline([archive, ...through, createWriteStream(temp, { flags: 'wx' })], pipelineOptions));
+      written = await archive.image;
+    } else {
+      // As a docker-archive does: the archive writes itself into the file (see writeOciArchiveToFd).
+      written = await writeAtomically(file, async (temp) => {
+        const fd = openSync(temp, 'wx');
+        try {
+          return await writeOciArchiveToFd(image, fd, { ...layered, ...mtime, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+        } finally {
+          closeSync(fd);
+        }
+      });
+    }
     return { file, imageId: written.imageId, repoTags: image.repoTags, manifestDigest: written.manifest.digest };
   }
   const archive = writeDockerArchive(image, { ...common, ...mtime });

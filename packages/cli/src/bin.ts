@@ -23,11 +23,13 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 // A reader that stops early (`strata --help | head`) closes the pipe. Text written straight to
 // stdout then ends strata quietly with 141, the status of a process SIGPIPE ends, as GNU tools do.
+// Any other failed write (`> /dev/full`) ends it with 1 and one line, not a stack trace.
 // Commands that stream an image to stdout listen for the error themselves, abort and clean up.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code !== 'EPIPE') throw error;
   if (process.stdout.listenerCount('error') > 1) return;
-  process.exit(141);
+  if (error.code === 'EPIPE') process.exit(141);
+  process.stderr.write(`strata: ${error.message}\n`);
+  process.exit(1);
 });
 // libuv's thread pool runs file reads, gzip and zstd blocks; its default of 4 threads would leave
 // cores idle on a larger machine. It is sized before anything uses it (main.js is loaded below).

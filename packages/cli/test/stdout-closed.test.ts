@@ -19,4 +19,11 @@ describe('a reader that stops early', () => {
       expect(status, args).toBe(141);
     }
   });
+
+  it('ends with 1 and one line when stdout refuses the text (/dev/full), not with a stack trace', async () => {
+    for (const args of ['--help', 'closure --help', 'completion bash']) {
+      const { exitCode, stderr } = await run('bash', ['-c', `'${process.execPath}' '${bin}' ${args} > /dev/full`], { allowFailure: true });
+      expect([exitCode, stderr], args).toEqual([1, 'strata: ENOSPC: no space left on device, write\n']);
+    }
+  });
 });

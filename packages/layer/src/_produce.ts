@@ -194,6 +194,13 @@ async function copyBody(sink: ArchiveSink, source: AsyncIterable<Buffer> | Reada
 function copyReadable(sink: ArchiveSink, source: Readable, limit: number): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let copied = 0;
+    let ended = false;
+    /**
+     * The copy of the last chunk while the sink makes it wait. A paused source still ends (and
+     * closes) once its last chunk is out: the body is only done when that copy is, or the next
+     * entry's bytes would land in the sink before the rest of this one.
+     */
+    let pending: Promise<void> | undefined;
     const fail = (error: unknown) => {
       source.destroy();
       reject(error);
@@ -209,15 +216,26 @@ function copyReadable(sink: ArchiveSink, source: Readable, limit: number): Promi
         const wait = put(sink, chunk);
         if (wait !== undefined) {
           source.pause();
-          wait.then(() => source.resume(), fail);
+          const copying: Promise<void> = wait.then(() => {
+            if (pending === copying) pending = undefined;
+            source.resume();
+          });
+          pending = copying;
+          copying.catch(fail);
         }
       } catch (error) {
         fail(error);
       }
     });
-    source.once('end', () => resolve(copied));
+    source.once('end', () => {
+      ended = true;
+      if (pending === undefined) resolve(copied);
+      else pending.then(() => resolve(copied), reject);
+    });
     source.once('error', reject);
-    source.once('close', () => reject(new Error('tar entry source closed before its end')));
+    source.once('close', () => {
+      if (!ended) reject(new Error('tar entry source closed before its end'));
+    });
   });
 }
 

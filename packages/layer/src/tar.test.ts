@@ -112,3 +112,43 @@ describe('writeTar header ranges', () => {
     }
   });
 });
+
+describe('writeTar bodies given as streams', () => {
+  it('keeps the bytes in order when the reader is slow and a body ends while the sink is full', async () => {
+    // Chunks the size of the sink's buffers, so copying one waits for the reader; the source ends
+    // (and closes) while the last chunk is still waiting to be copied.
+    const chunks = [Buffer.alloc(1 << 20, 1), Buffer.alloc((1 << 20) + 7, 2), Buffer.alloc(3 << 20, 3)];
+    const body = Buffer.concat(chunks);
+    const entry = (name: string, size: number) => ({ name, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: 1, size });
+    const expected = await buffer(writeTar([{ ...entry('a', body.length), body }, { ...entry('b', 5), body: Buffer.from('after') }]));
+    for (const fd of [false, true]) {
+      const tar = writeTar([{ ...entry('a', body.length), body: () => Readable.from(chunks) }, { ...entry('b', 5), body: Buffer.from('after') }]);
+      const got: Buffer[] = [];
+      if (fd) {
+        // Through a pipe whose reader is slow: the descriptor sink waits for its writes.
+        const dir = await makeTempDir('strata-layer-slow-');
+        try {
+          const fifo = join(dir.path, 'fifo');
+          spawnSync('mkfifo', [fifo]);
+          const reader = run('bash', ['-c', `while :; do n=$(dd bs=262144 count=1 iflag=fullblock status=none | tee -a '${fifo}.out' | wc -c); [ "$n" -eq 0 ] && break; sleep 0.002; done < '${fifo}'`]);
+          const { openSync, closeSync } = await import('node:fs');
+          const out = openSync(fifo, 'w');
+          await tar.writeToFd(out);
+          closeSync(out);
+          await reader;
+          got.push(await readFile(`${fifo}.out`));
+        } finally {
+          await dir.remove();
+        }
+      } else {
+        for await (const chunk of tar) {
+          got.push(chunk as Buffer);
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      }
+      const bytes = Buffer.concat(got);
+      expect(bytes.length, fd ? 'descriptor' : 'stream').toBe(expected.length);
+      expect(bytes.equals(expected), fd ? 'descriptor' : 'stream').toBe(true);
+    }
+  });
+});

@@ -41,6 +41,26 @@ export interface OciImageWritten {
 /** An OCI archive being written; `image` resolves once the index has been written. */
 export interface OciArchiveStream extends Readable {
   readonly image: Promise<OciImageWritten>;
+  /**
+   * Writes the archive to an open descriptor (a file, a pipe) instead of being read as a stream,
+   * as a docker-archive does (TarStream.writeToFd): one reused buffer, hashed on a worker thread,
+   * written out by the thread pool. Use it instead of reading the stream; the descriptor is left
+   * open. Rejects with the write's error or the abort reason.
+   */
+  writeToFd(fd: number, options?: { readonly onProgress?: (bytes: number) => void }): Promise<void>;
+}
+
+/** The stream of an OCI archive: nothing is read or compressed until it is read (or written to a descriptor). */
+class OciArchiveOut extends PassThrough {
+  readonly #start: () => void;
+  constructor(start: () => void) {
+    super({ highWaterMark: 1 << 20 });
+    this.#start = start;
+  }
+  override _read(size: number): void {
+    this.#start();
+    super._read(size);
+  }
 }
 
 /** How one layer goes into the archive. */
@@ -79,23 +99,36 @@ async function place(blobs: readonly LayerBlob[], dir: string, options: WriteOci
  * is written under its position (`layers/001.tar`) and linked from `blobs/sha256/<digest>` by a
  * symlink member once its bytes have passed (an extracted layout resolves it; containerd's importer
  * follows such links too); layers compressed here, whose size is not known either, are compressed
- * in parallel into temporary files first, then written under their digest.
+ * in parallel into temporary files first, then written under their digest. Nothing is read before
+ * the stream is (or {@link OciArchiveStream.writeToFd} is called).
  * @example
  * await pipeline(writeOciArchive(image, { compression: 'gzip' }), createWriteStream('hello.oci.tar'));
  */
 export function writeOciArchive(image: Image, options: WriteOciArchiveOptions = {}): OciArchiveStream {
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
   const written = deferred<OciImageWritten>();
   const abort = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
-  out.once('close', () => abort.abort(new Error('OCI archive: the reader went away')));
-  void (async () => {
-    await withArchive(image, options, signal, written.resolve, (tar) => pipeline(tar, out, { signal }));
-  })().catch((error: unknown) => {
-    written.reject(error);
-    out.destroy(error as Error);
+  let started = false;
+  const out = new OciArchiveOut(() => {
+    if (started) return;
+    started = true;
+    withArchive(image, options, signal, written.resolve, (tar) => pipeline(tar, out, { signal })).catch((error: unknown) => {
+      written.reject(error);
+      out.destroy(error as Error);
+    });
   });
-  return Object.assign(out, { image: written.promise });
+  out.once('close', () => abort.abort(new Error('OCI archive: the reader went away')));
+  const writeToFd = async (fd: number, fdOptions: { readonly onProgress?: (bytes: number) => void } = {}): Promise<void> => {
+    if (started) throw new Error('writeToFd: the OCI archive is already being read');
+    started = true;
+    try {
+      await withArchive(image, options, signal, written.resolve, (tar) => tar.writeToFd(fd, fdOptions.onProgress ? { onProgress: fdOptions.onProgress } : {}));
+    } catch (error) {
+      written.reject(error);
+      throw error;
+    }
+  };
+  return Object.assign(out, { image: written.promise, writeToFd });
 }
 
 /** Makes the layout's tar (compressing the layers that need it into a spool first), hands it to `use`, then removes the spool. */
@@ -130,19 +163,9 @@ async function withArchive(image: Image, options: WriteOciArchiveOptions, signal
  * try { await writeOciArchiveToFd(image, fd); } finally { closeSync(fd); }
  */
 export async function writeOciArchiveToFd(image: Image, fd: number, options: WriteOciArchiveOptions & { readonly onProgress?: (bytes: number) => void } = {}): Promise<OciImageWritten> {
-  let written: OciImageWritten | undefined;
-  const signal = options.signal ?? new AbortController().signal;
-  await withArchive(
-    image,
-    options,
-    signal,
-    (w) => {
-      written = w;
-    },
-    (tar) => tar.writeToFd(fd, options.onProgress ? { onProgress: options.onProgress } : {}),
-  );
-  if (written === undefined) throw new Error('OCI archive: the index was not written');
-  return written;
+  const archive = writeOciArchive(image, options);
+  await archive.writeToFd(fd, options.onProgress ? { onProgress: options.onProgress } : {});
+  return archive.image;
 }
 
 /** The tar of the layout, with its exact size computed from placeholders of the digests' length. */

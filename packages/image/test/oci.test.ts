@@ -182,3 +182,35 @@ describe.runIf(hasPeers('podman', 'runc', 'skopeo', 'umoci', 'oci-image-tool', '
     await expect(saveImage(image, join(tmp.path, 'x.tar'), { compression: 'zstd' })).rejects.toThrow(/docker-archive layers are uncompressed/);
   });
 });
+
+describe('writeOciArchive', () => {
+  it('reads nothing until it is read or written to a descriptor, and is written one way only', async () => {
+    let opened = 0;
+    const bytes = await buffer(writeTar([{ ...header, name: 'a', type: 'file', mode: 0o644, size: 2, body: Buffer.from('hi') }]));
+    const layer = createLayer({
+      size: bytes.length,
+      open: () => {
+        opened++;
+        return Readable.from([bytes]);
+      },
+    });
+    const image: Image = {
+      repoTags: ['lazy:1'],
+      platform: { os: 'linux', architecture: 'amd64' },
+      layers: [layer],
+      config: (ids) => Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: ids } })),
+      dispose: async () => {},
+    };
+    for (const compression of ['none', 'gzip'] as Compression[]) {
+      opened = 0;
+      const archive = writeOciArchive(image, { compression });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(opened).toBe(0);
+      const streamed = await buffer(archive);
+      expect(opened).toBe(1);
+      expect((await archive.image).manifest.digest).toMatch(/^sha256:/);
+      await expect(archive.writeToFd(1)).rejects.toThrow('already being read');
+      expect(streamed.subarray(0, 10).toString()).toBe('oci-layout');
+    }
+  });
+});

@@ -17,6 +17,7 @@ import {
   verifyOciLayout,
 } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { imageOf, rawLayer } from './_tar.js';
 import { type Compression, createLayer, type Image, ImageError, readImage, saveImage, writeOciArchive } from '../src/index.js';
 
 const header = { uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: 1 };
@@ -185,29 +186,15 @@ describe.runIf(hasPeers('podman', 'runc', 'skopeo', 'umoci', 'oci-image-tool', '
 
 describe('writeOciArchive', () => {
   it('reads nothing until it is read or written to a descriptor, and is written one way only', async () => {
-    let opened = 0;
-    const bytes = await buffer(writeTar([{ ...header, name: 'a', type: 'file', mode: 0o644, size: 2, body: Buffer.from('hi') }]));
-    const layer = createLayer({
-      size: bytes.length,
-      open: () => {
-        opened++;
-        return Readable.from([bytes]);
-      },
-    });
-    const image: Image = {
-      repoTags: ['lazy:1'],
-      platform: { os: 'linux', architecture: 'amd64' },
-      layers: [layer],
-      config: (ids) => Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: ids } })),
-      dispose: async () => {},
-    };
+    const layer = rawLayer([{ name: 'a', body: 'hi' }]);
+    const image = imageOf([layer], ['lazy:1']);
     for (const compression of ['none', 'gzip'] as Compression[]) {
-      opened = 0;
+      layer.opened.count = 0;
       const archive = writeOciArchive(image, { compression });
       await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(opened).toBe(0);
+      expect(layer.opened.count).toBe(0);
       const streamed = await buffer(archive);
-      expect(opened).toBe(1);
+      expect(layer.opened.count).toBe(1);
       expect((await archive.image).manifest.digest).toMatch(/^sha256:/);
       await expect(archive.writeToFd(1)).rejects.toThrow('already being read');
       expect(streamed.subarray(0, 10).toString()).toBe('oci-layout');

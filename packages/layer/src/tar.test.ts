@@ -133,8 +133,12 @@ describe('writeTar bodies given as streams', () => {
           const reader = run('bash', ['-c', `while :; do n=$(dd bs=262144 count=1 iflag=fullblock status=none | tee -a '${fifo}.out' | wc -c); [ "$n" -eq 0 ] && break; sleep 0.002; done < '${fifo}'`]);
           const { openSync, closeSync } = await import('node:fs');
           const out = openSync(fifo, 'w');
-          await tar.writeToFd(out);
-          closeSync(out);
+          try {
+            await tar.writeToFd(out);
+          } finally {
+            // The reader stops at end of file: closing also ends it when the write failed.
+            closeSync(out);
+          }
           await reader;
           got.push(await readFile(`${fifo}.out`));
         } finally {

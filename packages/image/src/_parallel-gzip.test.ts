@@ -96,6 +96,17 @@ describe('GzipArchiveStream', () => {
     expect(await archive.digest).toBe(`sha256:${sha(tarBytes)}`);
   });
 
+  it('gives an archive written in place inside the layer its own digest, and the layer its own', async () => {
+    const innerBytes = await buffer(writeTar(entries()));
+    const inner = writeTar(entries());
+    const layer = writeTar([entry('nested.tar', Buffer.alloc(0)), { ...entry('inner.tar', innerBytes), body: () => inner }]);
+    const layerBytes = await buffer(writeTar([entry('nested.tar', Buffer.alloc(0)), entry('inner.tar', innerBytes)]));
+    const gz = await buffer(new GzipArchiveStream(asInline(layer), 3));
+    expect(gunzipSync(gz).equals(layerBytes)).toBe(true);
+    expect(await layer.digest).toBe(`sha256:${sha(layerBytes)}`);
+    expect(await inner.digest).toBe(`sha256:${sha(innerBytes)}`);
+  });
+
   it('stops the archive when destroyed halfway, and fails its digest', async () => {
     const archive = writeTar(entries());
     const stream = new GzipArchiveStream(asInline(archive), 3);

@@ -222,7 +222,8 @@ export class GzipArchiveStream extends Readable {
   readonly #archive: InlineArchive;
   readonly #level: number;
   #blocks: GzipBlocks | undefined;
-  #hash: Hash | undefined;
+  /** Open digests, innermost last (an archive written in place inside another hashes both). */
+  #hashes: Hash[] = [];
   /** Bytes of the current block already hashed. */
   #hashed = 0;
   #failure: Error | undefined;
@@ -266,7 +267,7 @@ export class GzipArchiveStream extends Readable {
   }
 
   #hashUp(blocks: GzipBlocks): void {
-    if (this.#hash && blocks.fill > this.#hashed) this.#hash.update(blocks.block.subarray(this.#hashed, blocks.fill));
+    if (blocks.fill > this.#hashed) for (const hash of this.#hashes) hash.update(blocks.block.subarray(this.#hashed, blocks.fill));
     this.#hashed = blocks.fill;
   }
 
@@ -298,12 +299,12 @@ export class GzipArchiveStream extends Readable {
       },
       beginDigest(): void {
         self.#hashUp(blocks);
-        self.#hash = createHash('sha256');
+        self.#hashes.push(createHash('sha256'));
       },
       endDigest(): Promise<string> {
         self.#hashUp(blocks);
-        const hash = self.#hash!;
-        self.#hash = undefined;
+        const hash = self.#hashes.pop();
+        if (hash === undefined) return Promise.reject(new Error('endDigest: no digest is open'));
         return Promise.resolve(`sha256:${hash.digest('hex')}`);
       },
       // Nothing waits on part of a block: a block is handed on when it is full.

@@ -37,8 +37,10 @@ export class FdSink implements ArchiveSink {
   readonly #ring: Buffer;
   readonly #size: number;
   #hasher: RingHasher | undefined;
-  #digestId = 0;
-  #inline: Hash | undefined;
+  /** Open digests, innermost last: hashed here as bytes are committed, or by the worker (its id). */
+  readonly #digests: ({ readonly inline: Hash } | { readonly id: number })[] = [];
+  /** The open digests hashed here (usually none or one). */
+  #inline: Hash[] = [];
   #head = 0;
   #writeTail = 0;
   #writing = false;
@@ -84,9 +86,9 @@ export class FdSink implements ArchiveSink {
   }
 
   commit(count: number): void {
-    if (this.#inline) {
+    if (this.#inline.length > 0) {
       const at = this.#head % this.#size;
-      this.#inline.update(this.#ring.subarray(at, at + count));
+      for (const hash of this.#inline) hash.update(this.#ring.subarray(at, at + count));
     }
     this.#head += count;
     this.#sinceYield += count;
@@ -96,20 +98,23 @@ export class FdSink implements ArchiveSink {
 
   beginDigest(expectedSize: number): void {
     if (!this.#options.hashThread || expectedSize < PARALLEL_HASH_THRESHOLD) {
-      this.#inline = createHash('sha256');
+      const inline = createHash('sha256');
+      this.#digests.push({ inline });
+      this.#inline = [...this.#inline, inline];
       return;
     }
     this.#hasher ??= new RingHasher(this.#sab, this.#head);
-    this.#digestId = this.#hasher.begin(this.#head);
+    this.#digests.push({ id: this.#hasher.begin(this.#head) });
   }
 
   endDigest(): Promise<string> {
-    if (this.#inline) {
-      const hex = this.#inline.digest('hex');
-      this.#inline = undefined;
-      return Promise.resolve(`sha256:${hex}`);
+    const digest = this.#digests.pop();
+    if (digest === undefined) return Promise.reject(new Error('endDigest: no digest is open'));
+    if ('inline' in digest) {
+      this.#inline = this.#inline.filter((hash) => hash !== digest.inline);
+      return Promise.resolve(`sha256:${digest.inline.digest('hex')}`);
     }
-    return this.#hasher!.end(this.#digestId, this.#head);
+    return this.#hasher!.end(digest.id, this.#head);
   }
 
   flush(): Wait {

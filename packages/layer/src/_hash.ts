@@ -23,7 +23,7 @@ export interface Sha256 {
 // ctrl slots (BigInt64): bytes published by the producer, bytes the worker has passed, the
 // producer's done flag, a change counter the worker sleeps on, 1 while it sleeps, marks published,
 // marks applied; then the mark table, two slots a mark: its offset and its id (> 0 starts digest
-// id, < 0 ends digest -id).
+// id, < 0 ends digest -id). Digests may overlap: each byte goes into every digest open over it.
 const HEAD = 0;
 const TAIL = 1;
 const DONE = 2;
@@ -48,7 +48,8 @@ parentPort.on('message', ({ ring, ctrl, start }) => {
   const c = new BigInt64Array(ctrl);
   let tail = start;
   let applied = 0;
-  let hash = null;
+  // Digests open at once: they nest (an archive written in place inside another), all hash the same bytes.
+  const hashes = new Map();
   for (;;) {
     const epoch = Atomics.load(c, ${EPOCH});
     const done = Atomics.load(c, ${DONE}) === 1n;
@@ -60,9 +61,12 @@ parentPort.on('message', ({ ring, ctrl, start }) => {
       const at = Number(Atomics.load(c, slot));
       if (at <= tail) {
         const id = Number(Atomics.load(c, slot + 1));
-        if (id > 0) hash = createHash('sha256');
-        else parentPort.postMessage({ id: -id, hex: hash.digest('hex') });
-        if (id < 0) hash = null;
+        if (id > 0) {
+          hashes.set(id, createHash('sha256'));
+        } else {
+          parentPort.postMessage({ id: -id, hex: hashes.get(-id).digest('hex') });
+          hashes.delete(-id);
+        }
         applied++;
         Atomics.store(c, ${APPLIED}, BigInt(applied));
         Atomics.notify(c, ${APPLIED});
@@ -72,12 +76,14 @@ parentPort.on('message', ({ ring, ctrl, start }) => {
     }
     if (limit > tail) {
       const end = Math.min(limit, tail + ${PIECE});
-      if (hash !== null) {
+      if (hashes.size > 0) {
         const from = tail % size;
         const n = end - tail;
         const first = Math.min(n, size - from);
-        hash.update(bytes.subarray(from, from + first));
-        if (first < n) hash.update(bytes.subarray(0, n - first));
+        for (const hash of hashes.values()) {
+          hash.update(bytes.subarray(from, from + first));
+          if (first < n) hash.update(bytes.subarray(0, n - first));
+        }
       }
       tail = end;
       Atomics.store(c, ${TAIL}, BigInt(tail));

@@ -29,9 +29,13 @@ export interface ArchiveSink {
   room(): number | Promise<void>;
   /** `count` bytes at `offset` now hold archive bytes. */
   commit(count: number): void;
-  /** Bytes committed from now on, until endDigest, are hashed into one sha256 (about `expectedSize` of them). */
+  /**
+   * Bytes committed from now on, until endDigest, are hashed into one sha256 (about `expectedSize` of
+   * them). Digests nest: an archive written in place inside a hashed one begins its own while the
+   * outer one is open, and every byte goes into both.
+   */
   beginDigest(expectedSize: number): void;
-  /** `sha256:<hex>` of the bytes since beginDigest, once they are hashed. */
+  /** `sha256:<hex>` of the bytes since the innermost open beginDigest, once they are hashed. */
   endDigest(): Promise<string>;
   /** Hands on what is buffered: called before waiting on anything but the sink. */
   flush(): Wait;

@@ -25,7 +25,8 @@ export class StreamSink implements ArchiveSink {
   #end = 0;
   #hashed = 0;
   #written = 0;
-  #hash: Sha256 | undefined;
+  /** Open digests, innermost last: nested archives each hash their own bytes, all of them the outer's too. */
+  #hashes: Sha256[] = [];
   #failure: unknown;
   #paused: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
 
@@ -66,7 +67,7 @@ export class StreamSink implements ArchiveSink {
 
   /** Hashes what was committed since the last call, in one update. */
   #hashUp(): void {
-    if (this.#hash && this.#end > this.#hashed) this.#hash.update(this.#slab.subarray(this.#hashed, this.#end));
+    if (this.#end > this.#hashed) for (const hash of this.#hashes) hash.update(this.#slab.subarray(this.#hashed, this.#end));
     this.#hashed = this.#end;
   }
 
@@ -96,13 +97,14 @@ export class StreamSink implements ArchiveSink {
 
   beginDigest(expectedSize: number): void {
     this.#hashUp();
-    this.#hash = createSha256(expectedSize, this.#options.hashThread);
+    // Only the outermost digest may take a worker thread: a nested one's bytes are a part of it.
+    this.#hashes.push(createSha256(expectedSize, this.#hashes.length === 0 ? this.#options.hashThread : false));
   }
 
   endDigest(): Promise<string> {
     this.#hashUp();
-    const hash = this.#hash!;
-    this.#hash = undefined;
+    const hash = this.#hashes.pop();
+    if (hash === undefined) return Promise.reject(new Error('endDigest: no digest is open'));
     return hash.digest();
   }
 
@@ -119,8 +121,8 @@ export class StreamSink implements ArchiveSink {
   /** Stops with `error`: a waiting producer rejects, a worker hash is dropped. */
   abort(error: unknown): void {
     this.#failure ??= error;
-    this.#hash?.cancel();
-    this.#hash = undefined;
+    for (const hash of this.#hashes) hash.cancel();
+    this.#hashes = [];
     const paused = this.#paused;
     this.#paused = undefined;
     paused?.reject(error);

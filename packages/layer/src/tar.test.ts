@@ -156,3 +156,56 @@ describe('writeTar bodies given as streams', () => {
     }
   });
 });
+
+describe('writeTar inside writeTar', () => {
+  const entry = (name: string, size: number) => ({ name, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: 1, size });
+  const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+  // An inner archive of 3 MiB (hashed on a thread where threads are used) and one of a few bytes,
+  // each hashing itself while written in place into an outer archive that hashes itself too.
+  const inner = () => [
+    writeTar([{ ...entry('big', 3 << 20), body: bytes(3 << 20, 7) }, { ...entry('small', 5), body: Buffer.from('small') }]),
+    writeTar([{ ...entry('tiny', 2), body: Buffer.from('hi') }]),
+  ];
+  const outer = (archives: ReturnType<typeof inner>, hashThread: boolean) =>
+    writeTar(
+      [
+        { ...entry('one.tar', archives[0]!.size), body: () => archives[0]! },
+        { ...entry('two.tar', archives[1]!.size), body: () => archives[1]! },
+      ],
+      { hashThread },
+    );
+
+  it('gives every archive its own digest, read as a stream or written to a descriptor, hashed inline or on a thread', async () => {
+    const alone = inner();
+    const innerBytes = [await buffer(alone[0]!), await buffer(alone[1]!)];
+    for (const [how, hashThread] of [['stream', false], ['stream', true], ['descriptor', false], ['descriptor', true]] as const) {
+      const archives = inner();
+      const tar = outer(archives, hashThread);
+      let out: Buffer;
+      if (how === 'stream') {
+        out = await buffer(tar);
+      } else {
+        const dir = await makeTempDir('strata-layer-nested-');
+        try {
+          const { openSync, closeSync } = await import('node:fs');
+          const fd = openSync(join(dir.path, 'out.tar'), 'w');
+          try {
+            await tar.writeToFd(fd);
+          } finally {
+            closeSync(fd);
+          }
+          out = await readFile(join(dir.path, 'out.tar'));
+        } finally {
+          await dir.remove();
+        }
+      }
+      const label = `${how}, hashThread ${hashThread}`;
+      expect(out.length, label).toBe(tar.size);
+      expect(await tar.digest, label).toBe(sha(out));
+      expect(await archives[0]!.digest, label).toBe(sha(innerBytes[0]!));
+      expect(await archives[1]!.digest, label).toBe(sha(innerBytes[1]!));
+      // The inner archives are there, byte for byte, at their entries' offsets.
+      expect(out.subarray(512, 512 + innerBytes[0]!.length).equals(innerBytes[0]!), label).toBe(true);
+    }
+  });
+});

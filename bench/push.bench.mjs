@@ -78,7 +78,8 @@ async function timed(script) {
   const marker = 'STRATA_TIME=';
   const start = process.hrtime.bigint();
   const stderr = await new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-o', 'pipefail', '-c', `/usr/bin/time -f '${marker}%U %S' bash -c ${JSON.stringify(script)}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // %M: the peak RSS of the command (bash execs a lone command, so that is strata's or skopeo's own).
+    const child = spawn('bash', ['-o', 'pipefail', '-c', `/usr/bin/time -f '${marker}%U %S %M' bash -c ${JSON.stringify(script)}`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c) => {
       err += c;
@@ -86,8 +87,8 @@ async function timed(script) {
     child.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`bench command failed (${code}): ${script}\n${err}`))));
   });
   const wall = Number(process.hrtime.bigint() - start) / 1e9;
-  const [user, sys] = new RegExp(`${marker}([\\d.]+) ([\\d.]+)`).exec(stderr).slice(1).map(Number);
-  return { wall, cpu: user + sys };
+  const [user, sys, kb] = new RegExp(`${marker}([\\d.]+) ([\\d.]+) (\\d+)`).exec(stderr).slice(1).map(Number);
+  return { wall, cpu: user + sys, rssMiB: kb / 1024 };
 }
 
 async function best(n, script) {
@@ -183,8 +184,10 @@ export default async function bench({ log }) {
     return [
       { name: `first push gzip, ${gib.toFixed(2)} GiB, ${paths.length} layers: spec (vs skopeo copy docker-archive:)`, value: specFirst.wall, unit: 's', reference: skopeoFirst.wall, ratio: specFirst.wall / skopeoFirst.wall, note: 'goal <= 1' },
       { name: 'first push gzip: spec, CPU user+sys (vs skopeo)', value: specFirst.cpu, unit: 's', reference: skopeoFirst.cpu, ratio: specFirst.cpu / skopeoFirst.cpu, note: 'steadier than wall on a shared machine' },
+      { name: 'first push gzip: spec, peak RSS (vs skopeo)', value: specFirst.rssMiB, unit: 'MiB', reference: skopeoFirst.rssMiB, ratio: specFirst.rssMiB / skopeoFirst.rssMiB, note: 'goal < 150 MiB' },
       { name: 'first push gzip: archive (vs skopeo copy docker-archive:)', value: archiveFirst.wall, unit: 's', reference: skopeoFirst.wall, ratio: archiveFirst.wall / skopeoFirst.wall, note: 'goal <= 1' },
       { name: 'first push gzip: archive, CPU user+sys (vs skopeo)', value: archiveFirst.cpu, unit: 's', reference: skopeoFirst.cpu, ratio: archiveFirst.cpu / skopeoFirst.cpu },
+      { name: 'first push gzip: archive, peak RSS (vs skopeo)', value: archiveFirst.rssMiB, unit: 'MiB', reference: skopeoFirst.rssMiB, ratio: archiveFirst.rssMiB / skopeoFirst.rssMiB },
       { name: 'warm re-push of the spec, wall (vs skopeo re-push)', value: specWarm.wall, unit: 's', reference: skopeoWarm.wall, ratio: specWarm.wall / skopeoWarm.wall, note: 'goal < 0.5 s' },
       { name: 'warm re-push of the spec, CPU user+sys', value: specWarm.cpu, unit: 's', reference: skopeoWarm.cpu, ratio: specWarm.cpu / skopeoWarm.cpu },
       { name: 'warm re-push of the spec: blob upload requests', value: specWarmUploads, unit: 'requests', note: 'goal 0, 3 runs' },
@@ -194,6 +197,7 @@ export default async function bench({ log }) {
       { name: 'warm re-push of the archive: store files opened', value: archiveOpens, unit: 'files' },
       { name: 'strata --version (Node start-up and module loading)', value: startup.wall, unit: 's', note: `CPU ${startup.cpu.toFixed(2)} s` },
       { name: 'pull to docker-archive (strata pull vs skopeo copy)', value: pull.wall, unit: 's', reference: skopeoPull.wall, ratio: pull.wall / skopeoPull.wall, note: 'goal <= 1' },
+      { name: 'pull to docker-archive, peak RSS (vs skopeo)', value: pull.rssMiB, unit: 'MiB', reference: skopeoPull.rssMiB, ratio: pull.rssMiB / skopeoPull.rssMiB, note: 'goal < 100 MiB' },
       { name: 'compressed layer bytes, gzip (strata vs skopeo)', value: mib(ours), unit: 'MiB', reference: mib(theirs), ratio: ours / theirs, note: `uncompressed ${mib(bytes).toFixed(0)} MiB` },
       { name: 'build-layered --format oci-archive, uncompressed (vs docker-archive)', value: ociNone.wall, unit: 's', reference: docker.wall, ratio: ociNone.wall / docker.wall, note: 'layers linked, not spooled' },
       { name: 'spooling the uncompressed layers would add (write + read back)', value: spool.wall, unit: 's' },

@@ -46,7 +46,9 @@ function kindOf(st: Stats): string {
  * Keeps the decompressed copy within the free space of its file system, less a reserve, so a gzip
  * bomb (a few MB that inflate to terabytes) fails with a clear error instead of filling the disk.
  */
-function spaceGuard(file: string, dir: string, free: number): Transform {
+export function spaceGuard(file: string, dir: string, free: number, chosen: boolean): Transform {
+  // Name the knob the caller has: a library caller's own tmpDir, or the environment's TMPDIR.
+  const hint = chosen ? 'give a tmpDir on a larger file system' : 'set TMPDIR to a larger file system';
   let written = 0;
   return new Transform({
     highWaterMark: 1 << 20,
@@ -54,7 +56,7 @@ function spaceGuard(file: string, dir: string, free: number): Transform {
       written += chunk.length;
       if (written > free) {
         const gib = (free / 2 ** 30).toFixed(1);
-        return callback(new ManifestError('UNSUPPORTED', `${file}: decompresses to more than the ${gib} GiB free in ${dir} (set TMPDIR to a larger file system)`));
+        return callback(new ManifestError('UNSUPPORTED', `${file}: decompresses to more than the ${gib} GiB free in ${dir} (${hint})`));
       }
       callback(null, chunk);
     },
@@ -275,7 +277,7 @@ async function spool(file: string, input: Readable, compression: Compression, op
   try {
     const sink = appendStream(handle);
     const stages = decompressor(compression);
-    await pipeline([input, ...stages, spaceGuard(file, dir, await freeBytes(dir)), sink], signal ? { signal } : {}).catch((error: unknown) => {
+    await pipeline([input, ...stages, spaceGuard(file, dir, await freeBytes(dir), options.tmpDir !== undefined), sink], signal ? { signal } : {}).catch((error: unknown) => {
       if (error instanceof ManifestError || (error as Error).name === 'AbortError' || stages.length === 0) throw error;
       throw new ManifestError('INVALID_ARCHIVE', `${file}: cannot decompress (${compression}): ${(error as Error).message}`, { cause: error });
     });
@@ -304,7 +306,7 @@ export async function openTarSource(file: string, options: TarSourceOptions = {}
   const st = await stat(file).catch((e: unknown) => {
     throw new ManifestError('NOT_FOUND', `${file}: cannot open: ${(e as Error).message}`, { cause: e });
   });
-  if (!st.isFile() && !st.isFIFO()) throw new ManifestError('INVALID_ARCHIVE', `${file}: is ${kindOf(st)}, not a docker-archive file`);
+  if (!st.isFile() && !st.isFIFO()) throw new ManifestError('INVALID_ARCHIVE', `${file}: is ${kindOf(st)}; an image archive must be a file or a pipe`);
   if (st.isFIFO()) {
     const { head, all } = await peek(createReadStream(file, { highWaterMark: 1 << 20 }), 4);
     return spool(file, all, detectCompression(head), options);

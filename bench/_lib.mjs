@@ -67,3 +67,49 @@ export function timeFirstByte(script) {
     child.on('close', () => (seconds === undefined ? reject(new Error(`${script} wrote nothing`)) : resolve(seconds)));
   });
 }
+
+/**
+ * A TCP proxy to `target` (host:port) that lets each connection carry at most `bytesPerSecond`
+ * from the server: a registry as a real network serves it, where one connection rarely has the
+ * link to itself. Resolves once listening; `stop()` closes it and every connection.
+ */
+export async function startThrottle(target, bytesPerSecond) {
+  const { createServer, connect } = await import('node:net');
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  const sockets = new Set();
+  const server = createServer((client) => {
+    const upstream = connect(port, host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    // A token bucket of a tenth of a second: data beyond it pauses the upstream until it is earned.
+    let budget = 0;
+    let last = Date.now();
+    upstream.on('data', (chunk) => {
+      const now = Date.now();
+      budget = Math.min(bytesPerSecond / 10, budget + ((now - last) / 1000) * bytesPerSecond) - chunk.length;
+      last = now;
+      client.write(chunk);
+      if (budget < 0) {
+        upstream.pause();
+        setTimeout(() => upstream.resume(), (-budget / bytesPerSecond) * 1000);
+      }
+    });
+    upstream.once('end', () => client.end());
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${server.address().port}`,
+    stop: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

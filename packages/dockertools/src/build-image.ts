@@ -106,7 +106,8 @@ export async function buildImage(options: BuildImageOptions): Promise<BuiltImage
       ...(made.inBase ? { inBase: made.inBase } : {}),
       ...storeRoot,
     });
-    const cacheKey = buildImageLayerKey(layer.plan, new Map(closure.map((p) => [p.path, p])), scan.narHash);
+    // Hashes every entry of the plan: computed only if a cache asks for it.
+    const cacheKey = () => buildImageLayerKey(layer.plan, new Map(closure.map((p) => [p.path, p])), scan.narHash);
     return assemble(o, { base, layer, items, narHash: scan.narHash, cacheKey, work }, options.signal);
   } catch (error) {
     await removeTree(work);
@@ -122,14 +123,20 @@ interface Parts {
   /** NAR hash of the root tree: its files' content, which the layer's headers do not show. */
   readonly narHash: string;
   /** What identifies the layer's bytes for strata's layer cache. */
-  readonly cacheKey: string;
+  readonly cacheKey: () => string;
   readonly work: string;
 }
 
 function assemble(o: ResolvedBuildImageOptions, parts: Parts, signal: AbortSignal | undefined): BuiltImage {
   const { base, layer } = parts;
   const baseLayers = base?.layers ?? [];
-  const own = createLayer({ size: layer.plan.size, cacheKey: parts.cacheKey, open: () => packLayer(layer.plan, signal ? { signal } : {}) });
+  const own = createLayer({
+    size: layer.plan.size,
+    get cacheKey() {
+      return parts.cacheKey();
+    },
+    open: () => packLayer(layer.plan, signal ? { signal } : {}),
+  });
   const comments = [
     ...baseLayers.map((_, i) => `base image layer ${i + 1}`),
     `copyToRoot: ${JSON.stringify(parts.items.map((i) => i.storePath ?? i.given))}; store paths: ${JSON.stringify(layer.storePaths)}`,

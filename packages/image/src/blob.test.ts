@@ -86,6 +86,28 @@ describe('createLayerBlob', () => {
     await expect(createLayerBlob(storeLayer({ count: 0 }), { compression: 'none', level: 3 })).rejects.toThrow(/take no level/);
   });
 
+  it('asks a layer for its cache key only with a cache, and once', async () => {
+    let asked = 0;
+    const layer = createLayer({
+      size: tar.length,
+      get cacheKey() {
+        asked++;
+        return 'store-test:lazy';
+      },
+      open: () => Object.assign(Readable.from([tar]), { digest: Promise.resolve(sha(tar)) }),
+    });
+    expect(asked).toBe(0);
+    const plain = await createLayerBlob(layer, { compression: 'gzip' });
+    expect(gunzipSync(await buffer(plain.open()))).toEqual(tar);
+    expect(asked).toBe(0);
+    const cache = new MemoryCache();
+    const cached = await createLayerBlob(layer, { compression: 'gzip', cache });
+    await buffer(cached.open());
+    expect(layer.cacheKey).toBe('store-test:lazy');
+    expect(asked).toBe(1);
+    expect([...cache.entries.keys()]).toEqual([expect.stringMatching(/^store-test:lazy\|gzip-/)]);
+  });
+
   it('records what a read learnt, and knows it next time without reading', async () => {
     const cache = new MemoryCache();
     const reads = { count: 0 };

@@ -208,8 +208,10 @@ export async function createLayerBlob(layer: Layer, options: LayerBlobOptions = 
   const asIs = target.compression === layer.compression;
   const name = options.name ?? 'layer';
   const { cache } = options;
-  // A compressed layer passed as it is has the bytes it has: nothing to look up by content.
-  const key = layer.cacheKey !== undefined && (!asIs || layer.compression === 'none') ? { layer: layer.cacheKey, compression: compressionIdentity(target) } : undefined;
+  // A compressed layer passed as it is has the bytes it has: nothing to look up by content. The key
+  // is asked for only with a cache: a store layer's hashes every entry of its plan.
+  const cacheKey = cache === undefined ? undefined : layer.cacheKey;
+  const key = cacheKey !== undefined && (!asIs || layer.compression === 'none') ? { layer: cacheKey, compression: compressionIdentity(target) } : undefined;
   let known: Known = asIs ? { size: layer.size, digest: layer.digest, diffId: layer.diffId } : { diffId: layer.diffId };
   let cached = false;
   if (key && cache && options.lookup !== false && (known.digest === undefined || known.diffId === undefined)) {

@@ -59,7 +59,11 @@ export interface LayerSource {
   open(): Readable & { readonly digest?: Promise<string> };
   /** How messages name the layer. @default 'layer' */
   readonly name?: string;
-  /** See {@link Layer.cacheKey}. @default `diffid:<diffId>` when the diffID is declared, else none */
+  /**
+   * See {@link Layer.cacheKey}. Read once, when a sink first asks for the layer's key: a getter here
+   * defers a key that costs work (hashing every entry of a plan) until a cache wants it.
+   * @default `diffid:<diffId>` when the diffID is declared, else none
+   */
   readonly cacheKey?: string;
 }
 
@@ -221,11 +225,14 @@ export function createLayer(source: LayerSource): Layer {
   let learnt: { digest: string; diffId: string } | undefined;
   const declaredDigest = source.digest ?? (compression === 'none' ? source.diffId : undefined);
   const declaredDiffId = source.diffId ?? (compression === 'none' ? source.digest : undefined);
-  const cacheKey = source.cacheKey ?? (declaredDiffId === undefined ? undefined : `diffid:${declaredDiffId}`);
+  let cacheKey: { value: string | undefined } | undefined;
   return {
     size: source.size,
     compression,
-    cacheKey,
+    get cacheKey() {
+      cacheKey ??= { value: source.cacheKey ?? (declaredDiffId === undefined ? undefined : `diffid:${declaredDiffId}`) };
+      return cacheKey.value;
+    },
     get diffId() {
       return declaredDiffId ?? learnt?.diffId;
     },

@@ -6,6 +6,8 @@
 // --compressor none -o FILE`, side by side with the single-pass floor over the same paths,
 // `tar -cf - PATHS | openssl dgst -sha256` (every byte read once and hashed once, on two cores;
 // piped, because GNU tar writing straight to /dev/null skips reading), interleaved run by run.
+// stream-layered is also timed writing to /dev/null, which shows what the pipe itself costs: on a
+// VM a gigabyte through a 64 KiB pipe to cat is 0.5-0.7 s of copies and wake-ups.
 // Wall medians, peak RSS (GNU time), start-up (`strata --version`) and the time to the first byte;
 // and the peak RSS on 100k tiny files, where per-entry memory would show.
 //
@@ -157,10 +159,12 @@ async function measureShape(label, closure, dir, log) {
     // What writing the bytes into a file adds to the floor on this machine (build-layered's job).
     fileFloor: { script: `tar -cf - --files-from ${closure.list} | tee ${out} | openssl dgst -sha256 > /dev/null` },
     stream: { script: `${STRATA} stream-layered ${args} | cat > /dev/null`, rssOf: node },
+    // The same without a pipe: what strata costs apart from moving a gigabyte through one.
+    streamNull: { script: `${STRATA} stream-layered ${args} > /dev/null` },
     build: { script: `${STRATA} build-layered ${args} --compressor none -o ${out}`, rssOf: node },
   };
   await timeShell(commands.floor.script); // warm the page cache
-  const runs = { floor: [], fileFloor: [], stream: [], build: [], buildIdle: [] };
+  const runs = { floor: [], fileFloor: [], stream: [], streamNull: [], build: [], buildIdle: [] };
   for (let i = 0; i < RUNS; i++) {
     for (const [key, { script, rssOf }] of Object.entries(commands)) {
       // The file writers get pages the guest holds (see the top of this file).
@@ -172,7 +176,7 @@ async function measureShape(label, closure, dir, log) {
     runs.buildIdle.push(await timeShell(commands.build.script));
     rmSync(out, { force: true });
     log(
-      `${label} run ${i + 1}: floor ${runs.floor[i].seconds.toFixed(2)} s, stream-layered ${runs.stream[i].seconds.toFixed(2)} s, build-layered ${runs.build[i].seconds.toFixed(2)} s (after idle ${runs.buildIdle[i].seconds.toFixed(2)} s)`,
+      `${label} run ${i + 1}: floor ${runs.floor[i].seconds.toFixed(2)} s, stream-layered ${runs.stream[i].seconds.toFixed(2)} s (> /dev/null ${runs.streamNull[i].seconds.toFixed(2)} s), build-layered ${runs.build[i].seconds.toFixed(2)} s (after idle ${runs.buildIdle[i].seconds.toFixed(2)} s)`,
     );
   }
   const firstByte = [];
@@ -184,6 +188,7 @@ async function measureShape(label, closure, dir, log) {
   return [
     { name: `${label}: floor tar | openssl dgst (${what})`, value: floor, unit: 's', note: `median of ${RUNS}; tar peak RSS ${rss('floor').toFixed(0)} MiB` },
     { name: `${label}: stream-layered | cat`, value: wall('stream'), unit: 's', reference: floor, ratio: wall('stream') / floor, note: 'goal <= 1.3x' },
+    { name: `${label}: stream-layered > /dev/null`, value: wall('streamNull'), unit: 's', reference: floor, ratio: wall('streamNull') / floor, note: 'no pipe: the gap to the row above is the pipe to cat' },
     { name: `${label}: build-layered --compressor none`, value: wall('build'), unit: 's', reference: floor, ratio: wall('build') / floor, note: 'goal <= 1.3x; pages held by the guest' },
     { name: `${label}: build-layered vs tar | tee FILE | openssl`, value: wall('build'), unit: 's', reference: wall('fileFloor'), ratio: wall('build') / wall('fileFloor'), note: 'the floor plus writing the file; pages held by the guest' },
     { name: `${label}: build-layered after 4 s idle`, value: wall('buildIdle'), unit: 's', reference: floor, ratio: wall('buildIdle') / floor, note: 'pages given back to the host, as this VM does' },

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { constants, deflateRawSync, gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { type InlineArchive, writeTar } from '@strata/layer';
 import { GZIP_BLOCK, GzipArchiveStream, isInlineArchive, ParallelGzip } from './_parallel-gzip.js';
@@ -22,6 +22,22 @@ function sample(size: number): Buffer {
     out.fill(at % 251, at + Math.min(line.length, 100), Math.min(at + 100, size));
   }
   return out;
+}
+
+/** Numbered lines, always the same: compressible to almost nothing. */
+function lines(size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  for (let at = 0, i = 0; at < size; i++) {
+    at += Buffer.from(`${i % 97} entry ${(i * 7919) % 10007} value ${(i * 104729) % 65537}\n`).copy(out, at, 0, Math.min(64, size - at));
+  }
+  return out;
+}
+
+/** Incompressible bytes, always the same (sha256 in counter mode). */
+function pseudoRandom(size: number): Buffer {
+  const out = Buffer.allocUnsafe(size + 32);
+  for (let i = 0, at = 0; at < size; i++, at += 32) createHash('sha256').update(`tail:${i}`).digest().copy(out, at);
+  return out.subarray(0, size);
 }
 
 async function gzip(input: Buffer, chunks: number[], level = 3): Promise<Buffer> {
@@ -73,6 +89,30 @@ describe('ParallelGzip', () => {
     expect(gunzipSync(await gzip(exact, [GZIP_BLOCK])).equals(exact)).toBe(true);
     expect((await gzip(exact, [GZIP_BLOCK], 1))[8]).toBe(4);
     expect((await gzip(exact, [GZIP_BLOCK], 9))[8]).toBe(2);
+  });
+
+  it('makes each block exactly as one zlib deflate of it would, at every level', async () => {
+    // The layer digests in caches and registries depend on these bytes, not only on what they inflate
+    // to: however the work is split into jobs, each block must be the deflate of the block alone,
+    // primed with the 32 KiB before it and ended on a sync flush (the last on a finish), and a block
+    // that does not shrink must be stored as zlib stores it with 256 KiB of output at a time.
+    // The first block deflates at level 3 to exactly 3 x 256 KiB before its sync-flush marker, where
+    // zlib with 256 KiB of room a call writes a second marker: its bytes must keep it.
+    const edge = Buffer.concat([lines(GZIP_BLOCK - 667964), pseudoRandom(667964)]);
+    const blocks = [edge, randomBytes(GZIP_BLOCK), sample(GZIP_BLOCK), sample(GZIP_BLOCK), sample(300000)];
+    const input = Buffer.concat(blocks);
+    for (const level of [1, 3, 6, 9]) {
+      const expected = blocks.map((block, i) => {
+        const last = i === blocks.length - 1;
+        const options = { level: i === 1 ? 0 : level, windowBits: 15, memLevel: 9, chunkSize: 256 << 10, finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH };
+        // A stored block takes no dictionary, as ParallelGzip gives it none.
+        return deflateRawSync(block, i > 1 ? { ...options, dictionary: blocks[i - 1]!.subarray(-32768) } : options);
+      });
+      if (level === 3) expect(expected[0]!.length, 'the edge block ends past a buffer').toBe(3 * (256 << 10) + 5);
+      const out = await gzip(input, [100000, GZIP_BLOCK, 1], level);
+      const body = out.subarray(10, out.length - 8);
+      expect(body.equals(Buffer.concat(expected)), `level ${level}`).toBe(true);
+    }
   });
 });
 

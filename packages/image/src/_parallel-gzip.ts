@@ -23,8 +23,50 @@ const deflates = pLimit(Math.max(1, Math.min(cores + 1, (Number(process.env.UV_T
 /** Streams compressing now: they share the cores, and the blocks each may hold. */
 let active = 0;
 
-/** Raw deflate of one block, as the chunks zlib hands out (not joined: that would copy them once more). */
+/**
+ * Raw deflate of one block, as the chunks zlib hands out (not joined: that would copy them once more).
+ *
+ * A compressed block is one job on the thread pool: its output buffer has room for deflate's bound
+ * and the block is written with its final flush, so nothing comes back to the main thread until the
+ * block is done. A zlib stream left to itself takes a round trip to the main thread for every 256
+ * KiB of output and one more to flush, and on a busy main thread each trip leaves a core idle (a
+ * tenth of a 2-core push). The bytes must stay those of the stream, which layer digests in caches
+ * and registries already pin, and for levels 1-9 they are, with one exception: when the stream's
+ * sync-flush marker reached the end of one of its output buffers, zlib wrote a second, empty marker
+ * on the call that followed. Such a block (its output ends within a few bytes past a multiple of
+ * `chunkSize`: about one in 25,000) is deflated again as the stream did it. Stored blocks (level 0)
+ * are cut to the room of each call, so they are always written through the stream.
+ */
 function deflateBlock(input: Buffer, options: zlib.ZlibOptions): Promise<Buffer[]> {
+  if (options.level === 0) return deflateStream(input, options);
+  return new Promise((resolve, reject) => {
+    const room = input.length + (input.length >> 10) + 1024;
+    // Paused, with room to hold the whole output: read back once the write is done.
+    const streamOptions: zlib.ZlibOptions & { readableHighWaterMark: number } = { ...options, flush: options.finishFlush, chunkSize: room, readableHighWaterMark: 2 * room };
+    const deflate = zlib.createDeflateRaw(streamOptions);
+    deflate.once('error', reject);
+    deflate.write(input, (error) => {
+      if (error) {
+        reject(error);
+        return;
+      }
+      const out: Buffer[] = [];
+      let length = 0;
+      for (let chunk: Buffer | null = deflate.read(); chunk !== null; chunk = deflate.read()) {
+        out.push(chunk);
+        length += chunk.length;
+      }
+      deflate.close();
+      const chunkSize = options.chunkSize ?? zlib.constants.Z_DEFAULT_CHUNK;
+      // The marker is at most 6 bytes: 64 leaves room to spare, at the cost of a few blocks done twice.
+      if (length >= chunkSize && length % chunkSize < 64) deflateStream(input, options).then(resolve, reject);
+      else resolve(out);
+    });
+  });
+}
+
+/** Raw deflate of one block through a zlib stream, `chunkSize` bytes of output at a time. */
+function deflateStream(input: Buffer, options: zlib.ZlibOptions): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
     const deflate = zlib.createDeflateRaw(options);
@@ -117,8 +159,11 @@ class GzipBlocks {
     };
     const block = this.block;
     // A block that would not shrink is stored (deflate's uncompressed blocks), ended as the others are.
+    // The samples that tell start now, outside the deflate jobs, so a job never holds its place
+    // while they go to the thread pool and back.
     const { dictionary: _, ...plain } = options;
-    const deflate = async () => deflateBlock(input, (await incompressible(input)) ? { ...plain, level: 0 } : options);
+    const stored = quiet(incompressible(input));
+    const deflate = async () => deflateBlock(input, (await stored) ? { ...plain, level: 0 } : options);
     // A failed block fails the stream when its turn comes; until then it must not count as unhandled.
     this.#pending.push(quiet(deflates(deflate).then((out) => ({ out, block }))));
     // Every block but the last is full, so the next one's dictionary is always a whole window. It is

@@ -3,7 +3,8 @@
 // same run as the reference commands:
 // - first push with gzip: `strata push` (of the spec, and of its docker-archive) vs
 //   `skopeo copy docker-archive: docker://` (gzip too, skopeo's default), each into a registry of
-//   its own (skopeo reuses blobs it has seen elsewhere in a registry instead of compressing them);
+//   its own (skopeo reuses blobs it has seen elsewhere in a registry instead of compressing them),
+//   best of 2 rounds that take turns;
 // - warm re-push of the unchanged spec and of the archive: wall and CPU time, blob upload requests
 //   (the registry's access log) and store files opened (strace -f), vs skopeo's re-push;
 // - pull to a docker-archive vs skopeo; compressed size vs skopeo's;
@@ -18,6 +19,8 @@ import { buildNix, startRegistry } from '../packages/test-utils/dist/index.js';
 import { STRATA, timeShell } from './_lib.mjs';
 
 const TOTAL = 1 << 30;
+/** First pushes of each kind, taking turns; the best of them is reported. */
+const FIRST_ROUNDS = 2;
 const PART = 48 << 20;
 const SOURCES = ['/usr/lib/x86_64-linux-gnu', '/usr/bin', '/usr/share', '/usr/lib'];
 /** A strata command line with its layer cache in `cache` (never the user's ~/.cache). */
@@ -132,7 +135,7 @@ export default async function bench({ log }) {
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-push-'));
   benchDir = dir;
   const reg = await startRegistry();
-  const skopeoReg = await startRegistry();
+  let skopeoReg = await startRegistry();
   try {
     const spec = join(dir, 'spec.json');
     writeFileSync(spec, JSON.stringify({ name: 'bench', tag: '1', contents: [root], maxLayers: paths.length + 2 }));
@@ -140,12 +143,29 @@ export default async function bench({ log }) {
     execFileSync('bash', ['-c', strata(`build-layered --spec ${spec} --compressor none -o ${archive}`)], { stdio: 'ignore' });
     await timeShell(`cat ${archive} > /dev/null; tar -cf - ${paths.join(' ')} > /dev/null`); // page cache
 
-    // First push, gzip.
+    // First push, gzip: the best of FIRST_ROUNDS rounds that take turns, since one run each swings by
+    // 10-20% on a shared machine. Each round pushes where nothing has been seen: skopeo into a new
+    // registry, strata into new repositories with new layer caches. The last round (0) leaves the
+    // names the warm re-pushes use.
     const skopeo = (repo) => `skopeo --insecure-policy copy -q --dest-tls-verify=false docker-archive:${archive} docker://${skopeoReg.host}/${repo}:1`;
-    const skopeoFirst = await timed(skopeo('bench/skopeo'));
-    const specFirst = await timed(`${strata(`push ${spec} ${reg.host}/bench/spec:1`, 'spec-cache')} > /dev/null 2>&1`);
-    const archiveFirst = await timed(`${strata(`push ${archive} ${reg.host}/bench/archive:1`, 'archive-cache')} > /dev/null 2>&1`);
-    log(`first push: skopeo ${skopeoFirst.wall.toFixed(2)} s, strata spec ${specFirst.wall.toFixed(2)} s, archive ${archiveFirst.wall.toFixed(2)} s`);
+    const faster = (a, b) => (a === undefined || b.wall < a.wall ? b : a);
+    let skopeoFirst;
+    let specFirst;
+    let archiveFirst;
+    for (let round = FIRST_ROUNDS - 1; round >= 0; round--) {
+      const suffix = round === 0 ? '' : `-${round}`;
+      if (skopeoFirst !== undefined) {
+        await skopeoReg.stop();
+        skopeoReg = await startRegistry();
+      }
+      const theirs = await timed(skopeo('bench/skopeo'));
+      const spec1 = await timed(`${strata(`push ${spec} ${reg.host}/bench/spec${suffix}:1`, `spec-cache${suffix}`)} > /dev/null 2>&1`);
+      const archive1 = await timed(`${strata(`push ${archive} ${reg.host}/bench/archive${suffix}:1`, `archive-cache${suffix}`)} > /dev/null 2>&1`);
+      log(`first push, round ${FIRST_ROUNDS - round}: skopeo ${theirs.wall.toFixed(2)} s, strata spec ${spec1.wall.toFixed(2)} s, archive ${archive1.wall.toFixed(2)} s`);
+      skopeoFirst = faster(skopeoFirst, theirs);
+      specFirst = faster(specFirst, spec1);
+      archiveFirst = faster(archiveFirst, archive1);
+    }
 
     // Warm re-push: nothing changed.
     const specUploads = uploadRequests(reg, 'bench/spec');

@@ -8,7 +8,7 @@ import { buffer } from 'node:stream/consumers';
 import { constants, deflateRawSync, gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { type InlineArchive, writeTar } from '@strata/layer';
-import { GZIP_BLOCK, GzipArchiveStream, isInlineArchive, ParallelGzip } from './_parallel-gzip.js';
+import { deflateSample, GZIP_BLOCK, GzipArchiveStream, isInlineArchive, ParallelGzip } from './_parallel-gzip.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -188,5 +188,24 @@ describe('ParallelGzip on incompressible blocks', () => {
     expect(gunzipSync(out).equals(input)).toBe(true);
     // Compressed, not stored: the 16 KiB run of one byte costs a few bytes instead of 16 KiB.
     expect(out.length).toBeLessThan(GZIP_BLOCK + 16);
+  });
+
+  it('sizes each sample as a one-shot deflate does, with its deflaters reset and reused', async () => {
+    // Kinds that land on both sides of the 2% line, several at once so deflaters are taken and given
+    // back out of order. A deflater reused without its reset would write after its end, or carry its
+    // window and hash chains into the next sample and come out smaller.
+    const text = sample(16 << 10);
+    const kinds = (round: number): Buffer[] => [
+      randomBytes(16 << 10),
+      text,
+      Buffer.concat([randomBytes((16 << 10) - 400 - round), Buffer.alloc(400 + round, 'a')]),
+      Buffer.concat([text.subarray(0, 8 << 10), randomBytes(8 << 10)]),
+      Buffer.alloc(16 << 10, round),
+    ];
+    for (let round = 0; round < 40; round++) {
+      const inputs = kinds(round);
+      const sizes = await Promise.all(inputs.map((input) => deflateSample(input)));
+      expect(sizes).toEqual(inputs.map((input) => deflateRawSync(input, { level: 1, memLevel: 9 }).length));
+    }
   });
 });

@@ -8,7 +8,7 @@ import { buffer } from 'node:stream/consumers';
 import { constants, deflateRawSync, gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { type InlineArchive, writeTar } from '@strata/layer';
-import { deflateSample, GZIP_BLOCK, GzipArchiveStream, isInlineArchive, ParallelGzip } from './_parallel-gzip.js';
+import { deflateSample, GZIP_BLOCK, GzipArchiveStream, isInlineArchive, keptBuffers, ParallelGzip } from './_parallel-gzip.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -207,5 +207,39 @@ describe('ParallelGzip on incompressible blocks', () => {
       const sizes = await Promise.all(inputs.map((input) => deflateSample(input)));
       expect(sizes).toEqual(inputs.map((input) => deflateRawSync(input, { level: 1, memLevel: 9 }).length));
     }
+  });
+
+  it('deflates blocks into kept buffers while streams compress, and hands out copies', async () => {
+    // Three streams at once: every block's output buffer is one a job before it wrote into. Each
+    // stream must still make exactly the bytes it makes alone.
+    const inputs = [sample(5 * GZIP_BLOCK + 99), lines(4 * GZIP_BLOCK), Buffer.concat([sample(2 * GZIP_BLOCK), lines(GZIP_BLOCK + 7)])];
+    const alone: Buffer[] = [];
+    for (const input of inputs) alone.push(await gzip(input, [1 << 16]));
+    expect(keptBuffers()).toEqual({ rooms: 0, samplers: 0 });
+
+    const streams = inputs.map(() => new ParallelGzip(3));
+    const outputs = streams.map((stream) => buffer(stream));
+    // While the first stream is still open, its finished blocks have given their buffers back.
+    streams[0]!.write(inputs[0]!.subarray(0, 3 * GZIP_BLOCK));
+    // The first piece out is the header; the next is the first block's output.
+    await new Promise<void>((resolve) => {
+      const block = (chunk: Buffer) => {
+        if (chunk.length <= 10) return;
+        streams[0]!.off('data', block);
+        resolve();
+      };
+      streams[0]!.on('data', block);
+    });
+    expect(keptBuffers().rooms).toBeGreaterThan(0);
+    expect(keptBuffers().samplers).toBeGreaterThan(0);
+    streams[0]!.end(inputs[0]!.subarray(3 * GZIP_BLOCK));
+    for (let i = 1; i < inputs.length; i++) streams[i]!.end(inputs[i]);
+    const together = await Promise.all(outputs);
+    for (const [i, out] of together.entries()) {
+      expect(sha(out)).toBe(sha(alone[i]!));
+      expect(gunzipSync(out).equals(inputs[i]!)).toBe(true);
+    }
+    // No stream compresses any more: nothing is kept.
+    expect(keptBuffers()).toEqual({ rooms: 0, samplers: 0 });
   });
 });

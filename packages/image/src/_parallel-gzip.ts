@@ -18,45 +18,91 @@ const cores = availableParallelism();
  * UV_THREADPOOL_SIZE says otherwise; the CLI sizes it to the cores) for the file reads, which must
  * not wait behind a queue of compression jobs.
  */
-const deflates = pLimit(Math.max(1, Math.min(cores + 1, (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1)));
+const DEFLATE_SLOTS = Math.max(1, Math.min(cores + 1, (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1));
+const deflates = pLimit(DEFLATE_SLOTS);
 
 /** Streams compressing now: they share the cores, and the blocks each may hold. */
 let active = 0;
 
+/** deflate's bound for a full block, with room to spare: any compressed block's output fits. */
+const BLOCK_ROOM = GZIP_BLOCK + (GZIP_BLOCK >> 10) + 1024;
+
 /**
- * Raw deflate of one block, as the chunks zlib hands out (not joined: that would copy them once more).
+ * Output buffers for block deflates, kept while any stream compresses (one a deflate slot at most)
+ * and dropped when none does. A zlib stream allocates its output buffer when it is built, and a
+ * block's deflate needs room for its bound: a fresh megabyte a block, which the collector counts as
+ * external memory and, once it outlives a young collection, frees only in a full one. A 1 GiB push
+ * ran about 100 full collections, 60 with the buffers kept (the copies out are the rest).
+ */
+const rooms: Buffer[] = [];
+
+/** The fields through which a zlib stream (Node's `ZlibBase`) writes into its output buffer. */
+interface ZlibOutput {
+  _outBuffer: Buffer;
+  _outOffset: number;
+  _chunkSize: number;
+}
+
+/**
+ * Gives a zlib stream built with the smallest `chunkSize` our own output buffer, through the
+ * undocumented fields Node's zlib has written from for many releases (`processChunk` hands
+ * zlib `_outBuffer` from `_outOffset`, with `_chunkSize - _outOffset` bytes of room). False, and
+ * the stream untouched, when they are not as expected: the caller then builds the stream the usual
+ * way. A test fails if they stop being lent.
+ */
+function lendOutput(stream: zlib.DeflateRaw, room: Buffer): boolean {
+  const inner = stream as unknown as Partial<ZlibOutput>;
+  if (!Buffer.isBuffer(inner._outBuffer) || inner._outBuffer.length !== zlib.constants.Z_MIN_CHUNK || inner._chunkSize !== zlib.constants.Z_MIN_CHUNK || inner._outOffset !== 0) return false;
+  Object.assign(inner, { _outBuffer: room, _outOffset: 0, _chunkSize: room.length } satisfies ZlibOutput);
+  return true;
+}
+
+/**
+ * Raw deflate of one block, as the chunks zlib hands out.
  *
  * A compressed block is one job on the thread pool: its output buffer has room for deflate's bound
  * and the block is written with its final flush, so nothing comes back to the main thread until the
  * block is done. A zlib stream left to itself takes a round trip to the main thread for every 256
  * KiB of output and one more to flush, and on a busy main thread each trip leaves a core idle (a
- * tenth of a 2-core push). The bytes must stay those of the stream, which layer digests in caches
- * and registries already pin, and for levels 1-9 they are, with one exception: when the stream's
- * sync-flush marker reached the end of one of its output buffers, zlib wrote a second, empty marker
- * on the call that followed. Such a block (its output ends within a few bytes past a multiple of
- * `chunkSize`: about one in 25,000) is deflated again as the stream did it. Stored blocks (level 0)
- * are cut to the room of each call, so they are always written through the stream.
+ * tenth of a 2-core push). The output buffer is one of {@link rooms}, and the output is copied out
+ * of it (half a megabyte, for a megabyte not allocated). The bytes must stay those of the stream,
+ * which layer digests in caches and registries already pin, and for levels 1-9 they are, with one
+ * exception: when the stream's sync-flush marker reached the end of one of its output buffers, zlib
+ * wrote a second, empty marker on the call that followed. Such a block (its output ends within a
+ * few bytes past a multiple of `chunkSize`: about one in 25,000) is deflated again as the stream
+ * did it. Stored blocks (level 0) are cut to the room of each call, so they are always written
+ * through the stream.
  */
 function deflateBlock(input: Buffer, options: zlib.ZlibOptions): Promise<Buffer[]> {
   if (options.level === 0) return deflateStream(input, options);
   return new Promise((resolve, reject) => {
-    const room = input.length + (input.length >> 10) + 1024;
     // Paused, with room to hold the whole output: read back once the write is done.
-    const streamOptions: zlib.ZlibOptions & { readableHighWaterMark: number } = { ...options, flush: options.finishFlush, chunkSize: room, readableHighWaterMark: 2 * room };
-    const deflate = zlib.createDeflateRaw(streamOptions);
+    const streamOptions = (chunkSize: number): zlib.ZlibOptions & { readableHighWaterMark: number } => ({ ...options, flush: options.finishFlush, chunkSize, readableHighWaterMark: 2 * BLOCK_ROOM });
+    let deflate = zlib.createDeflateRaw(streamOptions(zlib.constants.Z_MIN_CHUNK));
+    let room: Buffer | undefined = rooms.pop() ?? Buffer.allocUnsafe(BLOCK_ROOM);
+    if (!lendOutput(deflate, room)) {
+      if (active > 0) rooms.push(room);
+      deflate.close();
+      deflate = zlib.createDeflateRaw(streamOptions(BLOCK_ROOM));
+      room = undefined;
+    }
     deflate.once('error', reject);
     deflate.write(input, (error) => {
       if (error) {
         reject(error);
         return;
       }
-      const out: Buffer[] = [];
+      let out: Buffer[] = [];
       let length = 0;
       for (let chunk: Buffer | null = deflate.read(); chunk !== null; chunk = deflate.read()) {
         out.push(chunk);
         length += chunk.length;
       }
       deflate.close();
+      if (room) {
+        out = [Buffer.concat(out, length)];
+        if (active > 0 && rooms.length < DEFLATE_SLOTS) rooms.push(room);
+      }
       const chunkSize = options.chunkSize ?? zlib.constants.Z_DEFAULT_CHUNK;
       // The marker is at most 6 bytes: 64 leaves room to spare, at the cost of a few blocks done twice.
       if (length >= chunkSize && length % chunkSize < 64) deflateStream(input, options).then(resolve, reject);
@@ -83,13 +129,24 @@ const SAMPLE = 16 << 10;
 const SAMPLE_ROOM = SAMPLE + (SAMPLE >> 10) + 1024;
 
 /**
- * Deflaters for samples, reset and kept between samples (at most one a deflate slot). A new zlib
- * stream a sample cost about 0.55 ms of CPU: the stream built on the main thread, and zlib's state
- * set up on the pool, five times the compression of the sample itself (4,500 samples of 16 KiB:
- * 3.0-4.2 s of CPU against 0.5 s). A reset state compresses exactly as a new one.
+ * Deflaters for samples, reset and kept between samples while any stream compresses (at most one a
+ * deflate slot), and closed when none does. A new zlib stream a sample cost about 0.55 ms of CPU:
+ * the stream built on the main thread, and zlib's state set up on the pool, five times the
+ * compression of the sample itself (4,500 samples of 16 KiB: 3.0-4.2 s of CPU against 0.5 s). A
+ * reset state compresses exactly as a new one.
  */
 const samplers: zlib.DeflateRaw[] = [];
-const KEPT_SAMPLERS = cores + 1;
+
+/** Drops the buffers and samplers kept for streams: none is compressing, and the memory goes back. */
+function releaseBuffers(): void {
+  rooms.length = 0;
+  for (const sampler of samplers.splice(0)) sampler.close();
+}
+
+/** Buffers and samplers kept for the streams compressing now (for tests). */
+export function keptBuffers(): { rooms: number; samplers: number } {
+  return { rooms: rooms.length, samplers: samplers.length };
+}
 
 /** Length of the raw deflate of `input` at level 1, as one `zlib.deflateRaw` of it makes it. */
 export function deflateSample(input: Buffer): Promise<number> {
@@ -106,7 +163,7 @@ export function deflateSample(input: Buffer): Promise<number> {
       }
       let length = 0;
       for (let chunk: Buffer | null = sampler.read(); chunk !== null; chunk = sampler.read()) length += chunk.length;
-      if (samplers.length < KEPT_SAMPLERS) {
+      if (active > 0 && samplers.length < DEFLATE_SLOTS) {
         sampler.reset();
         samplers.push(sampler);
       } else sampler.close();
@@ -233,6 +290,7 @@ class GzipBlocks {
   stop(): void {
     if (this.#counted) active--;
     this.#counted = false;
+    if (active === 0) releaseBuffers();
   }
 }
 

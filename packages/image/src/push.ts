@@ -56,7 +56,7 @@ function push(image: Image, blobs: readonly LayerBlob[], reference: string | Ref
   const layers = blobs.map(
     (blob, i): LayerSource => ({
       mediaType: types.layer(blob.compression),
-      ...(blob.size === undefined ? {} : { size: blob.size }),
+      ...(blob.size === undefined ? { weight: image.layers[i]!.size } : { size: blob.size }),
       ...(blob.digest === undefined ? {} : { digest: blob.digest }),
       open: () => {
         const stream = blob.open();

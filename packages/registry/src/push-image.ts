@@ -11,6 +11,13 @@ import type { BlobPushStatus, BlobSource, PushedBlob } from './upload.js';
 export interface LayerSource extends BlobSource {
   readonly mediaType: string;
   readonly annotations?: Readonly<Record<string, string>>;
+  /**
+   * The work pushing it takes, for a layer whose size is not known before it is read (one
+   * compressed on the way: its uncompressed size). Layers start heaviest first, so a push does not
+   * end on one big layer while the cores that compressed the small ones sit idle.
+   * @default size, else 0
+   */
+  readonly weight?: number;
 }
 
 /** The image config: exact bytes and media type. */
@@ -122,17 +129,20 @@ async function pushLayers<T>(layers: readonly LayerSource[], push: (layer: Layer
   const stop = new AbortController();
   const signal = outer ? AbortSignal.any([outer, stop.signal]) : stop.signal;
   let first: { error: unknown } | undefined;
-  const settled = await Promise.allSettled(
-    layers.map((layer, i) =>
-      push(layer, i, signal).catch((error: unknown) => {
-        if (!signal.aborted) {
-          first = { error };
-          stop.abort(error);
-        }
-        throw error;
-      }),
-    ),
-  );
+  const weight = (layer: LayerSource) => layer.weight ?? layer.size ?? layer.bytes?.byteLength ?? 0;
+  // Started heaviest first (in order among equals): `push` queues them in the order it is called.
+  const order = layers.map((_, i) => i).sort((a, b) => weight(layers[b]!) - weight(layers[a]!) || a - b);
+  const pushes: Promise<T>[] = [];
+  for (const i of order) {
+    pushes[i] = push(layers[i]!, i, signal).catch((error: unknown) => {
+      if (!signal.aborted) {
+        first = { error };
+        stop.abort(error);
+      }
+      throw error;
+    });
+  }
+  const settled = await Promise.allSettled(pushes);
   if (outer?.aborted) throw abortReason(outer);
   if (first) throw first.error;
   return settled.map((r) => (r as PromiseFulfilledResult<T>).value);

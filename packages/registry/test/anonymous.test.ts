@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { hasPeers, run, type RunningRegistry, skopeoInspect, startRegistry } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +54,30 @@ describe.runIf(hasPeers('docker-registry', 'skopeo'))('push and pull against the
     expect(second.uploadedBytes).toBe(0);
     expect(second.layers.map((l) => l.status)).toEqual(['exists', 'exists', 'exists']);
     expect(after).toBe(before);
+  });
+
+  it('starts the heaviest layers first and keeps the manifest in layer order', async () => {
+    // Streams of unknown digest and size, weighed by the caller (their uncompressed size, say), one at a time.
+    const parts = randomLayers([1000, 5000, 3000, 2000]);
+    const weights = [10, 1000, undefined, 500];
+    const opened: number[] = [];
+    const image = {
+      layers: parts.map((part, i) => ({
+        mediaType: MediaType.dockerLayer,
+        ...(weights[i] === undefined ? { size: part.length } : { weight: weights[i] }),
+        open: () => {
+          opened.push(i);
+          return Readable.from([part]);
+        },
+      })),
+      config: configFor([]),
+    };
+    const pushed = await pushImage(`${reg.host}/strata/weighed:1`, image, { ...fast, concurrency: 1 });
+    // Weight, else size: 1000, 3000 (layer 2's size), 500, 10.
+    expect(opened).toEqual([2, 1, 3, 0]);
+    expect(pushed.layers.map((l) => l.digest)).toEqual(parts.map((p) => sha256Digest(p)));
+    const manifest = JSON.parse(pushed.manifest.toString()) as { layers: { digest: string }[] };
+    expect(manifest.layers.map((l) => l.digest)).toEqual(parts.map((p) => sha256Digest(p)));
   });
 
   it('mounts blobs from another repository instead of uploading them', async () => {

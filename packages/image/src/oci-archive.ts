@@ -80,7 +80,7 @@ function header(name: string, type: TarHeader['type'], size: number, mtime: numb
 
 const blobName = (digest: string) => `blobs/sha256/${digest.slice('sha256:'.length)}`;
 
-/** Compresses the layers whose size is unknown into `dir`, several at once; the others are placed as they are. */
+/** Compresses the layers whose size is unknown into `dir`, several at once and the biggest first; the others are placed as they are. */
 async function place(blobs: readonly LayerBlob[], dir: string, options: WriteOciArchiveOptions, outer: AbortSignal): Promise<Placement[]> {
   return forEachParallel(blobs, options.concurrency ?? 4, outer, async (blob, i, signal): Promise<Placement> => {
     if (blob.size !== undefined) return { kind: 'linked', blob, size: blob.size, member: `layers/${String(i + 1).padStart(3, '0')}.tar` };
@@ -89,7 +89,7 @@ async function place(blobs: readonly LayerBlob[], dir: string, options: WriteOci
     const stream = blob.open();
     await pipeline(stream, createWriteStream(file, { flags: 'wx' }), { signal });
     return { kind: 'spooled', file, digest: await stream.digest, diffId: await stream.diffId, size: (await stat(file)).size };
-  });
+  }, (blob) => (blob.size === undefined ? blob.layer.size : 0));
 }
 
 /**

@@ -136,7 +136,7 @@ export async function writeOciLayout(image: Image, directory: string, options: W
   }
 }
 
-/** Every layer's blob, read (several at once) into a temporary file and renamed to its digest. */
+/** Every layer's blob, read (several at once, the biggest first) into a temporary file and renamed to its digest. */
 async function writeBlobs(image: Image, blobs: string, options: WriteOciLayoutOptions, added: string[]) {
   return forEachParallel(image.layers, options.concurrency ?? 4, options.signal, async (layer, i, signal) => {
     const blob = await createLayerBlob(layer, {
@@ -158,5 +158,5 @@ async function writeBlobs(image: Image, blobs: string, options: WriteOciLayoutOp
     await rename(temp, final);
     if (!had) added.push(final);
     return { digest, diffId: await stream.diffId, size, mediaType: ociLayerType(blob.compression) };
-  });
+  }, (layer) => layer.size);
 }

@@ -1,4 +1,5 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { freePort, hasPeers, makeTempDir, run, runStrata, startRegistry, type RunningRegistry, type TempDir } from '@strata/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -185,6 +186,24 @@ describe('push and pull', () => {
     expect(refused.stderr).toContain(`NETWORK: GET http://127.0.0.1:${port}/v2/`);
     expect(await leftovers('pulled')).toEqual([]);
   });
+
+  it('stops asking the registry when the image cannot be made, and exits at once', async () => {
+    // push asks the registry how it authenticates while it makes the image. This one accepts
+    // connections and never answers: a question left running would hold strata for its timeouts.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const spec = file('push-missing.json');
+      await writeFile(spec, JSON.stringify({ name: 'x', contents: [file('no-such-contents')] }));
+      const failed = await strata(['push', spec, `127.0.0.1:${port}/x:1`, '--connect-timeout', '600', '--idle-timeout', '600']);
+      expect(failed.exitCode).toBe(2);
+      expect(failed.stderr).toContain('no-such-contents');
+      expect(failed.stderr).not.toContain(`127.0.0.1:${port}`);
+    } finally {
+      silent.close();
+    }
+  }, 30_000);
 
   describe.runIf(hasPeers('docker-registry'))('with a registry', () => {
     let reg: RunningRegistry;

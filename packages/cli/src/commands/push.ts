@@ -14,7 +14,7 @@ import {
   streamNixShellImage,
 } from '@strata/dockertools';
 import { type Image, pushImage, readImage } from '@strata/image';
-import type { PushProgress, Reference } from '@strata/registry';
+import { type PushProgress, type Reference, RegistryClient } from '@strata/registry';
 import type { SbomFormat } from '@strata/sbom';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from '../context.js';
@@ -99,19 +99,33 @@ export function registerPush(program: Command, context: CommandContext): void {
     if (flags.format === 'v2s2' && flags.compression === 'zstd') throw new CliError('--compression zstd: Docker schema 2 (--format v2s2) has no zstd layers; use --format oci', 'USAGE');
     const compression = layerCompression(flags, 'gzip');
     const report = createReporter(flags, context);
-    const image = await imageOf(resolve(source), report.context);
-    const sbom = await sbomBeforePush(image, flags.sbom, report.context).catch(async (error: unknown) => {
-      await image.dispose();
-      throw error;
-    });
     // One set of client options (and so one password prompt) for the image and its SBOM.
     const registry = registryOptions(flags, context);
+    // The registry is asked how it authenticates (a connection, TLS, a round trip) while the image is
+    // made. A failure here is the push's to report, when it asks again; none is left running if the
+    // image cannot be made.
+    const client = new RegistryClient(reference.registry, registry);
+    const early = new AbortController();
+    client.ping({ signal: AbortSignal.any([context.signal, early.signal]) }).catch(() => undefined);
+    const built = async () => {
+      const image = await imageOf(resolve(source), report.context);
+      const sbom = await sbomBeforePush(image, flags.sbom, report.context).catch(async (error: unknown) => {
+        await image.dispose();
+        throw error;
+      });
+      return { image, sbom };
+    };
+    const { image, sbom } = await built().catch((error: unknown) => {
+      early.abort();
+      throw error;
+    });
     const pushed = await pushImage(image, reference, {
       ...compression,
       ...(flags.format ? { format: flags.format } : {}),
       ...layerCache(flags, report.context),
       concurrency: flags.jobs,
       ...registry,
+      client,
       signal: context.signal,
       onProgress: reporter(report, image.layers.length),
     }).finally(() => image.dispose());

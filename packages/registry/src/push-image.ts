@@ -54,7 +54,7 @@ export interface PushProgress {
 export interface PushImageOptions extends RegistryClientOptions {
   /** Reuse a client (and its tokens). @default a new client for the reference's registry */
   readonly client?: RegistryClient;
-  /** Parallel layer HEADs and uploads. @default 4 */
+  /** Parallel uploads; layers of known digest are HEADed four times as many at once (at most 16). @default 4 */
   readonly concurrency?: number;
   /** Further tags to point at the same manifest. @default [] */
   readonly tags?: readonly string[];
@@ -88,8 +88,22 @@ class Progress {
   }
 }
 
-async function pushLayer(client: RegistryClient, repo: string, layer: LayerSource, index: number | 'config', options: PushImageOptions, progress: Progress, sent: { bytes: number }) {
-  const pushed = await client.pushBlob(repo, layer, {
+/**
+ * HEADs the layers of known digest, more at once than uploads run: a HEAD is a round trip and no
+ * bandwidth, and a re-push is all HEADs. The size each registry holds, undefined where it has none
+ * (or the digest is not known before reading).
+ */
+async function headKnown(client: RegistryClient, repo: string, layers: readonly LayerSource[], concurrency: number, signal: AbortSignal | undefined): Promise<(number | undefined)[]> {
+  const heads = pLimit(Math.max(1, Math.min(16, 4 * concurrency)));
+  const call = signal ? { signal } : {};
+  return Promise.all(layers.map((layer) => (layer.digest === undefined ? undefined : heads(() => client.headBlob(repo, layer.digest!, call)))));
+}
+
+async function pushLayer(client: RegistryClient, repo: string, layer: LayerSource, index: number | 'config', options: PushImageOptions, progress: Progress, sent: { bytes: number }, headed?: number | null) {
+  // Found by the HEAD up front: the size the layer declares, else the registry's.
+  const found = headed === null || headed === undefined ? undefined : { digest: layer.digest!, size: layer.size ?? layer.bytes?.byteLength ?? headed, status: 'exists' as const };
+  const pushed = found ?? await client.pushBlob(repo, layer, {
+    ...(headed === null ? { skipHead: true } : {}),
     ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),
     ...(options.uploadMode ? { mode: options.uploadMode } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
@@ -163,7 +177,13 @@ export async function pushImage(reference: string | Reference, image: ImageSourc
   const progress = new Progress(options.onProgress);
   progress.total = image.layers.reduce((sum, l) => sum + (l.size ?? l.bytes?.byteLength ?? 0), 0);
   const sent = { bytes: 0 };
-  const layers = await pushLayers(image.layers, (layer, i, signal) => limit(() => pushLayer(client, ref.repository, layer, i, { ...options, signal }, progress, sent)), options.signal);
+  const headed = await headKnown(client, ref.repository, image.layers, options.concurrency ?? 4, options.signal);
+  const layers = await pushLayers(
+    image.layers,
+    // null: HEADed and absent, so not HEADed again.
+    (layer, i, signal) => limit(() => pushLayer(client, ref.repository, layer, i, { ...options, signal }, progress, sent, layer.digest === undefined ? undefined : (headed[i] ?? null))),
+    options.signal,
+  );
   const descriptors = layers.map((l) => l.descriptor);
   const config = typeof image.config === 'function' ? await image.config(descriptors) : image.config;
   const configDigest = sha256Digest(config.bytes);

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { repoRoot, run } from '@strata/test-utils';
 import { describe, expect, it } from 'vitest';
 import { createProgram } from '../src/program.js';
 
@@ -37,3 +38,22 @@ describe('createProgram', () => {
     expect((await createProgram({ signal }, ['--version'])).commands).toEqual([]);
   });
 });
+
+describe('start-up', () => {
+  /** The built-in modules the built CLI has loaded when it exits, for these arguments. */
+  async function builtins(args: readonly string[]): Promise<string[]> {
+    const report = "process.on('exit', () => process.stderr.write(JSON.stringify(process.moduleLoadList)))";
+    const bin = join(repoRoot(), 'packages/cli/dist/bin.js');
+    const { stderr } = await run(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(report)}`, bin, ...args], { allowFailure: true });
+    return (JSON.parse(stderr.slice(stderr.lastIndexOf('["'))) as string[]).filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
+  }
+
+  it('loads no HTTP, TLS or worker threads for a command until it needs them', async () => {
+    for (const command of ['stream-layered', 'build-layered', 'push', 'pull']) {
+      const loaded = await builtins([command, '--help']);
+      expect(loaded, command).toContain('child_process');
+      for (const unused of ['http', 'https', 'tls', 'worker_threads']) expect(loaded, `${command} loads ${unused}`).not.toContain(unused);
+    }
+  });
+});
+

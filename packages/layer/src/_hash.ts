@@ -9,8 +9,13 @@
 // thread); on two cores that copy and the wake-ups cost what the parallelism saves, so a Readable
 // is hashed inline there.
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+
+// node:worker_threads is loaded with the first hash thread: most runs start none (two cores, or a
+// push), and loading it cost about 4 ms of every start-up.
+const nodeRequire = createRequire(import.meta.url);
 
 /** An incremental sha256 whose digest resolves as `sha256:<hex>`. */
 export interface Sha256 {
@@ -104,7 +109,8 @@ const idle: Worker[] = [];
 
 /** A hash thread; it takes none of the process's flags (`--input-type=module` would make its CommonJS source fail). */
 function newWorker(): Worker {
-  const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+  const threads: typeof import('node:worker_threads') = nodeRequire('node:worker_threads');
+  const worker = new threads.Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
   // A thread that ends while idle (it failed to start) must not be handed out.
   worker.once('exit', () => {
     const at = idle.indexOf(worker);

@@ -1,6 +1,8 @@
-import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent, IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+
+const nodeRequire = createRequire(import.meta.url);
 
 /**
  * The part of a fetch `Response` the client reads. A WHATWG `Response` fits it, and so does the
@@ -26,6 +28,12 @@ export interface HttpRequestInit {
 
 /** A fetch as the client uses it. */
 export type HttpFetch = (url: URL | string, init?: HttpRequestInit) => Promise<HttpResponse>;
+
+/** How requests of one scheme are made: its module's `request`, and one keep-alive agent. */
+interface Client {
+  readonly request: typeof import('node:https').request;
+  readonly agent: Agent;
+}
 
 /** Header values of a node answer, joined as fetch joins them. */
 function headerGetter(message: IncomingMessage): HttpResponse['headers'] {
@@ -55,7 +63,14 @@ function bodyOf(message: IncomingMessage, method: string): HttpResponse['body'] 
  * parser is WebAssembly) and runs every chunk through web streams; this runs none of that.
  */
 export function nodeFetch(): HttpFetch {
-  const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+  // node:http and node:https (with TLS) are loaded by the first request that needs them: most
+  // commands never talk to a registry, and loading both cost about 12 ms of every start-up.
+  const clients: { http?: Client; https?: Client } = {};
+  const client = (secure: boolean): Client => {
+    const kind = secure ? 'https' : 'http';
+    clients[kind] ??= ((module: typeof import('node:https')) => ({ request: module.request, agent: new module.Agent({ keepAlive: true }) }))(nodeRequire(`node:${kind}`));
+    return clients[kind];
+  };
   return (input, init = {}) =>
     new Promise<HttpResponse>((resolve, reject) => {
       const url = new URL(input);
@@ -66,7 +81,8 @@ export function nodeFetch(): HttpFetch {
         reject(signal.reason);
         return;
       }
-      const req = (secure ? httpsRequest : httpRequest)(url, { method, headers: { ...init.headers }, agent: secure ? agents.https : agents.http });
+      const { request, agent } = client(secure);
+      const req = request(url, { method, headers: { ...init.headers }, agent });
       // A body shorter or longer than its Content-Length is an error, as it is in fetch.
       (req as { strictContentLength?: boolean }).strictContentLength = true;
       const onAbort = () => req.destroy(signal!.reason as Error);

@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import { RegistryClient, type RegistryClientOptions } from './client.js';
 import { sha256Digest } from './digest.js';
+import { RegistryError } from './errors.js';
 import { abortReason } from './_retry.js';
 import type { Descriptor, Manifest } from './media-types.js';
 import { MediaType } from './media-types.js';
@@ -90,18 +91,25 @@ class Progress {
 
 /**
  * HEADs the layers of known digest, more at once than uploads run: a HEAD is a round trip and no
- * bandwidth, and a re-push is all HEADs. The size each registry holds, undefined where it has none
- * (or the digest is not known before reading).
+ * bandwidth, and a re-push is all HEADs. For each layer, the size the registry holds, or undefined
+ * where it has none (or the digest is not known before reading). The first failure stops the rest.
  */
 async function headKnown(client: RegistryClient, repo: string, layers: readonly LayerSource[], concurrency: number, signal: AbortSignal | undefined): Promise<(number | undefined)[]> {
   const heads = pLimit(Math.max(1, Math.min(16, 4 * concurrency)));
-  const call = signal ? { signal } : {};
-  return Promise.all(layers.map((layer) => (layer.digest === undefined ? undefined : heads(() => client.headBlob(repo, layer.digest!, call)))));
+  const stop = new AbortController();
+  const call = { signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal };
+  try {
+    return await Promise.all(layers.map((layer) => (layer.digest === undefined ? undefined : heads(() => client.headBlob(repo, layer.digest!, call)))));
+  } catch (error) {
+    stop.abort(error);
+    throw error;
+  }
 }
 
 async function pushLayer(client: RegistryClient, repo: string, layer: LayerSource, index: number | 'config', options: PushImageOptions, progress: Progress, sent: { bytes: number }, headed?: number | null) {
   // Found by the HEAD up front: the size the layer declares, else the registry's.
   const found = headed === null || headed === undefined ? undefined : { digest: layer.digest!, size: layer.size ?? layer.bytes?.byteLength ?? headed, status: 'exists' as const };
+  if (found && !Number.isSafeInteger(found.size)) throw new RegistryError('INVALID_RESPONSE', `blob ${found.digest} in ${client.registry}/${repo}: the registry reports no Content-Length`);
   const pushed = found ?? await client.pushBlob(repo, layer, {
     ...(headed === null ? { skipHead: true } : {}),
     ...(options.mountFrom ? { mountFrom: options.mountFrom } : {}),

@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { entryName, type LayerCacheEntry, type LayerCacheKey, MAX_ENTRY_BYTES, parseEntry, serializeEntry } from './_entry.js';
+import { readEntryFile, writeEntryFile } from './_file.js';
 import { defaultCacheDirectory } from './directory.js';
-import { CacheError } from './errors.js';
-import { LAYERS_DIRECTORY, type PruneOptions, type PruneResult, pruneLayers } from './prune.js';
+import { LAYERS_DIRECTORY, type PruneOptions, type PruneResult, pruneCache } from './prune.js';
 
 /** Options for {@link LayerCache}. */
 export interface LayerCacheOptions {
@@ -35,10 +33,9 @@ export class LayerCache {
     this.directory = options.directory ?? defaultCacheDirectory();
   }
 
-  #path(key: LayerCacheKey): { shard: string; file: string } {
+  #path(key: LayerCacheKey): { file: string } {
     const name = entryName(key);
-    const shard = join(this.directory, LAYERS_DIRECTORY, name.slice(0, 2));
-    return { shard, file: join(shard, `${name}.json`) };
+    return { file: join(this.directory, LAYERS_DIRECTORY, name.slice(0, 2), `${name}.json`) };
   }
 
   /** The entry for `key`, or undefined (no entry, or one that does not check out, which is then removed). Marks a hit as used, for {@link prune}. */
@@ -49,7 +46,7 @@ export class LayerCache {
     } catch {
       return undefined;
     }
-    const bytes = await readEntryFile(file);
+    const bytes = await readEntryFile(file, MAX_ENTRY_BYTES);
     if (bytes === 'missing') return undefined;
     const entry = bytes === 'unsound' ? undefined : parseEntry(bytes, key);
     if (!entry) await unlink(file).catch(() => {});
@@ -58,17 +55,7 @@ export class LayerCache {
 
   /** Records `entry` for `key`, replacing any entry there; throws CacheError `WRITE_FAILED` naming the file when it cannot. */
   async put(key: LayerCacheKey, entry: LayerCacheEntry): Promise<void> {
-    const bytes = serializeEntry(key, entry);
-    const { shard, file } = this.#path(key);
-    const temp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
-    try {
-      await mkdir(shard, { recursive: true, mode: 0o700 });
-      await writeFile(temp, bytes, { flag: 'wx', mode: 0o600 });
-      await rename(temp, file);
-    } catch (error) {
-      await rm(temp, { force: true }).catch(() => {});
-      throw new CacheError('WRITE_FAILED', `layer cache: cannot write ${file}: ${(error as Error).message}`, { cause: error });
-    }
+    await writeEntryFile(this.#path(key).file, serializeEntry(key, entry), 'layer cache');
   }
 
   /** Removes the entry for `key`, if any (an entry found to disagree with the bytes it describes). */
@@ -76,34 +63,8 @@ export class LayerCache {
     await unlink(this.#path(key).file).catch(() => {});
   }
 
-  /** Removes entries unused for `olderThanMs` (or all of them), and temporary files left by killed processes. */
+  /** Removes entries unused for `olderThanMs` (or all of them), layer and closure entries alike, and temporary files left by killed processes. */
   prune(options: PruneOptions = {}): Promise<PruneResult> {
-    return pruneLayers(this.directory, options);
-  }
-}
-
-/**
- * The bytes of an entry file: never follows a symlink, never blocks on a FIFO, never reads more than
- * an entry can be. A hit's mtime is set to now, so prune removes what has not been used.
- */
-async function readEntryFile(file: string): Promise<Buffer | 'missing' | 'unsound'> {
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unsound';
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile() || stat.size > MAX_ENTRY_BYTES) return 'unsound';
-    const bytes = Buffer.alloc(stat.size);
-    const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
-    const now = new Date();
-    await handle.utimes(now, now).catch(() => {});
-    return bytes.subarray(0, bytesRead);
-  } catch {
-    return 'unsound';
-  } finally {
-    await handle.close().catch(() => {});
+    return pruneCache(this.directory, options);
   }
 }

@@ -2,8 +2,11 @@ import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CacheError } from './errors.js';
 
-/** The directory below the cache directory holding entries of the current format. */
+/** The directory below the cache directory holding layer entries of the current format. */
 export const LAYERS_DIRECTORY = 'layers-1';
+/** The directory below the cache directory holding closure entries of the current format. */
+export const CLOSURES_DIRECTORY = 'closures-1';
+const CURRENT = new Set([LAYERS_DIRECTORY, CLOSURES_DIRECTORY]);
 
 /** Options for {@link LayerCache.prune}. */
 export interface PruneOptions {
@@ -30,7 +33,7 @@ const THIRTY_DAYS = 30 * 24 * 3600 * 1000;
 const STALE_TEMP_MS = 3600 * 1000;
 const ENTRY = /^[0-9a-f]{64}\.json$/;
 const TEMP = /^[0-9a-f]{64}\.json\.\d+-[0-9a-f]{8}\.tmp$/;
-const FORMAT_DIR = /^layers-\d+$/;
+const FORMAT_DIR = /^(?:layers|closures)-\d+$/;
 const SHARD = /^[0-9a-f]{2}$/;
 
 async function entries(dir: string): Promise<string[]> {
@@ -38,24 +41,24 @@ async function entries(dir: string): Promise<string[]> {
     return await readdir(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
-    throw new CacheError('UNREADABLE', `layer cache: cannot read ${dir}: ${(error as Error).message}`, { cause: error });
+    throw new CacheError('UNREADABLE', `cache: cannot read ${dir}: ${(error as Error).message}`, { cause: error });
   }
 }
 
 /**
  * Removes cache entries by age (their mtime is their last use), in every format directory
- * (`layers-N`), touching only files whose names strata gives them: a cache directory pointed at the
+ * (`layers-N`, `closures-N`), touching only files whose names strata gives them: a cache directory pointed at the
  * wrong place loses nothing else. Empty shard directories are removed too.
  */
-export async function pruneLayers(directory: string, options: PruneOptions = {}): Promise<PruneResult> {
+export async function pruneCache(directory: string, options: PruneOptions = {}): Promise<PruneResult> {
   const olderThan = options.olderThanMs ?? THIRTY_DAYS;
-  if (!Number.isFinite(olderThan) || olderThan < 0) throw new CacheError('INVALID_OPTION', `layer cache: olderThanMs must be a duration >= 0, got ${olderThan}`);
+  if (!Number.isFinite(olderThan) || olderThan < 0) throw new CacheError('INVALID_OPTION', `cache: olderThanMs must be a duration >= 0, got ${olderThan}`);
   const now = options.now ?? Date.now();
   let removed = 0;
   let kept = 0;
   let bytes = 0;
   for (const format of (await entries(directory)).filter((n) => FORMAT_DIR.test(n))) {
-    const current = format === LAYERS_DIRECTORY;
+    const current = CURRENT.has(format);
     for (const shard of (await entries(join(directory, format))).filter((n) => SHARD.test(n))) {
       const shardDir = join(directory, format, shard);
       for (const name of await entries(shardDir)) {
@@ -76,7 +79,7 @@ export async function pruneLayers(directory: string, options: PruneOptions = {})
           removed++;
           bytes += stat.size;
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new CacheError('WRITE_FAILED', `layer cache: cannot remove ${file}: ${(error as Error).message}`, { cause: error });
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new CacheError('WRITE_FAILED', `cache: cannot remove ${file}: ${(error as Error).message}`, { cause: error });
         }
       }
       await rmdir(shardDir).catch(() => {}); // only when empty

@@ -1,4 +1,4 @@
-import { CacheError, LayerCache } from '@strata/cache';
+import { CacheError, ClosureCache, LayerCache } from '@strata/cache';
 import { type Compression, ImageError, type LayerCacheStore, type LayerCompression, resolveCompression } from '@strata/image';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from './context.js';
@@ -22,7 +22,7 @@ export function addLayerOptions(command: Command, defaultCompression: string): C
   return command
     .addOption(new Option('--compression <name>', `compression of each layer (default: ${defaultCompression})`).choices(['none', 'gzip', 'zstd']))
     .addOption(new Option('--compression-level <n>', 'gzip 1-9 (default 3), zstd 1-19 (default 3)').argParser(level))
-    .option('--no-cache', 'neither use nor record the layer cache ($XDG_CACHE_HOME/strata, default ~/.cache/strata)');
+    .option('--no-cache', 'neither use nor record the cache of layers and of closures Nix gave ($XDG_CACHE_HOME/strata, default ~/.cache/strata)');
 }
 
 /** The layer compression the flags ask for (`fallback` when no --compression); a bad level is a usage error. */
@@ -53,4 +53,12 @@ export function layerCache(flags: LayerFlags, context: CommandContext): { cache?
       context.stderr.write(`strata: ${message} (going on without recording)\n`);
     },
   };
+}
+
+/**
+ * The closure cache unless `--no-cache`: what live Nix answered for the image's contents, used again
+ * while every path is still the one Nix was asked about. Never reported: a miss only asks Nix.
+ */
+export function closureCache(flags: Pick<LayerFlags, 'cache'>): { closureCache?: ClosureCache } {
+  return flags.cache === false ? {} : { closureCache: new ClosureCache() };
 }

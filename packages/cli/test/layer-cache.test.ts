@@ -30,20 +30,22 @@ const uploads = (reg: RunningRegistry, repo: string) => reg.log().split('\n').fi
 
 /**
  * Runs strata under strace and returns its result with the store files it opened for reading
- * (`openat` of a regular file below `store`, in any process strata started). Listing a directory
- * (O_DIRECTORY) reads no file content and is not counted.
+ * (`openat` of a regular file below `store`, in any process strata started) and the programs it
+ * tried to run. Listing a directory (O_DIRECTORY) reads no file content and is not counted.
  */
-async function traced(args: readonly string[], store: string, env: Record<string, string>): Promise<{ exitCode: number; stdout: string; stderr: string; opened: string[] }> {
+async function traced(args: readonly string[], store: string, env: Record<string, string>): Promise<{ exitCode: number; stdout: string; stderr: string; opened: string[]; ran: string[] }> {
   const dir = await makeTempDir('strata-strace-');
   try {
     const log = join(dir.path, 'trace');
     const bin = join(process.cwd(), 'dist/bin.js');
-    const result = await run('strace', ['-f', '-qq', '-e', 'trace=open,openat,openat2', '-o', log, process.execPath, bin, ...args], { allowFailure: true, env });
-    const opened = (await readFile(log, 'utf8'))
-      .split('\n')
-      .filter((l) => l.includes(`"${store}/`) && !l.includes('O_DIRECTORY') && !/= -1 /.test(l))
+    const result = await run('strace', ['-f', '-qq', '-e', 'trace=open,openat,openat2,execve', '-o', log, process.execPath, bin, ...args], { allowFailure: true, env });
+    const lines = (await readFile(log, 'utf8')).split('\n');
+    const opened = lines
+      .filter((l) => /\bopen(at2?)?\(/.test(l) && l.includes(`"${store}/`) && !l.includes('O_DIRECTORY') && !/= -1 /.test(l))
       .map((l) => /"([^"]+)"/.exec(l)![1]!);
-    return { ...result, opened };
+    // The first execve is strata's own Node.
+    const ran = lines.filter((l) => /\bexecve\(/.test(l)).map((l) => /"([^"]+)"/.exec(l)![1]!).slice(1);
+    return { ...result, opened, ran };
   } finally {
     await dir.remove();
   }
@@ -102,6 +104,29 @@ describe.runIf(hasPeers('nix-build', 'nix', 'docker-registry', 'skopeo', 'podman
     images.push(name);
     await run('podman', [...PODMAN_GLOBAL, 'pull', '-q', '--tls-verify=false', name]);
     expect((await podmanRun(name)).stdout).toBe(`pushed with a cache\nfrom ${hello.hello}\n`);
+  });
+
+  it('asks Nix for the closure once: pushing the same spec again runs no nix while its store paths stay', async () => {
+    const home = cacheHome();
+    const env = { XDG_CACHE_HOME: home };
+    const entries = async () => (await readdir(join(home, 'strata', 'closures-1'), { recursive: true }).catch(() => [] as string[])).filter((n) => n.endsWith('.json'));
+    // A push records nothing if Nix's database changes while it asks (a build by another test): it
+    // gets three chances.
+    let first = '';
+    for (let i = 0; i < 3 && (await entries()).length === 0; i++) {
+      const pushed = await runStrata(['push', spec, `${reg.host}/cache/closure:v1`], { env });
+      expect(pushed.exitCode, pushed.stderr).toBe(0);
+      first = pushed.stdout;
+    }
+    expect(await entries()).toHaveLength(1);
+    const again = await traced(['push', spec, `${reg.host}/cache/closure:v1`], '/nix/store', env);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout).toBe(first);
+    expect(again.ran.filter((p) => /\/nix(-store)?$/.test(p))).toEqual([]);
+    // Without the cache, the same push asks Nix and gives the same image.
+    const uncached = await traced(['push', spec, `${reg.host}/cache/closure:v1`, '--no-cache'], '/nix/store', env);
+    expect(uncached.stdout).toBe(first);
+    expect(uncached.ran.some((p) => p.endsWith('/nix'))).toBe(true);
   });
 
   it('knows a chroot store with a graph file as well: store bytes rewritten in place are not read again', async () => {
@@ -214,11 +239,15 @@ describe.runIf(hasPeers('nix-build', 'nix', 'docker-registry', 'skopeo', 'podman
     expect(pushed.exitCode, pushed.stderr).toBe(0);
     await expect(readdir(home)).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await runStrata(['push', spec, `${reg.host}/cache/nocache:v1`], { env })).exitCode).toBe(0);
+    // Four layers, and the closure unless Nix's database changed while it was asked (see above).
+    const files = (await readdir(join(home, 'strata'), { recursive: true })).filter((n) => n.endsWith('.json'));
+    expect(files.filter((n) => n.startsWith('layers-1/'))).toHaveLength(4);
+    expect(files.filter((n) => n.startsWith('closures-1/')).length).toBeLessThanOrEqual(1);
     const kept = await runStrata(['cache', 'prune', '--older-than', '1d'], { env });
-    expect(kept.stdout).toBe(`removed 0 entries (0 B), kept 4, in ${join(home, 'strata')}\n`);
+    expect(kept.stdout).toBe(`removed 0 entries (0 B), kept ${files.length}, in ${join(home, 'strata')}\n`);
     const pruned = await runStrata(['cache', 'prune', '--all'], { env });
     expect(pruned.exitCode, pruned.stderr).toBe(0);
-    expect(pruned.stdout).toMatch(/^removed 4 entries \(\d+(\.\d)? [KM]?i?B\), kept 0, in /);
+    expect(pruned.stdout).toMatch(new RegExp(`^removed ${files.length} entries \\(\\d+(\\.\\d)? [KM]?i?B\\), kept 0, in `));
     const bad = await runStrata(['cache', 'prune', '--older-than', 'soon'], { env });
     expect(bad.exitCode).toBe(2);
   });

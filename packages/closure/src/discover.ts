@@ -1,4 +1,5 @@
 import { indexRecords, selectClosure } from './_graph.js';
+import { type ClosureCacheStore, closureCacheKey, decodeClosureEntry, encodeClosureEntry, nixDatabaseState } from './closure-cache.js';
 import { ClosureError } from './errors.js';
 import { readReferencesGraph } from './graph-file.js';
 import { type ExecFunction, queryNixStore, queryPathInfo } from './live-nix.js';
@@ -34,6 +35,12 @@ export interface DiscoverClosureOptions {
   readonly maxArgBytes?: number;
   /** How many paths `scan` serialises at once. @default 4 */
   readonly concurrency?: number;
+  /**
+   * Keeps what live Nix (`nix`, `nix-store`) answered, and answers from it while every path of the
+   * closure is still the one on disk that Nix was asked about (same device, inode and ctime). Other
+   * sources read their files every time. @default none: Nix is asked every time
+   */
+  readonly cache?: ClosureCacheStore;
   readonly signal?: AbortSignal;
 }
 
@@ -84,12 +91,37 @@ export async function* discoverClosure(roots: readonly string[], options: Discov
   const fromFile = source === 'graph' || source === 'registration';
   if (!fromFile && roots.length === 0) throw new ClosureError('NOT_FOUND', `source "${source}" needs at least one root`);
   const resolvedRoots = await resolveRoots(roots, { ...(options.storeRoot ? { storeRoot: options.storeRoot } : {}), mustExist: !fromFile });
-  const { records, where } = await loadRecords(source, resolvedRoots, options);
-  const closure = selectClosure(indexRecords(records, where, DEFAULT_STORE_DIR), resolvedRoots, where);
+  const closure = options.cache && (source === 'nix' || source === 'nix-store') ? await cachedClosure(options.cache, source, resolvedRoots, options) : await queryClosure(source, resolvedRoots, options);
   for (const record of closure) {
     options.signal?.throwIfAborted();
     yield record;
   }
+}
+
+async function queryClosure(source: ClosureSource, roots: string[], options: DiscoverClosureOptions): Promise<StorePath[]> {
+  const { records, where } = await loadRecords(source, roots, options);
+  return selectClosure(indexRecords(records, where, DEFAULT_STORE_DIR), roots, where);
+}
+
+/** The closure from the cache when its entry still checks out, else from Nix, recorded for next time. */
+async function cachedClosure(cache: ClosureCacheStore, source: ClosureSource, roots: string[], options: DiscoverClosureOptions): Promise<StorePath[]> {
+  const storeRoot = options.storeRoot ?? '';
+  const key = closureCacheKey(source, storeRoot, roots);
+  const bytes = await cache.get(key).catch(() => undefined);
+  if (bytes) {
+    const closure = await decodeClosureEntry(bytes, key, roots, storeRoot);
+    if (closure) return closure;
+    await cache.delete?.(key).catch(() => {});
+  }
+  const before = await nixDatabaseState(storeRoot);
+  const closure = await queryClosure(source, roots, options);
+  // The paths are stamped after the query. Kept only if the database did not change meanwhile: a
+  // path deleted and made again in between would pair the old registration with the new instance.
+  if (before !== undefined) {
+    const entry = await encodeClosureEntry(key, roots, closure, storeRoot).catch(() => undefined);
+    if (entry && (await nixDatabaseState(storeRoot)) === before) await cache.put(key, entry).catch(() => {});
+  }
+  return closure;
 }
 
 /** Collects {@link discoverClosure} into an array. */

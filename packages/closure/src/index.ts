@@ -8,6 +8,7 @@ export { type ExecFunction, execProgram, type LiveNixOptions, parsePathInfoJson,
 export { findStoreReferences, scanClosure, type ScanOptions, scanTree, type TreeScan } from './scan.js';
 export { resolveRoots, type ResolveRootsOptions } from './roots.js';
 export { type ClosureSource, collectClosure, discoverClosure, type DiscoverClosureOptions } from './discover.js';
+export { type ClosureCacheStore, closureCacheKey } from './closure-cache.js';
 export {
   DEFAULT_MAX_DERIVATION_BYTES,
   type Derivation,

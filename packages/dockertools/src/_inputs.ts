@@ -35,6 +35,7 @@ export async function closureOf(o: ClosureOptions, roots: readonly string[], sig
     source: closureSource(o),
     ...(o.referencesGraph ? { graphFile: o.referencesGraph } : {}),
     ...(o.storeRoot ? { storeRoot: o.storeRoot } : {}),
+    ...(o.closureCache ? { cache: o.closureCache } : {}),
     ...(signal ? { signal } : {}),
   });
 }

@@ -129,5 +129,6 @@ export function resolveBuildImageOptions(options: BuildImageOptions, where = 'op
     ...optional('referencesGraph', options.referencesGraph),
     ...optional('storeRoot', options.storeRoot),
     ...optional('closureSource', options.closureSource),
+    ...optional('closureCache', options.closureCache),
   };
 }

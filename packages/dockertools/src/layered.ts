@@ -176,6 +176,8 @@ async function assemble(
       ...o,
       contents: o.contents,
       fromImage: undefined,
+      // Where answers are cached is not an input.
+      closureCache: undefined,
       // nixpkgs hashes the literal "now" (its tag is the conf derivation's hash), so the tag is stable.
       created: o.createdInput === 'now' ? 'now' : o.created,
       createdInput: undefined,

@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ClosureError, type ClosureSource, isDerivationPath, resolveRoots, toStorePath } from '@strata/closure';
+import { type ClosureCacheStore, ClosureError, type ClosureSource, isDerivationPath, resolveRoots, toStorePath } from '@strata/closure';
 import type { Compressor, SavedImage } from '@strata/image';
 import { type NixShellImage, type NixShellImageOptions as ShellOptions, prepareNixShellImage } from '@strata/nix-shell';
 import { writeGeneratedStore } from './_generated-store.js';
@@ -25,6 +25,8 @@ export interface NixShellImageOptions extends ShellOptions, RunOptions {
   readonly usrBinEnv?: string;
   /** Where the closure of the inputs comes from. @default 'nix' when Nix is installed, else 'scan' */
   readonly closureSource?: ClosureSource;
+  /** Where live Nix's answers are kept (see the layered builders' `closureCache`). @default none */
+  readonly closureCache?: ClosureCacheStore;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -76,6 +78,7 @@ function layeredArguments(shell: NixShellImage, options: NixShellImageOptions, u
     fakeRootCommands: shell.fakeRootCommands,
     storeRoot: options.storeRoot,
     closureSource: options.closureSource,
+    closureCache: options.closureCache,
     signal: options.signal,
     onNotice: options.onNotice,
   };

@@ -1,4 +1,4 @@
-import type { ClosureSource } from '@strata/closure';
+import type { ClosureCacheStore, ClosureSource } from '@strata/closure';
 import type { CustomisationSpec } from '@strata/customisation';
 import type { Image } from '@strata/image';
 import { type ContainerConfig, checkImageName, ManifestError, normalizeCreated, parseContainerConfig } from '@strata/manifest';
@@ -15,6 +15,11 @@ export interface ClosureOptions {
   readonly storeRoot?: string;
   /** @default 'graph' with referencesGraph, else 'nix' when Nix is installed, else 'scan' */
   readonly closureSource?: ClosureSource;
+  /**
+   * Where live Nix's answers are kept, so building the same contents again does not ask Nix (see
+   * `@strata/closure`'s `cache`; `@strata/cache`'s `ClosureCache` keeps them in files). @default none
+   */
+  readonly closureCache?: ClosureCacheStore;
 }
 
 /** How a builder reports and stops. */
@@ -162,6 +167,7 @@ export function resolveLayeredOptions(options: LayeredImageOptions, where = 'opt
     ...(options.referencesGraph === undefined ? {} : { referencesGraph: options.referencesGraph }),
     ...(options.storeRoot === undefined ? {} : { storeRoot: options.storeRoot }),
     ...(options.closureSource === undefined ? {} : { closureSource: options.closureSource }),
+    ...(options.closureCache === undefined ? {} : { closureCache: options.closureCache }),
     ...(options.layeringPipeline === undefined ? {} : { layeringPipeline: options.layeringPipeline }),
     customisation: customisationOf(options),
   };

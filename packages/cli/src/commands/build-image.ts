@@ -2,6 +2,7 @@ import { buildImage } from '@strata/dockertools';
 import type { Command } from 'commander';
 import { addBuildImageOptions, resolveBuildImageSpec } from '../build-image/options.js';
 import type { CommandContext } from '../context.js';
+import { closureCache } from '../layer-options.js';
 import { withBuiltImage } from '../layered/run.js';
 import { addOutputOptions, checkOutputFlags, checkOutputPath, type OutputFlags, writeOutput } from '../output.js';
 import { createReporter } from '../report.js';
@@ -15,7 +16,7 @@ export function registerBuildImage(program: Command, context: CommandContext): v
   addBuildImageOptions(command).action(async (flags: OutputFlags) => {
     checkOutputFlags(flags);
     const report = createReporter(flags, context);
-    const options = await resolveBuildImageSpec(command);
+    const options = { ...(await resolveBuildImageSpec(command)), ...closureCache(flags) };
     await checkOutputPath(flags.output, '-o', flags.format);
     report.result(
       await withBuiltImage((run) => buildImage({ ...options, ...run }), report.context, (image, progress) => writeOutput(image, flags, report.context, progress)),

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
+import { closureCache } from '../layer-options.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
 import { addOutputOptions, checkOutputFlags, checkOutputPath, type OutputFlags, prepareOutput, writeOutput } from '../output.js';
@@ -15,7 +16,7 @@ export function registerBuildLayered(program: Command, context: CommandContext):
     checkOutputFlags(flags);
     const report = createReporter(flags, context);
     prepareOutput(flags);
-    const options = await resolveLayeredSpec(command);
+    const options = { ...(await resolveLayeredSpec(command)), ...closureCache(flags) };
     await checkOutputPath(flags.output, '-o', flags.format);
     report.result(await withLayeredImage(options, report.context, (image, progress) => writeOutput(image, flags, report.context, progress)));
   });

@@ -18,12 +18,12 @@ export function parseDuration(value: string): number {
   return Number(match[1]) * UNITS[match[2]!]!;
 }
 
-/** `strata cache prune`: removes layer cache entries not used for a while (or all). */
+/** `strata cache prune`: removes cache entries (layers and closures) not used for a while (or all). */
 export function registerCache(program: Command, context: CommandContext): void {
-  const cache = program.command('cache').description('the layer cache ($XDG_CACHE_HOME/strata, default ~/.cache/strata): what layers compress to, so pushes skip reading them');
+  const cache = program.command('cache').description("strata's cache ($XDG_CACHE_HOME/strata, default ~/.cache/strata): what layers compress to, so pushes skip reading them, and the closures Nix gave");
   cache
     .command('prune')
-    .description('remove layer cache entries not used (read or written) for a while, and files left by killed processes; prints what it removed')
+    .description('remove cache entries (layers and closures) not used (read or written) for a while, and files left by killed processes; prints what it removed')
     .option('--older-than <duration>', 'remove entries unused for this long: 30d, 12h, 90m, 2w (default: 30d)', parseDuration)
     .option('--all', 'remove every entry')
     .action(async (flags: PruneFlags) => {

@@ -4,6 +4,7 @@ import {
   buildImage,
   isNixShellSpec,
   NIX_SHELL_SPEC_PATH_KEYS,
+  type LayeredImageOptions,
   parseBuildImageSpec,
   parseLayeredSpec,
   parseNixShellSpec,
@@ -22,7 +23,7 @@ import { parseBoolean, referenceArgument } from '../arguments.js';
 import { CliError } from '../errors.js';
 import { addRegistryOptions, type RegistryFlags, registryOptions } from '../registry-options.js';
 import { formatBytes } from '../format.js';
-import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
+import { addLayerOptions, closureCache, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 import { addReportOptions, createReporter, type Reporter, type ReportFlags } from '../report.js';
 import { attachSbom, sbomBeforePush, sbomOption } from '../sbom-attach.js';
 
@@ -44,9 +45,10 @@ function positive(value: string): number {
  * spec is a nix-shell image's when it names a derivation ("drv"), a buildImage one when its
  * `"builder"` key names buildImage(WithNixDb), else a streamLayeredImage one.
  */
-export async function imageOf(file: string, context: CommandContext): Promise<Image> {
+export async function imageOf(file: string, context: CommandContext, options: Pick<LayeredImageOptions, 'closureCache'> = {}): Promise<Image> {
   if (!(await isSpecFile(file))) return readImage(file, { signal: context.signal });
   const run = {
+    ...options,
     signal: context.signal,
     // What the scripts print and contents conflicts, on stderr as the build commands show them.
     onNotice: (message: string) => context.stderr.write(`strata: ${message}\n`),
@@ -108,7 +110,7 @@ export function registerPush(program: Command, context: CommandContext): void {
     const early = new AbortController();
     client.ping({ signal: AbortSignal.any([context.signal, early.signal]) }).catch(() => undefined);
     const built = async () => {
-      const image = await imageOf(resolve(source), report.context);
+      const image = await imageOf(resolve(source), report.context, closureCache(flags));
       const sbom = await sbomBeforePush(image, flags.sbom, report.context).catch(async (error: unknown) => {
         await image.dispose();
         throw error;

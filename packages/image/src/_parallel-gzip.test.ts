@@ -8,7 +8,7 @@ import { buffer } from 'node:stream/consumers';
 import { constants, deflateRawSync, gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { type InlineArchive, writeTar } from '@strata/layer';
-import { deflateSample, GZIP_BLOCK, GzipArchiveStream, isInlineArchive, keptBuffers, ParallelGzip } from './_parallel-gzip.js';
+import { deflateSample, GZIP_BLOCK, GzipArchiveStream, isInlineArchive, keptBuffers, ParallelGzip, RELEASE } from './_parallel-gzip.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -242,4 +242,58 @@ describe('ParallelGzip on incompressible blocks', () => {
     // No stream compresses any more: nothing is kept.
     expect(keptBuffers()).toEqual({ rooms: 0, samplers: 0 });
   });
+
+  it('lends its block buffers when asked: a lent block is never written again until it is handed back', async () => {
+    const inputs = [sample(6 * GZIP_BLOCK + 99), lines(5 * GZIP_BLOCK), Buffer.concat([sample(2 * GZIP_BLOCK), pseudoRandom(GZIP_BLOCK), lines(GZIP_BLOCK + 7)])];
+    const alone: Buffer[] = [];
+    for (const input of inputs) alone.push(await gzip(input, [1 << 16]));
+    const release = (chunk: Buffer) => (chunk as unknown as Record<symbol, (() => void) | undefined>)[RELEASE];
+
+    // Held, never handed back: every lent block must keep its bytes while the others compress.
+    const held = inputs.map(() => [] as Buffer[]);
+    const streams = inputs.map((input, i) => {
+      const stream = new ParallelGzip(3, { lend: true });
+      stream.on('data', (chunk: Buffer) => held[i]!.push(chunk));
+      stream.end(input);
+      return new Promise<void>((resolve, reject) => stream.once('end', resolve).once('error', reject));
+    });
+    await Promise.all(streams);
+    let lent = 0;
+    for (const [i, chunks] of held.entries()) {
+      lent += chunks.filter((c) => release(c)).length;
+      expect(sha(Buffer.concat(chunks))).toBe(sha(alone[i]!));
+    }
+    // Compressed blocks are lent; the header, the trailer and stored blocks are not.
+    expect(lent).toBeGreaterThan(10);
+
+    // Handed back as soon as each is read: the buffers go round, and the bytes stay the same.
+    const stream = new ParallelGzip(3, { lend: true });
+    const seen: Buffer[] = [];
+    let roomsSeen = 0;
+    stream.on('data', (chunk: Buffer) => {
+      seen.push(Buffer.from(chunk));
+      const give = release(chunk);
+      give?.();
+      give?.(); // a second call does nothing
+      roomsSeen = Math.max(roomsSeen, keptBuffers().rooms);
+    });
+    stream.end(inputs[0]);
+    await new Promise((resolve) => stream.once('end', resolve));
+    expect(sha(Buffer.concat(seen))).toBe(sha(alone[0]!));
+    expect(roomsSeen).toBeGreaterThan(0);
+    // No stream compresses any more: nothing is kept, even what is handed back late.
+    expect(keptBuffers()).toEqual({ rooms: 0, samplers: 0 });
+    for (const chunks of held) for (const chunk of chunks) release(chunk)?.();
+    expect(keptBuffers()).toEqual({ rooms: 0, samplers: 0 });
+  });
+
+  it('lends nothing unless asked', async () => {
+    const stream = new ParallelGzip(3);
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.end(sample(3 * GZIP_BLOCK));
+    await new Promise((resolve) => stream.once('end', resolve));
+    expect(chunks.some((c) => RELEASE in c)).toBe(false);
+  });
 });
+

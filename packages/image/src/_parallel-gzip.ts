@@ -28,13 +28,53 @@ let active = 0;
 const BLOCK_ROOM = GZIP_BLOCK + (GZIP_BLOCK >> 10) + 1024;
 
 /**
- * Output buffers for block deflates, kept while any stream compresses (one a deflate slot at most)
- * and dropped when none does. A zlib stream allocates its output buffer when it is built, and a
- * block's deflate needs room for its bound: a fresh megabyte a block, which the collector counts as
- * external memory and, once it outlives a young collection, frees only in a full one. A 1 GiB push
- * ran about 100 full collections, 60 with the buffers kept (the copies out are the rest).
+ * Output buffers for block deflates, kept while any stream compresses and dropped when none does. A
+ * zlib stream allocates its output buffer when it is built, and a block's deflate needs room for
+ * its bound: a fresh megabyte a block, which the collector counts as external memory and, once it
+ * outlives a young collection, frees only in a full one. A 1 GiB push ran about 100 full
+ * collections, 55 with the buffers kept and the output copied out, 4 with the buffers lent to the
+ * upload (see {@link RELEASE}) and handed back.
  */
 const rooms: Buffer[] = [];
+
+/**
+ * Free rooms kept at most: enough for the deflates running and for the blocks lent out to
+ * consumers (a few a stream: waiting in its stream buffers or in a socket write).
+ */
+function roomsKept(): number {
+  return DEFLATE_SLOTS + 4 * active;
+}
+
+/**
+ * What a lent chunk carries: the function that hands its memory back to its producer, to be called
+ * once when the consumer no longer needs the bytes (for a request body, when the socket has taken
+ * them). A chunk never handed back is simply collected. `@strata/registry`'s request bodies call it.
+ */
+export const RELEASE: unique symbol = Symbol.for('strata.release') as never;
+
+/** A chunk of output that is a view of `room`, handed back to the rooms through {@link RELEASE}. */
+function lentView(room: Buffer, length: number): Buffer {
+  const view = room.subarray(0, length);
+  let released = false;
+  Object.defineProperty(view, RELEASE, {
+    value: () => {
+      if (released) return;
+      released = true;
+      if (active > 0 && rooms.length < roomsKept()) rooms.push(room);
+    },
+  });
+  return view;
+}
+
+/** Whether `chunks` are, in order, the first `length` bytes of `room` (zlib wrote them there). */
+function fillRoom(chunks: readonly Buffer[], room: Buffer, length: number): boolean {
+  let at = 0;
+  for (const chunk of chunks) {
+    if (chunk.buffer !== room.buffer || chunk.byteOffset !== room.byteOffset + at) return false;
+    at += chunk.length;
+  }
+  return at === length && length <= room.length;
+}
 
 /** The fields through which a zlib stream (Node's `ZlibBase`) writes into its output buffer. */
 interface ZlibOutput {
@@ -64,8 +104,9 @@ function lendOutput(stream: zlib.DeflateRaw, room: Buffer): boolean {
  * and the block is written with its final flush, so nothing comes back to the main thread until the
  * block is done. A zlib stream left to itself takes a round trip to the main thread for every 256
  * KiB of output and one more to flush, and on a busy main thread each trip leaves a core idle (a
- * tenth of a 2-core push). The output buffer is one of {@link rooms}, and the output is copied out
- * of it (half a megabyte, for a megabyte not allocated). The bytes must stay those of the stream,
+ * tenth of a 2-core push). The output buffer is one of {@link rooms}; the output is lent as a view
+ * of it when `lend` (the consumer hands it back), else copied out of it (half a megabyte, for a
+ * megabyte not allocated). The bytes must stay those of the stream,
  * which layer digests in caches and registries already pin, and for levels 1-9 they are, with one
  * exception: when the stream's sync-flush marker reached the end of one of its output buffers, zlib
  * wrote a second, empty marker on the call that followed. Such a block (its output ends within a
@@ -73,7 +114,7 @@ function lendOutput(stream: zlib.DeflateRaw, room: Buffer): boolean {
  * did it. Stored blocks (level 0) are cut to the room of each call, so they are always written
  * through the stream.
  */
-function deflateBlock(input: Buffer, options: zlib.ZlibOptions): Promise<Buffer[]> {
+function deflateBlock(input: Buffer, options: zlib.ZlibOptions, lend: boolean): Promise<Buffer[]> {
   if (options.level === 0) return deflateStream(input, options);
   return new Promise((resolve, reject) => {
     // Paused, with room to hold the whole output: read back once the write is done.
@@ -99,13 +140,17 @@ function deflateBlock(input: Buffer, options: zlib.ZlibOptions): Promise<Buffer[
         length += chunk.length;
       }
       deflate.close();
-      if (room) {
-        out = [Buffer.concat(out, length)];
-        if (active > 0 && rooms.length < DEFLATE_SLOTS) rooms.push(room);
-      }
       const chunkSize = options.chunkSize ?? zlib.constants.Z_DEFAULT_CHUNK;
       // The marker is at most 6 bytes: 64 leaves room to spare, at the cost of a few blocks done twice.
-      if (length >= chunkSize && length % chunkSize < 64) deflateStream(input, options).then(resolve, reject);
+      const again = length >= chunkSize && length % chunkSize < 64;
+      if (room) {
+        if (lend && !again && fillRoom(out, room, length)) out = [lentView(room, length)];
+        else {
+          if (!again) out = [Buffer.concat(out, length)];
+          if (active > 0 && rooms.length < roomsKept()) rooms.push(room);
+        }
+      }
+      if (again) deflateStream(input, options).then(resolve, reject);
       else resolve(out);
     });
   });
@@ -213,6 +258,8 @@ class GzipBlocks {
     readonly level: number,
     /** Takes each piece of output, in order. */
     readonly emit: (chunk: Buffer) => void,
+    /** Emit compressed blocks as views of the deflate's own buffer, lent through {@link RELEASE}, instead of copies. */
+    readonly lend = false,
   ) {
     const xfl = level === 9 ? 2 : level < 2 ? 4 : 0;
     // The header zlib writes (no name, mtime 0, its XFL for the level), with the OS byte of Unix.
@@ -251,7 +298,7 @@ class GzipBlocks {
     // while they go to the thread pool and back.
     const { dictionary: _, ...plain } = options;
     const stored = quiet(incompressible(input));
-    const deflate = async () => deflateBlock(input, (await stored) ? { ...plain, level: 0 } : options);
+    const deflate = async () => deflateBlock(input, (await stored) ? { ...plain, level: 0 } : options, this.lend);
     // A failed block fails the stream when its turn comes; until then it must not count as unhandled.
     this.#pending.push(quiet(deflates(deflate).then((out) => ({ out, block }))));
     // Every block but the last is full, so the next one's dictionary is always a whole window. It is
@@ -300,15 +347,18 @@ class GzipBlocks {
  */
 export class ParallelGzip extends Transform {
   readonly #level: number;
+  readonly #lend: boolean;
   #blocks: GzipBlocks | undefined;
 
-  constructor(level: number) {
+  /** `lend`: compressed blocks come out as lent views (see {@link RELEASE}), for a consumer that hands them back. */
+  constructor(level: number, options: { lend?: boolean } = {}) {
     super({ highWaterMark: 1 << 20 });
     this.#level = level;
+    this.#lend = options.lend ?? false;
   }
 
   #started(): GzipBlocks {
-    this.#blocks ??= new GzipBlocks(this.#level, (chunk) => this.push(chunk));
+    this.#blocks ??= new GzipBlocks(this.#level, (chunk) => this.push(chunk), this.#lend);
     return this.#blocks;
   }
 
@@ -364,10 +414,14 @@ export class GzipArchiveStream extends Readable {
   /** Set while the reader has enough: production waits on it. */
   #backlog: ReturnType<typeof deferred<void>> | undefined;
 
-  constructor(archive: InlineArchive, level: number) {
+  readonly #lend: boolean;
+
+  /** `lend`: compressed blocks come out as lent views (see {@link RELEASE}), for a consumer that hands them back. */
+  constructor(archive: InlineArchive, level: number, options: { lend?: boolean } = {}) {
     super({ highWaterMark: 1 << 20 });
     this.#archive = archive;
     this.#level = level;
+    this.#lend = options.lend ?? false;
   }
 
   override _read(): void {
@@ -377,9 +431,13 @@ export class GzipArchiveStream extends Readable {
       wanted?.resolve();
       return;
     }
-    const blocks = new GzipBlocks(this.#level, (chunk) => {
-      if (!this.push(chunk) && !this.#backlog) this.#backlog = deferred<void>();
-    });
+    const blocks = new GzipBlocks(
+      this.#level,
+      (chunk) => {
+        if (!this.push(chunk) && !this.#backlog) this.#backlog = deferred<void>();
+      },
+      this.#lend,
+    );
     this.#blocks = blocks;
     const written = this.#archive[INLINE](this.#sink(blocks));
     if (written === undefined) {

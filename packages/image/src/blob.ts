@@ -27,6 +27,12 @@ export interface LayerBlobOptions extends LayerCompression {
   readonly lookup?: boolean;
   /** Told when a read finds the cache entry wrong (a sink may stop and start again without it). @default none */
   readonly onStale?: () => void;
+  /**
+   * gzip output may come as lent chunks, which carry a function under `Symbol.for('strata.release')`
+   * that gives their memory back: for a consumer that calls it once done with each chunk (a
+   * registry upload through `@strata/registry`'s own HTTP client). @default false
+   */
+  readonly lend?: boolean;
 }
 
 /**
@@ -86,6 +92,12 @@ interface BlobStreamOptions {
   readonly done: (learnt: Required<Known>) => Promise<void>;
   /** Called when the cached values were wrong. */
   readonly stale: () => Promise<void>;
+  /**
+   * Hand the chunks on one by one, never joined: a paused reader (an async iteration) would get
+   * the buffered chunks copied into one, and lent chunks (see `LayerBlobOptions.lend`) would never
+   * be handed back.
+   */
+  readonly whole?: boolean;
 }
 
 /** The last hop of a blob: counts, hashes (unless the source does), checks and records. */
@@ -98,7 +110,8 @@ class BlobStream extends Transform {
   #size = 0;
 
   constructor(readonly o: BlobStreamOptions) {
-    super({ highWaterMark: 1 << 20 });
+    // Whole chunks: about the megabyte of bytes buffered otherwise (a compressed block is about half a megabyte).
+    super(o.whole ? { writableHighWaterMark: 1 << 20, readableObjectMode: true, readableHighWaterMark: 2 } : { highWaterMark: 1 << 20 });
     this.#hash = o.own ? undefined : createHash('sha256');
   }
 
@@ -253,6 +266,7 @@ export async function createLayerBlob(layer: Layer, options: LayerBlobOptions = 
           if (cached || !key || !cache) return;
           await cache.put(key, learnt).catch((error: unknown) => options.onCacheError?.(error));
         },
+        whole: options.lend === true,
         stale: async () => {
           stale = true;
           if (key && cache) await cache.delete(key).catch(() => {});
@@ -263,11 +277,11 @@ export async function createLayerBlob(layer: Layer, options: LayerBlobOptions = 
       let source: NodeJS.ReadableStream = raw;
       if (!asIs && layer.compression === 'none' && target.compression === 'gzip' && isInlineArchive(raw)) {
         // strata's own layer tar writes itself into the gzip blocks: no chunk between them.
-        source = new GzipArchiveStream(raw, target.level);
+        source = new GzipArchiveStream(raw, target.level, { lend: options.lend === true });
         source.once('close', () => raw.destroy());
       } else if (!asIs) {
         if (layer.compression !== 'none') stages.push(decompressor(layer.compression));
-        stages.push(layerCompressor(target));
+        stages.push(layerCompressor(target, { lend: options.lend === true }));
       }
       const start = () =>
         pipeline([source, ...stages, out] as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], (error) => {

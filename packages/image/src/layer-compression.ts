@@ -64,8 +64,8 @@ function zstdWorkers(): number {
  * event loop); its multi-threaded output is the same for any number of workers. Either way the
  * bytes do not depend on the machine's cores.
  */
-export function layerCompressor(c: ResolvedCompression): Transform {
-  if (c.compression === 'gzip') return new ParallelGzip(c.level);
+export function layerCompressor(c: ResolvedCompression, options: { lend?: boolean } = {}): Transform {
+  if (c.compression === 'gzip') return new ParallelGzip(c.level, options);
   if (c.compression === 'zstd') return createZstdCompress(c.level, { workers: zstdWorkers() });
   throw new ImageError('INVALID_OPTION', 'layerCompressor: nothing to compress with "none"');
 }

@@ -14,7 +14,7 @@ import { ImageError } from './errors.js';
 import type { Image } from './image.js';
 
 /** Options for {@link pushImage}: those of `@strata/registry`'s pushImage (concurrency, tags, credentials, progress, signal...), plus how layers are stored. */
-export interface PushImageOptions extends RegistryPushOptions, Omit<LayerBlobOptions, 'name' | 'compression'> {
+export interface PushImageOptions extends RegistryPushOptions, Omit<LayerBlobOptions, 'name' | 'compression' | 'lend'> {
   /** Layer compression in the registry. @default each layer as it is stored (an archive's as they are in the file, a built image's uncompressed) */
   readonly compression?: Compression;
   /**
@@ -42,6 +42,8 @@ function blobsOf(image: Image, options: PushImageOptions, onStale: () => void): 
         ...(options.onCacheError ? { onCacheError: options.onCacheError } : {}),
         name: `layer ${i + 1}`,
         onStale,
+        // Uploads hand each chunk back once the socket has it (@strata/registry's HTTP client).
+        lend: options.fetch === undefined,
       }),
     ),
   );

@@ -63,7 +63,7 @@ describe('createLayerBlob', () => {
   it('lends its gzip blocks to a reader that asks, one chunk at a time, to the same bytes', async () => {
     const big = Buffer.concat(Array.from({ length: 300_000 }, (_, i) => Buffer.from(`entry ${i} ${(i * 2654435761) % 99991} ${'x'.repeat(i % 13)}\n`)));
     const plain = await read((await createLayerBlob(storeLayer({ count: 0 }, big), { compression: 'gzip' })).open());
-    const stream = (await createLayerBlob(storeLayer({ count: 0 }, big), { compression: 'gzip', lend: true })).open();
+    const stream = (await createLayerBlob(storeLayer({ count: 0 }, big), { compression: 'gzip' })).open({ lend: true });
     const chunks: Buffer[] = [];
     let lent = 0;
     for await (const chunk of stream as AsyncIterable<Buffer>) {

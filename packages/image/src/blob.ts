@@ -27,10 +27,16 @@ export interface LayerBlobOptions extends LayerCompression {
   readonly lookup?: boolean;
   /** Told when a read finds the cache entry wrong (a sink may stop and start again without it). @default none */
   readonly onStale?: () => void;
+}
+
+/** How a blob is read. */
+export interface OpenBlobOptions {
   /**
-   * gzip output may come as lent chunks, which carry a function under `Symbol.for('strata.release')`
-   * that gives their memory back: for a consumer that calls it once done with each chunk (a
-   * registry upload through `@strata/registry`'s own HTTP client). @default false
+   * gzip output may come as lent chunks, handed on one by one, which carry a function under
+   * `Symbol.for('strata.release')` that gives their memory back to the compressor: for a consumer
+   * that calls it once done with each chunk (a registry upload through `@strata/registry`'s own
+   * HTTP client, the blob files the OCI sinks write). A chunk never handed back is collected
+   * as any other. @default false
    */
   readonly lend?: boolean;
 }
@@ -59,7 +65,7 @@ export interface LayerBlob {
    * ends: a mismatch fails the stream with ImageError `DIGEST_MISMATCH`. A complete read is recorded
    * in the cache.
    */
-  open(): LayerStream;
+  open(options?: OpenBlobOptions): LayerStream;
 }
 
 interface Known {
@@ -94,7 +100,7 @@ interface BlobStreamOptions {
   readonly stale: () => Promise<void>;
   /**
    * Hand the chunks on one by one, never joined: a paused reader (an async iteration) would get
-   * the buffered chunks copied into one, and lent chunks (see `LayerBlobOptions.lend`) would never
+   * the buffered chunks copied into one, and lent chunks (see `OpenBlobOptions.lend`) would never
    * be handed back.
    */
   readonly whole?: boolean;
@@ -253,7 +259,8 @@ export async function createLayerBlob(layer: Layer, options: LayerBlobOptions = 
     get stale() {
       return stale;
     },
-    open(): LayerStream {
+    open(openOptions: OpenBlobOptions = {}): LayerStream {
+      const lend = openOptions.lend === true;
       if (stale) return failing(new ImageError('DIGEST_MISMATCH', `${name}: the layer cache entry was wrong; read the layer again without it`));
       const raw = layer.open();
       const out = new BlobStream({
@@ -266,7 +273,7 @@ export async function createLayerBlob(layer: Layer, options: LayerBlobOptions = 
           if (cached || !key || !cache) return;
           await cache.put(key, learnt).catch((error: unknown) => options.onCacheError?.(error));
         },
-        whole: options.lend === true,
+        whole: lend,
         stale: async () => {
           stale = true;
           if (key && cache) await cache.delete(key).catch(() => {});
@@ -277,11 +284,11 @@ export async function createLayerBlob(layer: Layer, options: LayerBlobOptions = 
       let source: NodeJS.ReadableStream = raw;
       if (!asIs && layer.compression === 'none' && target.compression === 'gzip' && isInlineArchive(raw)) {
         // strata's own layer tar writes itself into the gzip blocks: no chunk between them.
-        source = new GzipArchiveStream(raw, target.level, { lend: options.lend === true });
+        source = new GzipArchiveStream(raw, target.level, { lend });
         source.once('close', () => raw.destroy());
       } else if (!asIs) {
         if (layer.compression !== 'none') stages.push(decompressor(layer.compression));
-        stages.push(layerCompressor(target, { lend: options.lend === true }));
+        stages.push(layerCompressor(target, { lend }));
       }
       const start = () =>
         pipeline([source, ...stages, out] as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], (error) => {

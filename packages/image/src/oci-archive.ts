@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { type TarEntry, type TarHeader, type TarStream, tarSize, writeTar } from
 import { type Descriptor, MediaType } from '@strata/registry';
 import { indexEntries, OCI_LAYOUT_FILE, ociIndexBytes, ociLayerType, ociManifestBytes, PLACEHOLDER_DIGEST, sha256 } from './_oci.js';
 import { deferred } from './_deferred.js';
+import { writeBlobFile } from './_blob-file.js';
 import { forEachParallel } from './_parallel.js';
 import { createLayerBlob, type LayerBlob, type LayerCacheStore } from './blob.js';
 import type { Image } from './image.js';
@@ -86,8 +87,8 @@ async function place(blobs: readonly LayerBlob[], dir: string, options: WriteOci
     if (blob.size !== undefined) return { kind: 'linked', blob, size: blob.size, member: `layers/${String(i + 1).padStart(3, '0')}.tar` };
     options.onLayer?.(i);
     const file = join(dir, String(i));
-    const stream = blob.open();
-    await pipeline(stream, createWriteStream(file, { flags: 'wx' }), { signal });
+    const stream = blob.open({ lend: true });
+    await writeBlobFile(stream, file, signal);
     return { kind: 'spooled', file, digest: await stream.digest, diffId: await stream.diffId, size: (await stat(file)).size };
   }, (blob) => (blob.size === undefined ? blob.layer.size : 0));
 }

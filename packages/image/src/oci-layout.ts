@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { MediaType } from '@strata/registry';
 import * as z from 'zod';
 import { CONTAINERD_NAME, indexEntries, OCI_LAYOUT_FILE, ociIndexBytes, ociLayerType, ociManifestBytes, REF_NAME, sha256 } from './_oci.js';
+import { writeBlobFile } from './_blob-file.js';
 import { forEachParallel } from './_parallel.js';
 import { createLayerBlob, type LayerCacheStore } from './blob.js';
 import { ImageError } from './errors.js';
@@ -149,8 +148,8 @@ async function writeBlobs(image: Image, blobs: string, options: WriteOciLayoutOp
     options.onLayer?.(i);
     const temp = join(blobs, `.strata-${randomBytes(6).toString('hex')}.partial`);
     added.push(temp);
-    const stream = blob.open();
-    await pipeline(stream, createWriteStream(temp, { flags: 'wx' }), { signal });
+    const stream = blob.open({ lend: true });
+    await writeBlobFile(stream, temp, signal);
     const { size } = await stat(temp);
     const digest = await stream.digest;
     const final = join(blobs, digest.slice('sha256:'.length));

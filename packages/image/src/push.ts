@@ -14,7 +14,7 @@ import { ImageError } from './errors.js';
 import type { Image } from './image.js';
 
 /** Options for {@link pushImage}: those of `@strata/registry`'s pushImage (concurrency, tags, credentials, progress, signal...), plus how layers are stored. */
-export interface PushImageOptions extends RegistryPushOptions, Omit<LayerBlobOptions, 'name' | 'compression' | 'lend'> {
+export interface PushImageOptions extends RegistryPushOptions, Omit<LayerBlobOptions, 'name' | 'compression'> {
   /** Layer compression in the registry. @default each layer as it is stored (an archive's as they are in the file, a built image's uncompressed) */
   readonly compression?: Compression;
   /**
@@ -42,8 +42,6 @@ function blobsOf(image: Image, options: PushImageOptions, onStale: () => void): 
         ...(options.onCacheError ? { onCacheError: options.onCacheError } : {}),
         name: `layer ${i + 1}`,
         onStale,
-        // Uploads hand each chunk back once the socket has it (@strata/registry's HTTP client).
-        lend: options.fetch === undefined,
       }),
     ),
   );
@@ -61,7 +59,8 @@ function push(image: Image, blobs: readonly LayerBlob[], reference: string | Ref
       ...(blob.size === undefined ? { weight: image.layers[i]!.size } : { size: blob.size }),
       ...(blob.digest === undefined ? {} : { digest: blob.digest }),
       open: () => {
-        const stream = blob.open();
+        // Uploads hand each chunk back once the socket has it (@strata/registry's own HTTP client).
+        const stream = blob.open({ lend: options.fetch === undefined });
         stream.once('error', (error) => {
           if (error instanceof ImageError) onLayerError(error);
         });

@@ -1,9 +1,9 @@
 import { checkOutputPath } from '../output.js';
-import { createWriteStream } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { exportImage } from '@strata/dockertools';
 import { writeAtomically } from '@strata/image';
+import { prepareWriteToFd } from '@strata/layer';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CommandContext } from '../context.js';
 import { CliError } from '../errors.js';
@@ -42,6 +42,8 @@ export function registerExport(program: Command, context: CommandContext): void 
       if (toStdout) refuseJsonOnStdout(flags, 'export');
       const report = createReporter(flags, context);
       if (!toStdout) await checkOutputPath(flags.output);
+      // The thread that hashes the tar as it is written boots while the image is unpacked.
+      void prepareWriteToFd();
       const exported = await exportImage({
         fromImage: file,
         ...(flags.fromImageName === undefined ? {} : { fromImageName: flags.fromImageName, fromImageTag: flags.fromImageTag! }),
@@ -54,7 +56,16 @@ export function registerExport(program: Command, context: CommandContext): void 
           return;
         }
         const output = resolve(flags.output);
-        await writeAtomically(output, (temp) => pipeline(exported.open(), createWriteStream(temp, { flags: 'wx' }), { signal }));
+        // The tar writes itself into the file: files are read into one reused buffer, hashed there
+        // on a worker thread and written out in large writes (the signal aborts it too).
+        await writeAtomically(output, async (temp) => {
+          const fd = openSync(temp, 'wx');
+          try {
+            await exported.open().writeToFd(fd);
+          } finally {
+            closeSync(fd);
+          }
+        });
         report.info(`exported ${exported.entries} entries (${formatBytes(exported.size)}) to ${flags.output}`);
         report.result({ file: output, size: exported.size, entries: exported.entries });
       } finally {

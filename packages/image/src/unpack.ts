@@ -85,13 +85,20 @@ async function walkImage(image: Image, disk: UnpackDisk, options: UnpackImageOpt
   const { order, sameAs } = applyOrder(image.layers);
   const layerPaths: string[][] = [];
   const name = options.name ?? 'image';
-  for (const index of order) {
-    options.onLayer?.(index);
-    const paths: string[] = [];
-    const where = `${name}: layer ${index + 1} of ${image.layers.length}`;
-    await applyLayer(image.layers[index]!, { tree, disk, layer: index, where, paths, budget, ...(options.signal ? { signal: options.signal } : {}) });
-    layerPaths[index] = paths;
+  try {
+    for (const index of order) {
+      options.onLayer?.(index);
+      const paths: string[] = [];
+      const where = `${name}: layer ${index + 1} of ${image.layers.length}`;
+      await applyLayer(image.layers[index]!, { tree, disk, layer: index, where, paths, budget, ...(options.signal ? { signal: options.signal } : {}) });
+      layerPaths[index] = paths;
+    }
+  } catch (error) {
+    // Files still being written are finished and closed before the caller may remove the tree.
+    await disk.flush().catch(() => {});
+    throw error;
   }
+  await disk.flush();
   return { entries: tree.entries, layerPaths: sameAs.map((at) => layerPaths[at]!), bytes: budget.bytes };
 }
 

@@ -123,6 +123,10 @@ describe.runIf(hasPeers('nix-build', 'nix', 'docker-registry', 'skopeo', 'podman
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.stdout).toBe(first);
     expect(again.ran.filter((p) => /\/nix(-store)?$/.test(p))).toEqual([]);
+    // The builders share it: streaming the same spec asks Nix nothing either.
+    const streamed = await traced(['stream-layered', '--spec', spec], '/nix/store', env);
+    expect(streamed.exitCode, streamed.stderr).toBe(0);
+    expect(streamed.ran.filter((p) => /\/nix(-store)?$/.test(p))).toEqual([]);
     // Without the cache, the same push asks Nix and gives the same image.
     const uncached = await traced(['push', spec, `${reg.host}/cache/closure:v1`, '--no-cache'], '/nix/store', env);
     expect(uncached.stdout).toBe(first);

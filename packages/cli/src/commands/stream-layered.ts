@@ -5,7 +5,7 @@ import { CliError } from '../errors.js';
 import { addLayeredOptions, resolveLayeredSpec } from '../layered/options.js';
 import { withLayeredImage } from '../layered/run.js';
 import { pipeToStdout, prepareStdout } from '../layered/stdout.js';
-import { addLayerOptions, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
+import { addLayerOptions, closureCache, type LayerFlags, layerCache, layerCompression } from '../layer-options.js';
 import { checkOutputFlags } from '../output.js';
 import { addReportOptions, createReporter, type ReportFlags } from '../report.js';
 
@@ -27,7 +27,7 @@ export function registerStreamLayered(program: Command, context: CommandContext)
     const { context: quiet } = createReporter(flags, context);
     // A docker-archive's layers are hashed on a thread as they are written: start it while planning.
     if (flags.format !== 'oci-archive') prepareStdout(context);
-    const options = await resolveLayeredSpec(command);
+    const options = { ...(await resolveLayeredSpec(command)), ...closureCache(flags) };
     await withLayeredImage(options, quiet, (image, progress) => {
       const common = { signal: context.signal, onLayer: progress.onLayer };
       const archive =
